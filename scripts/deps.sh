@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian package needed to build and test policy-sidecar, and nothing when all
+# are present (idempotent). Usage: scripts/deps.sh [--bench]
+#   --bench  also the benchmark tools (wrk, nginx, the h2o standalone server)
+set -euo pipefail
+
+packages=(
+    # build
+    cmake make gcc pkg-config
+    libh2o-evloop-dev libssl-dev libyaml-dev libhiredis-dev libjwt-dev libjansson-dev
+    # tests
+    libcmocka-dev redis-server python3 curl openssl procps
+)
+if [[ ${1:-} == --bench ]]; then
+    packages+=(wrk nginx h2o util-linux)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [[ $status == installed ]] || missing+=("$p")
+done
+((${#missing[@]} == 0)) && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+sudo=()
+if ((EUID != 0)); then
+    command -v sudo >/dev/null || { echo "deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    sudo=(sudo)
+fi
+# Debian containers ship a policy-rc.d that stops package scripts from starting services; on a
+# full machine redis-server and nginx may start as system services, which our tests never use.
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,49 @@
+#include "admin.h"
+
+#include "http_error.h"
+#include "request_id.h"
+#include "server.h"
+
+typedef struct sc_admin_handler {
+    h2o_handler_t super;
+    struct sc_server *server;
+} sc_admin_handler_t;
+
+static void send_json(h2o_req_t *req, int status, const char *body, size_t len)
+{
+    req->res.status = status;
+    req->res.reason = sc_status_phrase(status);
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_send_inline(req, body, len);
+}
+
+static int on_req(h2o_handler_t *_self, h2o_req_t *req)
+{
+    sc_admin_handler_t *self = (void *)_self;
+    h2o_iovec_t path = req->path_normalized;
+    int is_get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) ||
+                 h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+
+    if (is_get && h2o_memis(path.base, path.len, H2O_STRLIT("/healthz"))) {
+        send_json(req, 200, H2O_STRLIT("{\"status\":\"OK\"}\n"));
+    } else if (is_get && h2o_memis(path.base, path.len, H2O_STRLIT("/ready"))) {
+        if (sc_server_is_draining(self->server))
+            send_json(req, 503, H2O_STRLIT("{\"status\":\"draining\"}\n"));
+        else
+            send_json(req, 200, H2O_STRLIT("{\"status\":\"ready\"}\n"));
+    } else {
+        char *id = h2o_mem_alloc_pool(&req->pool, SC_REQUEST_ID_LEN + 1);
+        sc_request_id_generate(id);
+        sc_send_error(req, 404, NULL, "unknown admin endpoint", id);
+    }
+    return 0;
+}
+
+void sc_admin_register(h2o_pathconf_t *pathconf, struct sc_server *server)
+{
+    sc_admin_handler_t *self = (void *)h2o_create_handler(pathconf, sizeof(*self));
+    self->super.on_req = on_req;
+    self->server = server;
+}

@@ -1,0 +1,65 @@
+/*
+ * config: the host file: which services this sidecar fronts, where it listens, and the policy of
+ * each. Loaded and validated completely before anything listens (config_load.c); immutable and
+ * shared by all worker threads afterwards.
+ */
+#ifndef SC_CONFIG_H
+#define SC_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "policy.h"
+
+typedef struct sc_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char *text; /* as configured, for logs */
+} sc_addr_t;
+
+typedef struct sc_service {
+    char *name;
+    sc_addr_t listen;
+    char *upstream;    /* "http://IPv4:PORT": a host name is resolved once, at load */
+    char *policy_file; /* resolved relative to the host file */
+    sc_policy_t *policy;
+    uint64_t timeout_ms; /* upstream I/O timeout */
+    uint64_t max_body_bytes;
+    uint64_t upstream_keepalive_ms; /* idle backend connections are closed after this */
+    unsigned line;
+} sc_service_t;
+
+typedef struct sc_config {
+    char *file;
+    unsigned threads;
+    sc_addr_t admin_listen;
+    uint64_t shutdown_grace_ms;
+    sc_service_t *services;
+    size_t num_services;
+} sc_config_t;
+
+/**
+ * Loads a host file and every policy it names. Returns NULL with "file:line: key: reason" in
+ * err; nothing is partly loaded.
+ */
+sc_config_t *sc_config_load_file(const char *path, char *err, size_t errsize);
+
+/**
+ * As sc_config_load_file, from memory; relative policy paths resolve against `filename`.
+ */
+sc_config_t *sc_config_load_string(const char *text, size_t len, const char *filename, char *err, size_t errsize);
+
+void sc_config_free(sc_config_t *config);
+
+/**
+ * Parses "IPv4:PORT" or "[IPv6]:PORT". Returns 0, or -1 with a reason in err.
+ */
+int sc_addr_parse(const char *text, sc_addr_t *out, char *err, size_t errsize);
+
+/**
+ * The service with this name, or NULL.
+ */
+const sc_service_t *sc_config_find_service(const sc_config_t *config, const char *name);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * forward: what the request looks like when it leaves for the backend.
+ *
+ *  - The path the policy matched is the path the backend receives. Routes are matched on h2o's
+ *    normalized path (percent-decoding, dot segments resolved); when the raw path differs from
+ *    it (for example "/public/..%2Fadmin"), the normalized path is forwarded, re-escaped, so the
+ *    backend cannot be made to see a different resource than the one the policy allowed.
+ *    Ordinary paths are forwarded byte for byte. The policy's strip_prefix is then removed and
+ *    the query string appended unchanged.
+ *  - X-Request-Id is ours, X-Forwarded-For is the peer address: copies sent by the client are
+ *    removed first, whatever their spelling.
+ */
+#ifndef SC_FORWARD_H
+#define SC_FORWARD_H
+
+#include "request.h"
+
+/**
+ * Rewrites req->path and the forwarding headers. Allocates in the request pool.
+ */
+void sc_forward_prepare(sc_request_t *r);
+
+/**
+ * The path (and query) to forward for a request, as sc_forward_prepare sets it. Exposed for tests.
+ */
+h2o_iovec_t sc_forward_path(h2o_mem_pool_t *pool, const sc_policy_t *policy, h2o_iovec_t raw_path, h2o_iovec_t normalized,
+                            size_t query_at);
+
+#endif

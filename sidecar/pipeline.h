@@ -1,0 +1,30 @@
+/*
+ * pipeline: the h2o handler that decides, for every request to a service, whether it is
+ * forwarded. It is registered on the service's path before h2o's reverse proxy: returning -1
+ * hands the request to the proxy; otherwise the pipeline has answered (an error) or has
+ * suspended the request and resumes it later with h2o_delegate_request.
+ *
+ * The decision, in order: match a route of the service's policy (404 when none), let public
+ * routes through, require credentials on the others (401).
+ */
+#ifndef SC_PIPELINE_H
+#define SC_PIPELINE_H
+
+#include <h2o.h>
+
+#include "config.h"
+
+struct sc_worker;
+
+/**
+ * Registers the pipeline handler for `service` on `pathconf`. The service must outlive the
+ * handler.
+ */
+h2o_handler_t *sc_pipeline_register(h2o_pathconf_t *pathconf, const sc_service_t *service);
+
+/**
+ * Tells the handler which worker owns `ctx`; call right after h2o_context_init.
+ */
+void sc_pipeline_bind_worker(h2o_handler_t *handler, h2o_context_t *ctx, struct sc_worker *worker);
+
+#endif

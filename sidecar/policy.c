@@ -1,0 +1,77 @@
+#include "policy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} methods[] = {
+    {"GET", SC_METHOD_GET},     {"HEAD", SC_METHOD_HEAD},     {"POST", SC_METHOD_POST},       {"PUT", SC_METHOD_PUT},
+    {"PATCH", SC_METHOD_PATCH}, {"DELETE", SC_METHOD_DELETE}, {"OPTIONS", SC_METHOD_OPTIONS},
+};
+
+unsigned sc_method_bit(const char *method, size_t len)
+{
+    for (size_t i = 0; i != sizeof(methods) / sizeof(methods[0]); ++i)
+        if (strlen(methods[i].name) == len && memcmp(methods[i].name, method, len) == 0)
+            return methods[i].bit;
+    return 0;
+}
+
+int sc_path_within(const char *path, size_t path_len, const char *prefix, size_t prefix_len)
+{
+    if (path_len < prefix_len || memcmp(path, prefix, prefix_len) != 0)
+        return 0;
+    return path_len == prefix_len || path[prefix_len] == '/';
+}
+
+static int route_matches_path(const sc_route_t *route, const char *path, size_t path_len)
+{
+    if (route->subtree)
+        return sc_path_within(path, path_len, route->prefix, route->prefix_len);
+    return path_len == route->prefix_len && memcmp(path, route->prefix, path_len) == 0;
+}
+
+const sc_route_t *sc_policy_match(const sc_policy_t *policy, const char *method, size_t method_len, const char *path,
+                                  size_t path_len)
+{
+    unsigned method_bit = sc_method_bit(method, method_len);
+    for (size_t i = 0; i != policy->num_routes; ++i) {
+        const sc_route_t *route = &policy->routes[i];
+        if (route->methods != 0 && (route->methods & method_bit) == 0)
+            continue;
+        if (route_matches_path(route, path, path_len))
+            return route;
+    }
+    return NULL;
+}
+
+const char *sc_policy_strip(const sc_policy_t *policy, const char *path, size_t path_len, size_t *out_len)
+{
+    size_t n = policy->strip_prefix_len;
+    if (policy->strip_prefix == NULL || !sc_path_within(path, path_len, policy->strip_prefix, n)) {
+        *out_len = path_len;
+        return path;
+    }
+    if (path_len == n) {
+        *out_len = 1;
+        return "/";
+    }
+    *out_len = path_len - n;
+    return path + n;
+}
+
+void sc_policy_free(sc_policy_t *policy)
+{
+    if (policy == NULL)
+        return;
+    for (size_t i = 0; i != policy->num_routes; ++i) {
+        free(policy->routes[i].path);
+        free(policy->routes[i].prefix);
+    }
+    free(policy->routes);
+    free(policy->strip_prefix);
+    free(policy->file);
+    free(policy);
+}

@@ -1,0 +1,73 @@
+/*
+ * policy: what one backend service allows. Loaded from a YAML file at start-up (policy_load.c),
+ * immutable afterwards and shared by every worker thread; the request path only reads it.
+ */
+#ifndef SC_POLICY_H
+#define SC_POLICY_H
+
+#include <stddef.h>
+
+typedef enum { SC_POLICY_ENFORCE, SC_POLICY_REPORT_ONLY } sc_policy_mode_t;
+
+/* Request methods a route can be limited to; a route with methods == 0 accepts any method. */
+enum {
+    SC_METHOD_GET = 1 << 0,
+    SC_METHOD_HEAD = 1 << 1,
+    SC_METHOD_POST = 1 << 2,
+    SC_METHOD_PUT = 1 << 3,
+    SC_METHOD_PATCH = 1 << 4,
+    SC_METHOD_DELETE = 1 << 5,
+    SC_METHOD_OPTIONS = 1 << 6,
+};
+
+/* Credentials a route accepts; a route with auth == 0 is public. */
+enum {
+    SC_AUTH_JWT = 1 << 0,
+    SC_AUTH_API_KEY = 1 << 1,
+};
+
+typedef struct sc_route {
+    char *path;   // as configured: "/langchain/health" or "/langchain/**"
+    char *prefix; // the exact path, or the subtree root without "/**" ("" for "/**")
+    size_t prefix_len;
+    int subtree; // 1 for ".../**"
+    unsigned methods;
+    unsigned auth;
+    unsigned line; /* in the policy file, for logs */
+} sc_route_t;
+
+typedef struct sc_policy {
+    char *file;
+    sc_policy_mode_t mode;
+    char *strip_prefix; /* NULL when absent */
+    size_t strip_prefix_len;
+    sc_route_t *routes;
+    size_t num_routes;
+} sc_policy_t;
+
+/**
+ * The first route whose path and method match, or NULL (which the pipeline answers with 404).
+ * `path` is the normalized path without the query string.
+ */
+const sc_route_t *sc_policy_match(const sc_policy_t *policy, const char *method, size_t method_len, const char *path,
+                                  size_t path_len);
+
+/**
+ * 1 when `path` is `route_prefix` itself or lies below it ("/a" covers "/a" and "/a/b", not "/ab").
+ */
+int sc_path_within(const char *path, size_t path_len, const char *prefix, size_t prefix_len);
+
+/**
+ * Removes the policy's strip_prefix from a path when the path lies within it; the result points
+ * into `path` or is "/" (static). Paths outside the prefix are returned unchanged.
+ */
+const char *sc_policy_strip(const sc_policy_t *policy, const char *path, size_t path_len, size_t *out_len);
+
+/**
+ * The SC_METHOD_* bit for a method name (exact, upper case), or 0 when it is not one of them.
+ */
+unsigned sc_method_bit(const char *method, size_t len);
+
+void sc_policy_free(sc_policy_t *policy);
+
+#endif

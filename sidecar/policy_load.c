@@ -1,0 +1,209 @@
+#include "policy_load.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conf_reader.h"
+#include "file_util.h"
+#include "yaml_tree.h"
+
+static const char *const policy_keys[] = {"mode", "strip_prefix", "routes", NULL};
+static const char *const route_keys[] = {"path", "methods", "auth", NULL};
+
+// A route path is "/exact/path" or "/subtree/**" ("/**" for everything). Paths are compared
+// after h2o has normalized the request path, so a configured path must itself be normal: no
+// dot segments, no empty segments, no percent-encoding, no query.
+static int check_path_chars(sc_conf_reader_t *r, const sc_yaml_node_t *at, const char *key, const char *path)
+{
+    if (path[0] != '/')
+        return sc_conf_error(r, at, key, "\"%s\" must start with /", path);
+    if (strstr(path, "//") != NULL || strstr(path, "/./") != NULL || strstr(path, "/../") != NULL)
+        return sc_conf_error(r, at, key, "\"%s\" must not contain empty, . or .. segments", path);
+    for (const char *p = path; *p != '\0'; ++p) {
+        if (*p <= ' ' || *p == 0x7f || *p == '?' || *p == '#' || *p == '%')
+            return sc_conf_error(r, at, key, "\"%s\" contains a character that is not allowed (space, ?, #, %%)", path);
+    }
+    size_t len = strlen(path);
+    if (len >= 2 && (strcmp(path + len - 2, "/.") == 0 || (len >= 3 && strcmp(path + len - 3, "/..") == 0)))
+        return sc_conf_error(r, at, key, "\"%s\" must not end in a . or .. segment", path);
+    return 0;
+}
+
+static int parse_route_path(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, sc_route_t *route)
+{
+    char key[SC_CONF_KEY_MAX];
+    const sc_yaml_node_t *at = sc_yaml_get(map, "path");
+    sc_conf_key(key, where, "path");
+    if (sc_conf_require(r, map, where, "path") != 0 || sc_conf_string(r, map, where, "path", &route->path) != 0)
+        return -1;
+    if (check_path_chars(r, at, key, route->path) != 0)
+        return -1;
+    size_t len = strlen(route->path);
+    const char *star = strchr(route->path, '*');
+    if (star != NULL) {
+        if (len < 3 || strcmp(route->path + len - 3, "/**") != 0 || star != route->path + len - 2)
+            return sc_conf_error(r, at, key, "\"%s\": a wildcard is only allowed as a final /** segment", route->path);
+        route->subtree = 1;
+        len -= 3;
+    }
+    if (!route->subtree && len > 1 && route->path[len - 1] == '/')
+        return sc_conf_error(r, at, key, "\"%s\" must not end with / (use /** for a subtree)", route->path);
+    if ((route->prefix = strndup(route->path, len)) == NULL)
+        return sc_conf_error(r, at, key, "out of memory");
+    route->prefix_len = len;
+    return 0;
+}
+
+static int parse_methods(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, sc_route_t *route)
+{
+    char key[SC_CONF_KEY_MAX], item_key[SC_CONF_KEY_MAX];
+    char **names = NULL;
+    size_t n = 0;
+    const sc_yaml_node_t *at = sc_yaml_get(map, "methods");
+    sc_conf_key(key, where, "methods");
+    if (sc_conf_strings(r, map, where, "methods", &names, &n) != 0)
+        return -1;
+    if (at != NULL && !sc_yaml_is_null(at) && n == 0)
+        return sc_conf_error(r, at, key, "must list at least one method (omit the key to allow any)");
+    for (size_t i = 0; i != n; ++i) {
+        unsigned bit = sc_method_bit(names[i], strlen(names[i]));
+        if (bit == 0) {
+            const sc_yaml_node_t *item = at->type == SC_YAML_SEQUENCE ? at->items[i] : at;
+            sc_conf_error(r, item, sc_conf_index(item_key, key, i),
+                          "unknown method \"%s\" (use GET, HEAD, POST, PUT, PATCH, "
+                          "DELETE or OPTIONS, in upper case)",
+                          names[i]);
+            sc_conf_free_strings(names, n);
+            return -1;
+        }
+        route->methods |= bit;
+    }
+    sc_conf_free_strings(names, n);
+    return 0;
+}
+
+/* auth: none | jwt | api_key | [jwt, api_key] */
+static int parse_auth(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, sc_route_t *route)
+{
+    char key[SC_CONF_KEY_MAX];
+    char **names = NULL;
+    size_t n = 0;
+    const sc_yaml_node_t *at = sc_yaml_get(map, "auth");
+    sc_conf_key(key, where, "auth");
+    if (sc_conf_require(r, map, where, "auth") != 0 || sc_conf_strings(r, map, where, "auth", &names, &n) != 0)
+        return -1;
+    int rc = 0;
+    if (n == 0) {
+        rc = sc_conf_error(r, at, key, "must be none, or a list of jwt and api_key");
+    } else if (n == 1 && strcmp(names[0], "none") == 0) {
+        route->auth = 0;
+    } else {
+        for (size_t i = 0; i != n && rc == 0; ++i) {
+            if (strcmp(names[i], "jwt") == 0)
+                route->auth |= SC_AUTH_JWT;
+            else if (strcmp(names[i], "api_key") == 0)
+                route->auth |= SC_AUTH_API_KEY;
+            else if (strcmp(names[i], "none") == 0)
+                rc = sc_conf_error(r, at, key, "none cannot be combined with other methods");
+            else
+                rc = sc_conf_error(r, at, key, "unknown authentication \"%s\" (use none, jwt or api_key)", names[i]);
+        }
+    }
+    sc_conf_free_strings(names, n);
+    return rc;
+}
+
+static int parse_route(sc_conf_reader_t *r, const sc_yaml_node_t *node, const char *where, sc_route_t *route)
+{
+    route->line = node->line;
+    if (sc_conf_mapping(r, node, where, route_keys) != 0 || parse_route_path(r, node, where, route) != 0 ||
+        parse_methods(r, node, where, route) != 0 || parse_auth(r, node, where, route) != 0)
+        return -1;
+    return 0;
+}
+
+static int parse_routes(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_policy_t *policy)
+{
+    char where[SC_CONF_KEY_MAX];
+    const sc_yaml_node_t *routes = sc_yaml_get(root, "routes");
+    if (sc_conf_require(r, root, "", "routes") != 0 || sc_conf_list(r, routes, "routes") != 0)
+        return -1;
+    if (routes->num_items == 0)
+        return sc_conf_error(r, routes, "routes", "must list at least one route");
+    if ((policy->routes = calloc(routes->num_items, sizeof(*policy->routes))) == NULL)
+        return sc_conf_error(r, routes, "routes", "out of memory");
+    for (size_t i = 0; i != routes->num_items; ++i) {
+        ++policy->num_routes; /* counted first so that a partly parsed route is freed too */
+        if (parse_route(r, routes->items[i], sc_conf_index(where, "routes", i), &policy->routes[i]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int parse_mode(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_policy_t *policy)
+{
+    char *mode = NULL;
+    int rc = 0;
+    if (sc_conf_string(r, root, "", "mode", &mode) != 0)
+        return -1;
+    if (mode == NULL || strcmp(mode, "enforce") == 0)
+        policy->mode = SC_POLICY_ENFORCE;
+    else if (strcmp(mode, "report_only") == 0)
+        policy->mode = SC_POLICY_REPORT_ONLY;
+    else
+        rc = sc_conf_error(r, sc_yaml_get(root, "mode"), "mode", "unknown mode \"%s\" (use enforce or report_only)", mode);
+    free(mode);
+    return rc;
+}
+
+static int parse_strip_prefix(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_policy_t *policy)
+{
+    const sc_yaml_node_t *at = sc_yaml_get(root, "strip_prefix");
+    if (sc_conf_string(r, root, "", "strip_prefix", &policy->strip_prefix) != 0)
+        return -1;
+    if (policy->strip_prefix == NULL)
+        return 0;
+    if (check_path_chars(r, at, "strip_prefix", policy->strip_prefix) != 0)
+        return -1;
+    policy->strip_prefix_len = strlen(policy->strip_prefix);
+    if (policy->strip_prefix_len < 2 || policy->strip_prefix[policy->strip_prefix_len - 1] == '/' ||
+        strchr(policy->strip_prefix, '*') != NULL)
+        return sc_conf_error(r, at, "strip_prefix", "\"%s\" must be a path like /name, without a trailing / or wildcard",
+                             policy->strip_prefix);
+    return 0;
+}
+
+sc_policy_t *sc_policy_load_string(const char *text, size_t len, const char *filename, char *err, size_t errsize)
+{
+    sc_conf_reader_t r = {.file = filename, .err = err, .errsize = errsize};
+    sc_yaml_node_t *root = sc_yaml_parse_string(text, len, filename, err, errsize);
+    sc_policy_t *policy = calloc(1, sizeof(*policy));
+
+    if (root == NULL || policy == NULL)
+        goto Error;
+    if ((policy->file = strdup(filename)) == NULL) {
+        sc_conf_error(&r, root, NULL, "out of memory");
+        goto Error;
+    }
+    if (sc_conf_mapping(&r, root, "", policy_keys) != 0 || parse_mode(&r, root, policy) != 0 ||
+        parse_strip_prefix(&r, root, policy) != 0 || parse_routes(&r, root, policy) != 0)
+        goto Error;
+    sc_yaml_free(root);
+    return policy;
+Error:
+    sc_yaml_free(root);
+    sc_policy_free(policy);
+    return NULL;
+}
+
+sc_policy_t *sc_policy_load_file(const char *path, char *err, size_t errsize)
+{
+    char *text;
+    size_t len;
+    if (sc_read_file(path, SC_MAX_CONFIG_FILE_SIZE, &text, &len, err, errsize) != 0)
+        return NULL;
+    sc_policy_t *policy = sc_policy_load_string(text, len, path, err, errsize);
+    free(text);
+    return policy;
+}

@@ -1,0 +1,167 @@
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "log.h"
+#include "pipeline.h"
+#include "response_filter.h"
+#include "worker.h"
+
+#define LISTEN_BACKLOG 1024
+
+/* Binds a listening socket; the error names the address, so the operator knows which one. */
+static int bind_listener(const sc_addr_t *addr, const char *what)
+{
+    int fd, on = 1;
+    if ((fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+        sc_log_error("%s %s: socket: %s", what, addr->text, strerror(errno));
+        return -1;
+    }
+    /* TCP_NODELAY set on the listener is inherited by accepted sockets on Linux */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0 ||
+        bind(fd, (const struct sockaddr *)&addr->ss, addr->len) != 0 || listen(fd, LISTEN_BACKLOG) != 0 ||
+        fcntl(fd, F_SETFL, O_NONBLOCK) != 0) {
+        sc_log_error("%s %s: cannot listen: %s", what, addr->text, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The h2o configuration of one service: our pipeline first, then h2o's reverse proxy. */
+static int setup_service(sc_server_service_t *svc, const sc_service_t *service)
+{
+    h2o_globalconf_t *gc = &svc->globalconf;
+    h2o_url_t upstream;
+
+    h2o_config_init(gc);
+    gc->server_name = h2o_iovec_init(H2O_STRLIT("")); /* no "Server: h2o": the backend's own passes through */
+    gc->max_request_entity_size = service->max_body_bytes;
+    gc->http1.upgrade_to_http2 = 0; /* HTTP/1.1 only towards the gateway */
+    gc->proxy.io_timeout = service->timeout_ms;
+    gc->proxy.preserve_server_header = 1;
+    gc->proxy.emit_x_forwarded_headers = 0; /* forward.c sets X-Forwarded-For from the peer */
+    gc->proxy.emit_via_header = 0;
+
+    h2o_hostconf_t *host = h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    path->error_log.emit_request_errors = 0; /* proxy errors are logged by response_filter.c */
+    svc->pipeline = sc_pipeline_register(path, service);
+
+    if (h2o_url_parse(service->upstream, SIZE_MAX, &upstream) != 0) {
+        sc_log_error("service %s: bad upstream %s", service->name, service->upstream);
+        return -1;
+    }
+    h2o_proxy_config_vars_t proxy = {
+        .io_timeout = service->timeout_ms,
+        .keepalive_timeout = service->upstream_keepalive_ms,
+    };
+    h2o_proxy_register_reverse_proxy(path, &upstream, &proxy);
+    sc_response_filter_register_fallback(&host->fallback_path);
+    return 0;
+}
+
+static void setup_admin(sc_server_t *server)
+{
+    h2o_globalconf_t *gc = &server->admin_conf;
+    h2o_config_init(gc);
+    gc->server_name = h2o_iovec_init(H2O_STRLIT(""));
+    gc->http1.upgrade_to_http2 = 0;
+    h2o_hostconf_t *host = h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    sc_admin_register(h2o_config_register_path(host, "/", 0), server);
+}
+
+static int setup(sc_server_t *server)
+{
+    const sc_config_t *config = server->config;
+    if ((server->services = calloc(config->num_services, sizeof(*server->services))) == NULL ||
+        (server->workers = calloc(config->threads, sizeof(*server->workers))) == NULL)
+        return -1;
+    for (size_t i = 0; i != config->num_services; ++i) {
+        const sc_service_t *service = &config->services[i];
+        if ((server->services[i].listen_fd = bind_listener(&service->listen, service->name)) == -1 ||
+            setup_service(&server->services[i], service) != 0)
+            return -1;
+    }
+    if ((server->admin_fd = bind_listener(&config->admin_listen, "admin_listen")) == -1)
+        return -1;
+    setup_admin(server);
+    for (unsigned i = 0; i != config->threads; ++i) {
+        if (sc_worker_init(&server->workers[i], server, i) != 0) {
+            sc_log_error("worker %u: initialisation failed", i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Signals are taken synchronously by the main thread (sigwait); workers never see them. */
+static void block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void log_started(const sc_server_t *server)
+{
+    const sc_config_t *c = server->config;
+    for (size_t i = 0; i != c->num_services; ++i)
+        sc_log_info("service %s: listening on %s, forwarding to %s (policy %s, %s)", c->services[i].name,
+                    c->services[i].listen.text, c->services[i].upstream, c->services[i].policy_file,
+                    c->services[i].policy->mode == SC_POLICY_ENFORCE ? "enforce" : "report_only");
+    sc_log_info("admin endpoints on %s; %u worker thread(s)", c->admin_listen.text, c->threads);
+}
+
+int sc_server_is_draining(const sc_server_t *server)
+{
+    return __atomic_load_n(&server->draining, __ATOMIC_ACQUIRE);
+}
+
+int sc_server_run(const sc_config_t *config)
+{
+    sc_server_t server = {.config = config, .admin_fd = -1};
+    sigset_t signals;
+    int sig;
+
+    block_signals(&signals);
+    if (setup(&server) != 0)
+        return 1;
+    for (unsigned i = 0; i != config->threads; ++i) {
+        if (pthread_create(&server.workers[i].thread, NULL, sc_worker_run, &server.workers[i]) != 0) {
+            sc_log_error("cannot start worker thread %u", i);
+            return 1;
+        }
+    }
+    log_started(&server);
+
+    do {
+        if (sigwait(&signals, &sig) != 0)
+            sig = SIGTERM;
+    } while (sig != SIGTERM && sig != SIGINT);
+
+    sc_log_info("%s received: draining (at most %llu ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                (unsigned long long)config->shutdown_grace_ms);
+    __atomic_store_n(&server.draining, 1, __ATOMIC_RELEASE);
+    /* workers hold duplicates; the sockets stop listening once every worker has closed its own */
+    for (size_t i = 0; i != config->num_services; ++i)
+        close(server.services[i].listen_fd);
+    for (unsigned i = 0; i != config->threads; ++i)
+        sc_worker_request_drain(&server.workers[i]);
+    for (unsigned i = 0; i != config->threads; ++i)
+        pthread_join(server.workers[i].thread, NULL);
+    sc_log_info("stopped");
+    return 0;
+}

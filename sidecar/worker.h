@@ -1,0 +1,57 @@
+/*
+ * worker: one thread, one h2o event loop. Each worker accepts on every service listener and on
+ * the admin listener (the kernel spreads connections across the workers' accept calls), runs
+ * its own h2o contexts, and owns everything a request touches, so that no lock is taken on the
+ * request path.
+ *
+ * Shutdown: the server asks each worker to drain; the worker closes its listeners, disables
+ * keep-alive, and returns once its in-flight requests have finished or the grace period ends.
+ */
+#ifndef SC_WORKER_H
+#define SC_WORKER_H
+
+#include <h2o.h>
+#include <pthread.h>
+
+#include "config.h"
+
+struct sc_server;
+
+typedef struct sc_worker {
+    struct sc_server *server;
+    unsigned index;
+    pthread_t thread;
+    h2o_evloop_t *loop;
+    h2o_context_t *service_ctx;       /* one per service */
+    h2o_accept_ctx_t *service_accept; /* one per service */
+    h2o_socket_t **service_listeners; /* one per service; NULL once closed */
+    h2o_context_t admin_ctx;
+    h2o_accept_ctx_t admin_accept;
+    h2o_socket_t *admin_listener;
+    h2o_multithread_receiver_t control; /* drain requests from the main thread */
+    size_t inflight;                    /* requests between handler and response end */
+    int draining;
+} sc_worker_t;
+
+/**
+ * Creates the loop, the contexts and the listener sockets (on duplicates of the server's
+ * listening descriptors). Runs on the main thread before the worker starts.
+ */
+int sc_worker_init(sc_worker_t *worker, struct sc_server *server, unsigned index);
+
+/**
+ * The thread body: runs the loop until drained.
+ */
+void *sc_worker_run(void *worker);
+
+/**
+ * Asks the worker to drain (thread-safe).
+ */
+void sc_worker_request_drain(sc_worker_t *worker);
+
+/**
+ * Counts a request as in flight until `pool` is cleared (when its response has been sent).
+ */
+void sc_worker_track_request(sc_worker_t *worker, h2o_mem_pool_t *pool);
+
+#endif

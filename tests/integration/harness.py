@@ -1,0 +1,229 @@
+"""Shared helpers for the integration tests: free ports, real processes that are always
+stopped, polling with generous ceilings (never fixed sleeps), and a small HTTP client."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("SIDECAR_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "..", "..")))
+BUILD_DIR = os.environ.get("SIDECAR_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
+SIDECAR = os.path.join(BUILD_DIR, "policy-sidecar")
+
+# Ceilings: how long we are willing to wait on a loaded 2-core machine before calling it a failure.
+START_CEILING_S = 30
+STOP_CEILING_S = 30
+HTTP_TIMEOUT_S = 30
+
+
+def free_port():
+    """A port nobody listens on right now (the kernel's choice of an ephemeral port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, ceiling_s=START_CEILING_S, what="condition", interval_s=0.02):
+    deadline = time.monotonic() + ceiling_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0f s waiting for %s" % (ceiling_s, what))
+        time.sleep(interval_s)
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # list of (name, value), names as sent
+        self.body = body
+
+    def header(self, name):
+        values = self.header_all(name)
+        return values[0] if values else None
+
+    def header_all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "Response(%d, %r, %r)" % (self.status, self.headers, self.body[:300])
+
+
+def request(port, method, path, headers=None, body=None, timeout=HTTP_TIMEOUT_S):
+    """One request on a fresh connection. Header lists allow repeated names."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        items = headers.items() if isinstance(headers, dict) else (headers or [])
+        for name, value in items:
+            conn.putheader(name, value)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        data = resp.read()
+        return Response(resp.status, resp.getheaders(), data)
+    finally:
+        conn.close()
+
+
+class Process:
+    """A child process whose output goes to a log file, stopped by PID."""
+
+    def __init__(self, name, argv, log_dir, env=None):
+        self.name = name
+        self.log_path = os.path.join(log_dir, name + ".log")
+        self.log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdout=self.log_file, stderr=subprocess.STDOUT, env=env)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.running():
+            self.proc.send_signal(sig)
+
+    def wait(self, ceiling_s=STOP_CEILING_S):
+        return self.proc.wait(timeout=ceiling_s)
+
+    def stop(self):
+        if self.running():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=STOP_CEILING_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
+
+    def output(self):
+        self.log_file.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+class Backend:
+    def __init__(self, log_dir, port=None):
+        self.port = port or free_port()
+        self.process = Process("backend-%d" % self.port, [sys.executable, os.path.join(HERE, "backend.py"), str(self.port)],
+                               log_dir)
+        wait_until(lambda: port_open(self.port), what="backend on port %d" % self.port)
+
+    def log(self):
+        return json.loads(request(self.port, "GET", "/__log").body)
+
+    def reset(self):
+        request(self.port, "GET", "/__reset")
+
+    def release(self, name):
+        request(self.port, "GET", "/__release?name=" + name)
+
+    def stop(self):
+        self.process.stop()
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(textwrap.dedent(text))
+
+
+class Sidecar:
+    """policy-sidecar with a generated host config; `services` maps name -> dict of settings
+    (upstream port, policy text, optional timeout_s / max_body_bytes)."""
+
+    def __init__(self, log_dir, services, extra_host_yaml="", threads=2, grace_s=10, wait_ready=True):
+        self.dir = log_dir
+        self.admin_port = free_port()
+        self.ports = {}
+        lines = ["threads: %d" % threads, "admin_listen: 127.0.0.1:%d" % self.admin_port, "shutdown_grace_s: %d" % grace_s]
+        lines += textwrap.dedent(extra_host_yaml).strip("\n").splitlines()
+        lines.append("services:")
+        for name, svc in services.items():
+            port = svc.get("listen_port") or free_port()
+            self.ports[name] = port
+            policy_file = os.path.join(log_dir, "policy-%s.yaml" % name)
+            write(policy_file, svc["policy"])
+            lines += ["  - name: %s" % name,
+                      "    listen: 127.0.0.1:%d" % port,
+                      "    upstream: http://127.0.0.1:%d" % svc["upstream_port"],
+                      "    policy: %s" % os.path.basename(policy_file)]
+            for key in ("timeout_s", "max_body_bytes", "upstream_keepalive_ms"):
+                if key in svc:
+                    lines.append("    %s: %s" % (key, svc[key]))
+        self.config_path = os.path.join(log_dir, "sidecar.yaml")
+        write(self.config_path, "\n".join(lines) + "\n")
+        self.process = Process("sidecar-%d" % self.admin_port, [SIDECAR, "-c", self.config_path], log_dir)
+        if wait_ready:
+            self.wait_ready()
+
+    def ready(self):
+        if not self.process.running():
+            raise AssertionError("sidecar exited with %s:\n%s" % (self.process.proc.returncode, self.process.output()))
+        try:
+            return request(self.admin_port, "GET", "/ready", timeout=2).status == 200
+        except OSError:
+            return False
+
+    def wait_ready(self):
+        wait_until(self.ready, what="sidecar /ready")
+
+    def request(self, service, method, path, headers=None, body=None, timeout=HTTP_TIMEOUT_S):
+        return request(self.ports[service], method, path, headers, body, timeout)
+
+    def stop(self):
+        self.process.stop()
+
+
+class IntegrationTest(unittest.TestCase):
+    """Gives each test a scratch directory and stops everything it started, printing the
+    processes' output when the test failed."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="sidecar-it-")
+        self.processes = []
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        failed = not getattr(getattr(self, "_outcome", None), "success", True)
+        for p in reversed(self.processes):
+            p.stop()
+        if failed or os.environ.get("SIDECAR_TEST_VERBOSE"):
+            for p in self.processes:
+                proc = getattr(p, "process", p)
+                sys.stderr.write("---- %s ----\n%s\n" % (proc.name, proc.output()[-4000:]))
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start_backend(self, **kw):
+        b = Backend(self.tmp, **kw)
+        self.processes.append(b)
+        return b
+
+    def start_sidecar(self, services, **kw):
+        s = Sidecar(self.tmp, services, **kw)
+        self.processes.append(s)
+        return s
