@@ -1,5 +1,7 @@
 #include "conf_reader.h"
 
+#include "file_util.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -101,6 +103,22 @@ int sc_conf_string(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *w
         return sc_conf_error(r, v, sc_conf_key(key, where, name), "out of memory");
     free(*out);
     *out = copy;
+    return 0;
+}
+
+int sc_conf_path(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, const char *name, char **out)
+{
+    char key[SC_CONF_KEY_MAX], *rel = NULL;
+    if (sc_conf_string(r, map, where, name, &rel) != 0)
+        return -1;
+    if (rel == NULL)
+        return 0;
+    char *resolved = sc_path_resolve(r->file, rel);
+    free(rel);
+    if (resolved == NULL)
+        return sc_conf_error(r, sc_yaml_get(map, name), sc_conf_key(key, where, name), "out of memory");
+    free(*out);
+    *out = resolved;
     return 0;
 }
 

@@ -62,6 +62,12 @@ int sc_conf_require(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *
 int sc_conf_string(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, const char *name, char **out);
 
 /**
+ * A file path, resolved against the directory of the file being read (absolute paths stay as
+ * they are). *out is replaced by a heap string; it stays NULL when the key is absent.
+ */
+int sc_conf_path(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, const char *name, char **out);
+
+/**
  * A decimal integer within [min, max].
  */
 int sc_conf_uint(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, const char *name, uint64_t min, uint64_t max,

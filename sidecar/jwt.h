@@ -1,0 +1,107 @@
+/*
+ * jwt: verification of signed JWTs (RFC 7519, JWS compact serialization RFC 7515, algorithms
+ * RFC 7518), following RFC 8725: an allowlist of algorithms per issuer, every key bound to one
+ * algorithm, "alg" compared case-sensitively, "none" and "crit" refused, "iss" and "aud" checked,
+ * "kid" treated as untrusted input. Claims are read only after the signature verifies.
+ *
+ * Keys are parsed once at load (jwks.h, jwt_issuer_load.h); a verification is a few small JSON
+ * parses and one EVP_DigestVerify or HMAC, with no I/O: safe on the event loop. Issuers are
+ * immutable once loaded and shared by all threads.
+ */
+#ifndef SC_JWT_H
+#define SC_JWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jwks.h"
+
+#define SC_JWT_MAX_TOKEN_LEN 8192
+
+typedef struct sc_jwt_issuer {
+    char *issuer; /* the exact "iss" */
+    char **audiences;
+    size_t num_audiences;
+    char *tenant_claim;  /* the claim that names the tenant, literally ("tenant_id", "custom:tenant_id") */
+    int64_t leeway_s;    /* clock skew tolerated on exp, nbf and iat */
+    unsigned algorithms; /* SC_JWS_ALG_BIT() set: the allowlist */
+    sc_jwk_t *keys;
+    size_t num_keys;
+    char *jwks_file;        /* resolved path, NULL when not configured */
+    char *hmac_secret_file; /* resolved path, NULL when not configured */
+    unsigned line;          /* of the issuer's entry in the host file */
+} sc_jwt_issuer_t;
+
+typedef struct sc_jwt_issuers {
+    sc_jwt_issuer_t *items;
+    size_t count;
+} sc_jwt_issuers_t;
+
+/*
+ * What a valid token says. Every pointer but `issuer` is a heap copy owned by the structure
+ * (sc_jwt_claims_free); `issuer` points into the issuers the token was verified with and lives
+ * as long as they do.
+ */
+typedef struct sc_jwt_claims {
+    const sc_jwt_issuer_t *issuer;
+    char *subject; /* "sub", NULL when absent */
+    char *tenant;  /* the issuer's tenant_claim, NULL when absent */
+    char **scopes; /* from "scope" (space-separated) or else "scp" (array or string); one allocation */
+    size_t num_scopes;
+    int64_t exp; /* rounded down */
+} sc_jwt_claims_t;
+
+typedef enum sc_jwt_result {
+    SC_JWT_OK = 0,
+    SC_JWT_TOO_LARGE,        /* longer than SC_JWT_MAX_TOKEN_LEN */
+    SC_JWT_MALFORMED,        /* not three strict base64url segments of JSON objects, or a claim of the wrong type */
+    SC_JWT_BAD_TYPE,         /* "typ" is not JWT, at+jwt or application/at+jwt */
+    SC_JWT_UNSUPPORTED_CRIT, /* "crit" is present: no extension is understood */
+    SC_JWT_ALG_NOT_ALLOWED,  /* "none", unknown, not in the allowlist, or not the algorithm of the key */
+    SC_JWT_UNKNOWN_ISSUER,   /* "iss" names no configured issuer */
+    SC_JWT_UNKNOWN_KEY,      /* no key with that "kid"; or no "kid" and not exactly one key for the algorithm */
+    SC_JWT_BAD_SIGNATURE,
+    SC_JWT_MISSING_CLAIM,     /* "iss", "exp" or "aud" is absent */
+    SC_JWT_EXPIRED,           /* now >= exp + leeway */
+    SC_JWT_NOT_YET_VALID,     /* now + leeway < nbf, or now + leeway < iat */
+    SC_JWT_AUDIENCE_MISMATCH, /* "aud" names none of the issuer's audiences */
+    SC_JWT_INTERNAL_ERROR,    /* out of memory or an OpenSSL failure: not the token's fault */
+    SC_JWT_RESULT_COUNT
+} sc_jwt_result_t;
+
+/**
+ * Verifies a compact JWS (the bytes after "Bearer ", not NUL-terminated) against the issuers at
+ * time `now` (seconds since the epoch). On SC_JWT_OK *out holds the claims (release with
+ * sc_jwt_claims_free); on any other result *out is zeroed and needs no release. The token is
+ * never logged or copied.
+ *
+ * Order of checks: size; three base64url segments; header JSON ("alg" case-sensitive and known,
+ * "typ", no "crit"); payload JSON; "iss" chooses the issuer; "kid" chooses the key (without
+ * "kid": the issuer's only key for "alg"); "alg" must be the key's algorithm and in the issuer's
+ * allowlist; the signature; then the claims: exp (required), nbf, iat, aud (required), sub, the
+ * tenant claim, scope/scp. Nothing read before the signature is trusted, only used to choose.
+ */
+sc_jwt_result_t sc_jwt_verify(const sc_jwt_issuers_t *issuers, const char *token, size_t len, int64_t now, sc_jwt_claims_t *out);
+
+/**
+ * A stable machine-readable code for a result ("bad_signature"), for logs and metrics.
+ */
+const char *sc_jwt_result_reason(sc_jwt_result_t result);
+
+/**
+ * The issuer whose "iss" is exactly these bytes, or NULL.
+ */
+const sc_jwt_issuer_t *sc_jwt_issuers_find(const sc_jwt_issuers_t *issuers, const char *iss, size_t len);
+
+/**
+ * Deep-copies claims into *dst (which is overwritten, not freed). Returns 0, or -1 when out of
+ * memory (then *dst is zeroed).
+ */
+int sc_jwt_claims_copy(sc_jwt_claims_t *dst, const sc_jwt_claims_t *src);
+
+/**
+ * Releases what the claims hold and zeroes them; NULL and zeroed claims are fine.
+ */
+void sc_jwt_claims_free(sc_jwt_claims_t *claims);
+
+#endif
