@@ -1,0 +1,263 @@
+#include "schema.h"
+
+#include <errno.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sc_tenant_id_valid(const char *id, size_t len)
+{
+    if (len == 0 || len > SC_TENANT_ID_MAX)
+        return 0;
+    for (size_t i = 0; i != len; ++i) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+size_t sc_schema_tenant_key(char *buf, const char *prefix, const char *tenant, size_t tenant_len)
+{
+    return (size_t)snprintf(buf, SC_SCHEMA_KEY_MAX, "%s{%.*s}:tenant", prefix, (int)tenant_len, tenant);
+}
+
+size_t sc_schema_apikey_key(char *buf, const char *prefix, const char *tenant, size_t tenant_len, const char *sha256_hex)
+{
+    return (size_t)snprintf(buf, SC_SCHEMA_KEY_MAX, "%s{%.*s}:key:%s", prefix, (int)tenant_len, tenant, sha256_hex);
+}
+
+size_t sc_schema_keyids_key(char *buf, const char *prefix, const char *tenant)
+{
+    return (size_t)snprintf(buf, SC_SCHEMA_KEY_MAX, "%s{%s}:keyids", prefix, tenant);
+}
+
+size_t sc_schema_ratelimit_key(char *buf, const char *prefix, const char *tenant, size_t tenant_len, const char *service)
+{
+    if (service == NULL)
+        return (size_t)snprintf(buf, SC_SCHEMA_KEY_MAX, "%s{%.*s}:rl", prefix, (int)tenant_len, tenant);
+    return (size_t)snprintf(buf, SC_SCHEMA_KEY_MAX, "%s{%.*s}:rl:%s", prefix, (int)tenant_len, tenant, service);
+}
+
+size_t sc_schema_quota_key(char *buf, const char *prefix, const char *tenant, size_t tenant_len, const char *yyyymmdd)
+{
+    return (size_t)snprintf(buf, SC_SCHEMA_KEY_MAX, "%s{%.*s}:quota:%s", prefix, (int)tenant_len, tenant, yyyymmdd);
+}
+
+size_t sc_schema_global_key(char *buf, const char *prefix, const char *name)
+{
+    return (size_t)snprintf(buf, SC_SCHEMA_KEY_MAX, "%s%s", prefix, name);
+}
+
+void sc_schema_hash_key(const char *key, size_t len, char out[SC_SHA256_HEX_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)key, len, digest);
+    for (size_t i = 0; i != sizeof(digest); ++i) {
+        out[i * 2] = hex[digest[i] >> 4];
+        out[i * 2 + 1] = hex[digest[i] & 15];
+    }
+    out[SC_SHA256_HEX_LEN] = '\0';
+}
+
+/* ------------------------------------------------------------------ word lists */
+
+int sc_words_contain(char *const *words, size_t count, const char *word, size_t len)
+{
+    for (size_t i = 0; i != count; ++i)
+        if (strlen(words[i]) == len && memcmp(words[i], word, len) == 0)
+            return 1;
+    return 0;
+}
+
+void sc_words_free(char **words, size_t count)
+{
+    if (words == NULL)
+        return;
+    for (size_t i = 0; i != count; ++i)
+        free(words[i]);
+    free(words);
+}
+
+int sc_words_split(const char *s, size_t len, char ***out, size_t *count)
+{
+    char **words = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < len;) {
+        while (i < len && (s[i] == ' ' || s[i] == ',' || s[i] == '\t'))
+            ++i;
+        size_t start = i;
+        while (i < len && s[i] != ' ' && s[i] != ',' && s[i] != '\t')
+            ++i;
+        if (i == start || sc_words_contain(words, n, s + start, i - start))
+            continue;
+        char **grown = realloc(words, (n + 1) * sizeof(*grown));
+        if (grown == NULL || (grown[n] = strndup(s + start, i - start)) == NULL) {
+            sc_words_free(grown != NULL ? grown : words, n);
+            return -1;
+        }
+        words = grown;
+        ++n;
+    }
+    *out = words;
+    *count = n;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ records */
+
+static int field_is(const char *name, size_t len, const char *lit)
+{
+    return strlen(lit) == len && memcmp(name, lit, len) == 0;
+}
+
+static int parse_u64(const char *s, size_t len, uint64_t *out)
+{
+    char buf[24], *end;
+    if (len == 0 || len >= sizeof(buf) || s[0] < '0' || s[0] > '9')
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    errno = 0;
+    unsigned long long v = strtoull(buf, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_star_list(const char *s, size_t len, int *all, char ***words, size_t *count)
+{
+    if (len == 1 && s[0] == '*') {
+        *all = 1;
+        return 0;
+    }
+    *all = 0;
+    return sc_words_split(s, len, words, count);
+}
+
+int sc_tenant_record_parse(const char *id, const char *const *strs, const size_t *lens, size_t count, sc_tenant_record_t **out,
+                           char *err, size_t errsize)
+{
+    sc_tenant_record_t *t = calloc(1, sizeof(*t));
+    int have_status = 0;
+    if (t == NULL || (t->id = strdup(id)) == NULL)
+        goto NoMem;
+    t->all_scopes = 1;
+    for (size_t i = 0; i + 1 < count; i += 2) {
+        const char *name = strs[i], *v = strs[i + 1];
+        size_t nlen = lens[i], vlen = lens[i + 1];
+        int rc = 0;
+        if (field_is(name, nlen, "status")) {
+            have_status = 1;
+            if (field_is(v, vlen, "active"))
+                t->active = 1;
+            else if (!field_is(v, vlen, "suspended"))
+                rc = -2;
+        } else if (field_is(name, nlen, "services")) {
+            rc = parse_star_list(v, vlen, &t->all_services, &t->services, &t->num_services);
+        } else if (field_is(name, nlen, "scopes")) {
+            rc = parse_star_list(v, vlen, &t->all_scopes, &t->scopes, &t->num_scopes);
+        } else if (field_is(name, nlen, "issuers")) {
+            rc = sc_words_split(v, vlen, &t->issuers, &t->num_issuers);
+        } else if (field_is(name, nlen, "rate")) {
+            rc = parse_u64(v, vlen, &t->rate) == 0 ? 0 : -2;
+        } else if (field_is(name, nlen, "burst")) {
+            rc = parse_u64(v, vlen, &t->burst) == 0 ? 0 : -2;
+        } else if (field_is(name, nlen, "quota_daily")) {
+            rc = parse_u64(v, vlen, &t->quota_daily) == 0 ? 0 : -2;
+        }
+        if (rc == -1)
+            goto NoMem;
+        if (rc == -2) {
+            snprintf(err, errsize, "tenant %s: field %.*s has an invalid value", id, (int)nlen, name);
+            goto Error;
+        }
+    }
+    if (!have_status) {
+        snprintf(err, errsize, "tenant %s: record has no status", id);
+        goto Error;
+    }
+    *out = t;
+    return 0;
+NoMem:
+    snprintf(err, errsize, "out of memory");
+Error:
+    sc_tenant_record_free(t);
+    return -1;
+}
+
+int sc_apikey_record_parse(const char *const *strs, const size_t *lens, size_t count, sc_apikey_record_t **out, char *err,
+                           size_t errsize)
+{
+    sc_apikey_record_t *k = calloc(1, sizeof(*k));
+    int have_status = 0;
+    if (k == NULL)
+        goto NoMem;
+    for (size_t i = 0; i + 1 < count; i += 2) {
+        const char *name = strs[i], *v = strs[i + 1];
+        size_t nlen = lens[i], vlen = lens[i + 1];
+        int rc = 0;
+        uint64_t u;
+        if (field_is(name, nlen, "tenant")) {
+            rc = (k->tenant = strndup(v, vlen)) == NULL ? -1 : 0;
+        } else if (field_is(name, nlen, "key_id")) {
+            rc = (k->key_id = strndup(v, vlen)) == NULL ? -1 : 0;
+        } else if (field_is(name, nlen, "name")) {
+            rc = (k->name = strndup(v, vlen)) == NULL ? -1 : 0;
+        } else if (field_is(name, nlen, "scopes")) {
+            rc = sc_words_split(v, vlen, &k->scopes, &k->num_scopes);
+        } else if (field_is(name, nlen, "status")) {
+            have_status = 1;
+            if (field_is(v, vlen, "active"))
+                k->active = 1;
+            else if (!field_is(v, vlen, "revoked"))
+                rc = -2;
+        } else if (field_is(name, nlen, "expires_at")) {
+            rc = parse_u64(v, vlen, &u) == 0 && u <= INT64_MAX ? 0 : -2;
+            if (rc == 0)
+                k->expires_at = (int64_t)u;
+        }
+        if (rc == -1)
+            goto NoMem;
+        if (rc == -2) {
+            snprintf(err, errsize, "API key record: field %.*s has an invalid value", (int)nlen, name);
+            goto Error;
+        }
+    }
+    if (!have_status || k->tenant == NULL || k->key_id == NULL) {
+        snprintf(err, errsize, "API key record lacks status, tenant or key_id");
+        goto Error;
+    }
+    *out = k;
+    return 0;
+NoMem:
+    snprintf(err, errsize, "out of memory");
+Error:
+    sc_apikey_record_free(k);
+    return -1;
+}
+
+void sc_tenant_record_free(sc_tenant_record_t *t)
+{
+    if (t == NULL)
+        return;
+    free(t->id);
+    sc_words_free(t->services, t->num_services);
+    sc_words_free(t->scopes, t->num_scopes);
+    sc_words_free(t->issuers, t->num_issuers);
+    free(t);
+}
+
+void sc_apikey_record_free(sc_apikey_record_t *k)
+{
+    if (k == NULL)
+        return;
+    free(k->tenant);
+    free(k->key_id);
+    free(k->name);
+    sc_words_free(k->scopes, k->num_scopes);
+    free(k);
+}

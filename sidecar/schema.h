@@ -1,0 +1,111 @@
+/*
+ * schema: the Redis data model, the contract between the sidecar (reader) and sidecarctl
+ * (writer). Every key starts with the configured prefix (default "ps:"); everything about one
+ * tenant shares the hash tag {TENANT} so that it lives in one Redis Cluster slot and one
+ * MULTI/EXEC or script touches one tenant only.
+ *
+ *   PREFIX{T}:tenant          HASH  the tenant record (fields below)
+ *   PREFIX{T}:key:SHA256HEX   HASH  an API key record, found by the SHA-256 of the key
+ *   PREFIX{T}:keyids          HASH  key id -> SHA256HEX, for listing and revoking
+ *   PREFIX{T}:rl[:SERVICE]    rate-limit state (GCRA theoretical arrival time)
+ *   PREFIX{T}:quota:YYYYMMDD  daily request count
+ *   PREFIX tenants            SET   every tenant id (listing; never read by the sidecar)
+ *   PREFIX keyid-index        HASH  key id -> tenant (revoking by key id; never read by the sidecar)
+ *   PREFIX audit              STREAM who changed what, when
+ *   PREFIX invalidate         Pub/Sub channel: "tenant T", "key T SHA256HEX" or "all"
+ *
+ * Tenant record fields: status (active|suspended), services (space-separated names, or "*";
+ * absent or empty: none), scopes (space-separated; "*" or absent: no cap; empty: no scope at
+ * all), issuers (space-separated JWT issuers allowed to speak for the tenant; absent or empty:
+ * any configured issuer), rate, burst (requests/s and bucket
+ * size overriding the policy), quota_daily (requests per UTC day), created_at, updated_at.
+ *
+ * API key record fields: tenant, key_id, name, scopes (space-separated), status
+ * (active|revoked), expires_at (Unix seconds; 0 never), created_at.
+ *
+ * Keys are never stored: only SHA-256(key) as lower-case hex appears in Redis.
+ */
+#ifndef SC_SCHEMA_H
+#define SC_SCHEMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SC_TENANT_ID_MAX 64
+#define SC_SHA256_HEX_LEN 64
+/* the longest key name we build: prefix + "{" + tenant + "}:key:" + hex, with room to spare */
+#define SC_SCHEMA_KEY_MAX (64 + SC_TENANT_ID_MAX + SC_SHA256_HEX_LEN + 32)
+#define SC_SCHEMA_PREFIX_MAX 64
+
+/**
+ * 1 when `id` matches [A-Za-z0-9._-]{1,64}: the only tenant ids that exist.
+ */
+int sc_tenant_id_valid(const char *id, size_t len);
+
+/* Key names. Each writes a NUL-terminated name into buf (SC_SCHEMA_KEY_MAX bytes) and returns
+ * its length. Callers validate tenant ids first. */
+size_t sc_schema_tenant_key(char *buf, const char *prefix, const char *tenant, size_t tenant_len);
+size_t sc_schema_apikey_key(char *buf, const char *prefix, const char *tenant, size_t tenant_len, const char *sha256_hex);
+size_t sc_schema_keyids_key(char *buf, const char *prefix, const char *tenant);
+size_t sc_schema_ratelimit_key(char *buf, const char *prefix, const char *tenant, size_t tenant_len, const char *service);
+size_t sc_schema_quota_key(char *buf, const char *prefix, const char *tenant, size_t tenant_len, const char *yyyymmdd);
+size_t sc_schema_global_key(char *buf, const char *prefix, const char *name); /* "tenants", "keyid-index", "audit", "invalidate" */
+
+/**
+ * SHA-256 of an API key as 64 lower-case hex characters and a NUL.
+ */
+void sc_schema_hash_key(const char *key, size_t len, char out[SC_SHA256_HEX_LEN + 1]);
+
+typedef struct sc_tenant_record {
+    char *id;
+    int active;
+    int all_services;
+    char **services;
+    size_t num_services;
+    int all_scopes; /* no cap on credential scopes */
+    char **scopes;
+    size_t num_scopes;
+    char **issuers; /* NULL/0: any configured issuer */
+    size_t num_issuers;
+    uint64_t rate; /* 0: the policy's default */
+    uint64_t burst;
+    uint64_t quota_daily; /* 0: none */
+} sc_tenant_record_t;
+
+typedef struct sc_apikey_record {
+    char *tenant;
+    char *key_id;
+    char *name;
+    char **scopes;
+    size_t num_scopes;
+    int active;
+    int64_t expires_at; /* 0: never */
+} sc_apikey_record_t;
+
+/**
+ * Builds a record from HGETALL's alternating field/value strings. Unknown fields are ignored
+ * (newer writers may add some); malformed known fields are errors. Returns 0, or -1 with a
+ * reason in err. Release with the matching _free function.
+ */
+int sc_tenant_record_parse(const char *id, const char *const *strs, const size_t *lens, size_t count, sc_tenant_record_t **out,
+                           char *err, size_t errsize);
+int sc_apikey_record_parse(const char *const *strs, const size_t *lens, size_t count, sc_apikey_record_t **out, char *err,
+                           size_t errsize);
+
+void sc_tenant_record_free(sc_tenant_record_t *record);
+void sc_apikey_record_free(sc_apikey_record_t *record);
+
+/**
+ * 1 when `word` is one of the words (exact comparison).
+ */
+int sc_words_contain(char *const *words, size_t count, const char *word, size_t len);
+
+/**
+ * Splits a space-separated list into a heap array of heap strings (duplicates kept once).
+ * Returns 0 or -1 when out of memory.
+ */
+int sc_words_split(const char *s, size_t len, char ***out, size_t *count);
+
+void sc_words_free(char **words, size_t count);
+
+#endif

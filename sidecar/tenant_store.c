@@ -1,0 +1,330 @@
+#include "tenant_store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "metrics.h"
+
+typedef enum { RECORD_TENANT, RECORD_APIKEY } record_kind_t;
+
+struct sc_store {
+    h2o_evloop_t *loop;
+    const sc_redis_config_t *redis_config;
+    sc_store_config_t config;
+    sc_redis_client_t *redis;
+    sc_redis_client_t *subscriber;
+    sc_record_cache_t *cache;
+    char channel[SC_SCHEMA_KEY_MAX];
+    sc_store_stats_t stats;
+};
+
+/* A request waiting on a pending cache entry. */
+typedef struct waiter {
+    h2o_linklist_t link;
+    sc_store_cb cb;
+    void *data;
+} waiter_t;
+
+/* What a lookup in flight needs to finish its job. */
+typedef struct fetch {
+    sc_store_t *store;
+    sc_cache_entry_t *entry;
+    record_kind_t kind;
+    char *tenant;
+} fetch_t;
+
+/* ------------------------------------------------------------------ invalidation */
+
+static int starts_with(const char *s, size_t len, const char *lit)
+{
+    size_t n = strlen(lit);
+    return len >= n && memcmp(s, lit, n) == 0;
+}
+
+static void drop_key(sc_store_t *s, const char *key, size_t len)
+{
+    sc_cache_entry_t *e = sc_record_cache_find(s->cache, key, len);
+    if (e != NULL)
+        sc_record_cache_remove(s->cache, e);
+}
+
+void sc_store_invalidate(sc_store_t *s, const char *msg, size_t len)
+{
+    char key[SC_SCHEMA_KEY_MAX];
+    sc_metrics_count(&s->stats.invalidations);
+    if (len == 3 && memcmp(msg, "all", 3) == 0) {
+        sc_record_cache_clear(s->cache);
+    } else if (starts_with(msg, len, "tenant ") && sc_tenant_id_valid(msg + 7, len - 7)) {
+        drop_key(s, key, (size_t)snprintf(key, sizeof(key), "t:%.*s", (int)(len - 7), msg + 7));
+    } else if (starts_with(msg, len, "key ") && len > 4 + 1 + SC_SHA256_HEX_LEN && msg[len - SC_SHA256_HEX_LEN - 1] == ' ') {
+        size_t tlen = len - 4 - 1 - SC_SHA256_HEX_LEN;
+        drop_key(s, key,
+                 (size_t)snprintf(key, sizeof(key), "k:%.*s:%.*s", (int)tlen, msg + 4, SC_SHA256_HEX_LEN,
+                                  msg + len - SC_SHA256_HEX_LEN));
+    } else {
+        /* an unknown message may announce a change we do not understand: be safe */
+        sc_log_warn("tenant store: unrecognised invalidation message (%zu bytes); dropping the cache", len);
+        sc_record_cache_clear(s->cache);
+    }
+}
+
+static void on_subscriber_ready(sc_redis_client_t *client, void *data)
+{
+    sc_store_t *s = data;
+    (void)client;
+    /* messages published while we were not subscribed are lost for good */
+    sc_metrics_count(&s->stats.flushes);
+    sc_record_cache_clear(s->cache);
+}
+
+static void on_subscriber_message(sc_redis_client_t *client, void *data, const char *payload, size_t len)
+{
+    (void)client;
+    sc_store_invalidate(data, payload, len);
+}
+
+static const sc_redis_client_callbacks_t subscriber_callbacks = {
+    .on_ready = on_subscriber_ready,
+    .on_message = on_subscriber_message,
+};
+static const sc_redis_client_callbacks_t command_callbacks = {NULL};
+
+/* ------------------------------------------------------------------ answering waiters */
+
+static sc_lookup_t answer_from_entry(const sc_cache_entry_t *e, int stale)
+{
+    sc_lookup_t r = {SC_LOOKUP_NOT_FOUND, NULL, stale};
+    if (e->value != NULL && e->value->record != NULL) {
+        r.status = SC_LOOKUP_FOUND;
+        r.cached = e->value;
+        h2o_mem_addref_shared(r.cached);
+    }
+    return r;
+}
+
+static void notify_waiters(sc_cache_entry_t *e, sc_lookup_t result)
+{
+    while (!h2o_linklist_is_empty(&e->waiters)) {
+        waiter_t *w = H2O_STRUCT_FROM_MEMBER(waiter_t, link, e->waiters.next);
+        h2o_linklist_unlink(&w->link);
+        sc_lookup_t mine = result;
+        if (mine.cached != NULL)
+            h2o_mem_addref_shared(mine.cached);
+        w->cb(w->data, mine);
+        free(w);
+    }
+    if (result.cached != NULL)
+        h2o_mem_release_shared(result.cached);
+}
+
+static int within(uint64_t now, uint64_t since, uint64_t span)
+{
+    return now - since < span;
+}
+
+/* Redis could not answer: the cached value if still within max_stale, else "unavailable". */
+static sc_lookup_t unavailable_or_stale(sc_store_t *s, const sc_cache_entry_t *e, uint64_t now)
+{
+    if (e != NULL && e->value != NULL && within(now, e->fetched_at, s->config.max_stale_ms)) {
+        sc_metrics_count(&s->stats.stale_served);
+        return answer_from_entry(e, 1);
+    }
+    sc_metrics_count(&s->stats.unavailable);
+    return (sc_lookup_t){SC_LOOKUP_UNAVAILABLE, NULL, 0};
+}
+
+/* ------------------------------------------------------------------ fetching */
+
+static sc_cached_t *parse_reply(fetch_t *f, const redisReply *reply, sc_lookup_status_t *status)
+{
+    const char *strs[64];
+    size_t lens[64];
+    char err[256];
+    void *record = NULL;
+    size_t n = reply->elements < 64 ? reply->elements : 64;
+    for (size_t i = 0; i != n; ++i) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING) {
+            *status = SC_LOOKUP_INVALID;
+            return NULL;
+        }
+        strs[i] = reply->element[i]->str;
+        lens[i] = reply->element[i]->len;
+    }
+    int rc = f->kind == RECORD_TENANT
+                 ? sc_tenant_record_parse(f->tenant, strs, lens, n, (sc_tenant_record_t **)&record, err, sizeof(err))
+                 : sc_apikey_record_parse(strs, lens, n, (sc_apikey_record_t **)&record, err, sizeof(err));
+    if (rc != 0) {
+        sc_log_error("tenant store: %s (%s)", err, f->entry->key);
+        *status = SC_LOOKUP_INVALID;
+        return NULL;
+    }
+    *status = SC_LOOKUP_FOUND;
+    return sc_cached_new(record, f->kind == RECORD_TENANT ? (void (*)(void *))sc_tenant_record_free
+                                                          : (void (*)(void *))sc_apikey_record_free);
+}
+
+static void on_fetch_reply(redisReply *reply, void *data, const char *err)
+{
+    fetch_t *f = data;
+    sc_store_t *s = f->store;
+    sc_cache_entry_t *e = f->entry;
+    uint64_t now = h2o_now(s->loop);
+    sc_lookup_t result;
+
+    e->pending = 0;
+    if (err != NULL || reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        if (err == NULL)
+            sc_log_error("tenant store: unexpected reply to HGETALL %s", e->key);
+        result = unavailable_or_stale(s, e, now);
+    } else if (reply->elements == 0) {
+        sc_cached_t *absent = sc_cached_new(NULL, NULL);
+        if (!e->detached)
+            sc_record_cache_set(e, absent, now);
+        h2o_mem_release_shared(absent);
+        result = (sc_lookup_t){SC_LOOKUP_NOT_FOUND, NULL, 0};
+    } else {
+        sc_lookup_status_t status;
+        sc_cached_t *value = parse_reply(f, reply, &status);
+        result = (sc_lookup_t){status, value, 0}; /* our reference moves into the result */
+        if (value != NULL && !e->detached)
+            sc_record_cache_set(e, value, now);
+    }
+    notify_waiters(e, result);
+    if (e->detached)
+        sc_record_cache_free_detached(e);
+    else if (e->value == NULL)
+        sc_record_cache_remove(s->cache, e); /* nothing learnt: do not keep an empty entry */
+    free(f->tenant);
+    free(f);
+}
+
+static int start_fetch(sc_store_t *s, sc_cache_entry_t *e, record_kind_t kind, const char *tenant, size_t tenant_len,
+                       const char *redis_key, size_t redis_key_len)
+{
+    fetch_t *f = calloc(1, sizeof(*f));
+    if (f == NULL || (f->tenant = strndup(tenant, tenant_len)) == NULL) {
+        free(f);
+        return -1;
+    }
+    f->store = s;
+    f->entry = e;
+    f->kind = kind;
+    const char *argv[] = {"HGETALL", redis_key};
+    size_t argvlen[] = {7, redis_key_len};
+    if (sc_redis_command(s->redis, on_fetch_reply, f, 2, argv, argvlen) != 0) {
+        free(f->tenant);
+        free(f);
+        return -1;
+    }
+    e->pending = 1;
+    return 0;
+}
+
+static int add_waiter(sc_cache_entry_t *e, sc_store_cb cb, void *data)
+{
+    waiter_t *w = calloc(1, sizeof(*w)); /* an unlinked list node is all zeros */
+    if (w == NULL)
+        return -1;
+    w->cb = cb;
+    w->data = data;
+    h2o_linklist_insert(&e->waiters, &w->link);
+    return 0;
+}
+
+/* The common path of both lookups: cache first, then one shared Redis lookup. */
+static int lookup(sc_store_t *s, record_kind_t kind, const char *cache_key, size_t cache_key_len, const char *tenant,
+                  size_t tenant_len, const char *redis_key, size_t redis_key_len, sc_store_cb cb, void *data, sc_lookup_t *result)
+{
+    uint64_t now = h2o_now(s->loop);
+    sc_cache_entry_t *e = sc_record_cache_find(s->cache, cache_key, cache_key_len);
+
+    if (e != NULL && e->value != NULL) {
+        uint64_t ttl = e->value->record != NULL ? s->config.ttl_ms : s->config.negative_ttl_ms;
+        if (within(now, e->fetched_at, ttl)) {
+            sc_metrics_count(&s->stats.hits);
+            *result = answer_from_entry(e, 0);
+            return 1;
+        }
+    }
+    sc_metrics_count(&s->stats.misses);
+    if (e != NULL && e->pending)
+        goto Wait;
+    if (!sc_redis_client_is_ready(s->redis)) {
+        *result = unavailable_or_stale(s, e, now);
+        return 1;
+    }
+    if (e == NULL && (e = sc_record_cache_insert(s->cache, cache_key, cache_key_len)) == NULL)
+        goto Fail;
+    if (start_fetch(s, e, kind, tenant, tenant_len, redis_key, redis_key_len) != 0) {
+        if (e->value == NULL)
+            sc_record_cache_remove(s->cache, e);
+        goto Fail;
+    }
+Wait:
+    if (add_waiter(e, cb, data) != 0)
+        goto Fail; /* the fetch goes on and fills the cache for the next request */
+    return 0;
+Fail:
+    *result = unavailable_or_stale(s, NULL, now);
+    return 1;
+}
+
+int sc_store_get_tenant(sc_store_t *s, const char *tenant, size_t len, sc_store_cb cb, void *data, sc_lookup_t *result)
+{
+    char cache_key[SC_SCHEMA_KEY_MAX], redis_key[SC_SCHEMA_KEY_MAX];
+    size_t cache_key_len = (size_t)snprintf(cache_key, sizeof(cache_key), "t:%.*s", (int)len, tenant);
+    size_t redis_key_len = sc_schema_tenant_key(redis_key, s->redis_config->prefix, tenant, len);
+    return lookup(s, RECORD_TENANT, cache_key, cache_key_len, tenant, len, redis_key, redis_key_len, cb, data, result);
+}
+
+int sc_store_get_apikey(sc_store_t *s, const char *tenant, size_t len, const char *sha256_hex, sc_store_cb cb, void *data,
+                        sc_lookup_t *result)
+{
+    char cache_key[SC_SCHEMA_KEY_MAX], redis_key[SC_SCHEMA_KEY_MAX];
+    size_t cache_key_len = (size_t)snprintf(cache_key, sizeof(cache_key), "k:%.*s:%s", (int)len, tenant, sha256_hex);
+    size_t redis_key_len = sc_schema_apikey_key(redis_key, s->redis_config->prefix, tenant, len, sha256_hex);
+    return lookup(s, RECORD_APIKEY, cache_key, cache_key_len, tenant, len, redis_key, redis_key_len, cb, data, result);
+}
+
+/* ------------------------------------------------------------------ lifecycle */
+
+sc_store_t *sc_store_create(h2o_evloop_t *loop, const sc_redis_config_t *redis, const sc_store_config_t *config)
+{
+    sc_store_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->loop = loop;
+    s->redis_config = redis;
+    s->config = *config;
+    sc_schema_global_key(s->channel, redis->prefix, "invalidate");
+    if ((s->cache = sc_record_cache_create(config->max_entries)) == NULL ||
+        (s->redis = sc_redis_client_create(loop, redis, NULL, &command_callbacks, s)) == NULL ||
+        (s->subscriber = sc_redis_client_create(loop, redis, s->channel, &subscriber_callbacks, s)) == NULL) {
+        sc_store_destroy(s);
+        return NULL;
+    }
+    return s;
+}
+
+void sc_store_destroy(sc_store_t *s)
+{
+    if (s == NULL)
+        return;
+    if (s->subscriber != NULL)
+        sc_redis_client_destroy(s->subscriber);
+    if (s->redis != NULL)
+        sc_redis_client_destroy(s->redis); /* pending fetches complete (their waiters get "unavailable") */
+    sc_record_cache_destroy(s->cache);
+    free(s);
+}
+
+const sc_store_stats_t *sc_store_stats(const sc_store_t *s)
+{
+    return &s->stats;
+}
+
+sc_redis_client_t *sc_store_redis(sc_store_t *s)
+{
+    return s->redis;
+}

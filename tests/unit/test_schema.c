@@ -1,0 +1,483 @@
+/* The Redis data model: tenant ids, key names, key hashing, word lists, and the tenant and API
+ * key records parsed from HGETALL's alternating field/value strings. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "schema.h"
+
+#define A64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+/* sizeof - 1 rather than strlen, so that an id can carry a NUL byte */
+#define ID(s) s, sizeof(s) - 1
+
+static const struct {
+    const char *name;
+    const char *id;
+    size_t len;
+    int valid;
+} tenant_ids[] = {
+    {"lower case", ID("acme"), 1},
+    {"one character", ID("a"), 1},
+    {"mixed case, digits, dot, underscore, dash", ID("Acme-Corp_2.eu"), 1},
+    {"only punctuation", ID("._-"), 1},
+    {"64 characters", ID(A64), 1},
+    {"empty", ID(""), 0},
+    {"65 characters", ID(A64 "a"), 0},
+    {"space", ID("ac me"), 0},
+    {"open brace (hash tag)", ID("ac{me"), 0},
+    {"close brace (hash tag)", ID("acme}"), 0},
+    {"colon (key separator)", ID("acme:key"), 0},
+    {"slash", ID("acme/x"), 0},
+    {"NUL byte", ID("ac\0me"), 0},
+    {"UTF-8", ID("acm\xc3\xa9"), 0},
+    {"high byte", ID("\xff"), 0},
+    {"tab", ID("acme\t"), 0},
+    {"star", ID("*"), 0},
+};
+
+static void test_tenant_id_valid(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i != sizeof(tenant_ids) / sizeof(tenant_ids[0]); ++i) {
+        int got = sc_tenant_id_valid(tenant_ids[i].id, tenant_ids[i].len);
+        if (got != tenant_ids[i].valid)
+            fail_msg("case \"%s\": expected %s, got %s", tenant_ids[i].name, tenant_ids[i].valid ? "valid" : "invalid",
+                     got ? "valid" : "invalid");
+    }
+    /* the length is what counts, not a NUL terminator */
+    assert_true(sc_tenant_id_valid("acme corp", 4));
+}
+
+#define assert_key(len_, buf_, expected)                                                                                           \
+    do {                                                                                                                           \
+        size_t l_ = (len_);                                                                                                        \
+        assert_string_equal((buf_), (expected));                                                                                   \
+        assert_int_equal(l_, strlen(expected));                                                                                    \
+    } while (0)
+
+static void test_key_names(void **state)
+{
+    (void)state;
+    char buf[SC_SCHEMA_KEY_MAX];
+    const char *hex = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    assert_key(sc_schema_tenant_key(buf, "ps:", "acme", 4), buf, "ps:{acme}:tenant");
+    /* the tenant is taken by length: a header value need not be NUL-terminated */
+    assert_key(sc_schema_tenant_key(buf, "ps:", "acme, globex", 4), buf, "ps:{acme}:tenant");
+    assert_key(sc_schema_apikey_key(buf, "ps:", "acme", 4, hex), buf,
+               "ps:{acme}:key:"
+               "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_key(sc_schema_keyids_key(buf, "ps:", "acme"), buf, "ps:{acme}:keyids");
+    assert_key(sc_schema_ratelimit_key(buf, "ps:", "acme", 4, NULL), buf, "ps:{acme}:rl");
+    assert_key(sc_schema_ratelimit_key(buf, "ps:", "acme", 4, "langchain"), buf, "ps:{acme}:rl:langchain");
+    assert_key(sc_schema_quota_key(buf, "ps:", "acme", 4, "20240229"), buf, "ps:{acme}:quota:20240229");
+    assert_key(sc_schema_global_key(buf, "ps:", "tenants"), buf, "ps:tenants");
+    assert_key(sc_schema_global_key(buf, "ps:", "keyid-index"), buf, "ps:keyid-index");
+    assert_key(sc_schema_global_key(buf, "ps:", "invalidate"), buf, "ps:invalidate");
+    assert_key(sc_schema_tenant_key(buf, "staging:ps:", "a.b_c-d", 7), buf, "staging:ps:{a.b_c-d}:tenant");
+}
+
+static void test_longest_key_fits(void **state)
+{
+    (void)state;
+    char prefix[SC_SCHEMA_PREFIX_MAX + 1], buf[SC_SCHEMA_KEY_MAX], hex[SC_SHA256_HEX_LEN + 1];
+    memset(prefix, 'p', SC_SCHEMA_PREFIX_MAX);
+    prefix[SC_SCHEMA_PREFIX_MAX] = '\0';
+    sc_schema_hash_key("k", 1, hex);
+    size_t len = sc_schema_apikey_key(buf, prefix, A64, SC_TENANT_ID_MAX, hex);
+    assert_int_equal(len, SC_SCHEMA_PREFIX_MAX + 1 + SC_TENANT_ID_MAX + strlen("}:key:") + SC_SHA256_HEX_LEN);
+    assert_true(len < SC_SCHEMA_KEY_MAX);
+    assert_int_equal(strlen(buf), len); /* not truncated */
+    assert_string_equal(buf + len - SC_SHA256_HEX_LEN, hex);
+}
+
+static const struct {
+    const char *input;
+    size_t len;
+    const char *hex;
+} sha256_vectors[] = {
+    /* FIPS 180-2 and the empty string */
+    {"abc", 3, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+    {"", 0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+    {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56,
+     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    /* the length counts, not the NUL */
+    {"abcdef", 3, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+};
+
+static void test_hash_key(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i != sizeof(sha256_vectors) / sizeof(sha256_vectors[0]); ++i) {
+        char out[SC_SHA256_HEX_LEN + 1];
+        memset(out, 'X', sizeof(out));
+        sc_schema_hash_key(sha256_vectors[i].input, sha256_vectors[i].len, out);
+        if (memchr(out, '\0', sizeof(out)) != out + SC_SHA256_HEX_LEN || strcmp(out, sha256_vectors[i].hex) != 0)
+            fail_msg("SHA-256 of \"%.*s\": expected %s, got %.*s", (int)sha256_vectors[i].len, sha256_vectors[i].input,
+                     sha256_vectors[i].hex, SC_SHA256_HEX_LEN, out);
+    }
+}
+
+/* ------------------------------------------------------------------ word lists */
+
+static void assert_words(const char *input, size_t len, const char *const *expected, size_t expected_count)
+{
+    char **words = (char **)1; /* must be overwritten */
+    size_t count = 99;
+    if (sc_words_split(input, len, &words, &count) != 0)
+        fail_msg("sc_words_split(\"%.*s\") failed", (int)len, input);
+    if (count != expected_count) {
+        sc_words_free(words, count);
+        fail_msg("\"%.*s\": expected %zu words, got %zu", (int)len, input, expected_count, count);
+    }
+    for (size_t i = 0; i != count; ++i) {
+        if (strcmp(words[i], expected[i]) != 0) {
+            char got[64];
+            snprintf(got, sizeof(got), "%s", words[i]);
+            sc_words_free(words, count);
+            fail_msg("\"%.*s\": word %zu: expected \"%s\", got \"%s\"", (int)len, input, i, expected[i], got);
+        }
+    }
+    if (words == (char **)1)
+        fail_msg("\"%.*s\": *out was not written", (int)len, input);
+    sc_words_free(words, count);
+}
+
+#define WORDS(input, ...)                                                                                                          \
+    do {                                                                                                                           \
+        static const char *const expected_[] = {NULL, __VA_ARGS__};                                                                \
+        assert_words((input), strlen(input), expected_ + 1, sizeof(expected_) / sizeof(expected_[0]) - 1);                         \
+    } while (0)
+
+static void test_words_split(void **state)
+{
+    (void)state;
+    WORDS("read write", "read", "write");
+    WORDS("read,write", "read", "write");
+    WORDS("read\twrite", "read", "write");
+    WORDS("  read ,, write\t,admin  ", "read", "write", "admin");
+    WORDS("a b a c b a", "a", "b", "c");
+    WORDS("read read:all", "read", "read:all");
+    WORDS("single", "single");
+    WORDS("");
+    WORDS(" ,\t , ");
+    /* the length bounds the input */
+    static const char *const first[] = {"read"};
+    assert_words("read write", 4, first, 1);
+}
+
+static void test_words_contain(void **state)
+{
+    (void)state;
+    char **words;
+    size_t count;
+    assert_int_equal(sc_words_split("read write:all", 14, &words, &count), 0);
+    assert_true(sc_words_contain(words, count, "read", 4));
+    assert_true(sc_words_contain(words, count, "write:all", 9));
+    assert_false(sc_words_contain(words, count, "rea", 3));
+    assert_false(sc_words_contain(words, count, "write", 5));
+    assert_false(sc_words_contain(words, count, "reads", 5));
+    assert_false(sc_words_contain(words, count, "", 0));
+    assert_false(sc_words_contain(NULL, 0, "read", 4));
+    sc_words_free(words, count);
+}
+
+/* ------------------------------------------------------------------ records */
+
+#define MAX_FIELDS 32
+
+typedef struct {
+    const char *strs[MAX_FIELDS];
+    size_t lens[MAX_FIELDS];
+    size_t count;
+} fields_t;
+
+/* Alternating field/value strings, NULL-terminated, as HGETALL returns them. */
+static fields_t fields(const char *first, ...)
+{
+    fields_t f = {.count = 0};
+    va_list ap;
+    va_start(ap, first);
+    for (const char *s = first; s != NULL; s = va_arg(ap, const char *)) {
+        assert_true(f.count < MAX_FIELDS);
+        f.strs[f.count] = s;
+        f.lens[f.count] = strlen(s);
+        ++f.count;
+    }
+    va_end(ap);
+    return f;
+}
+
+static sc_tenant_record_t *parse_tenant(const char *id, fields_t f, char *err, size_t errsize)
+{
+    sc_tenant_record_t *t = NULL;
+    int rc = sc_tenant_record_parse(id, f.strs, f.lens, f.count, &t, err, errsize);
+    if (rc != 0) {
+        assert_int_equal(rc, -1);
+        assert_null(t); /* *out untouched on failure */
+        return NULL;
+    }
+    assert_non_null(t);
+    return t;
+}
+
+static sc_apikey_record_t *parse_apikey(fields_t f, char *err, size_t errsize)
+{
+    sc_apikey_record_t *k = NULL;
+    int rc = sc_apikey_record_parse(f.strs, f.lens, f.count, &k, err, errsize);
+    if (rc != 0) {
+        assert_int_equal(rc, -1);
+        assert_null(k);
+        return NULL;
+    }
+    assert_non_null(k);
+    return k;
+}
+
+static void test_tenant_record_full(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    sc_tenant_record_t *t = parse_tenant("acme",
+                                         fields("status", "active", "services", "langchain rag", "scopes", "read write", "issuers",
+                                                "https://idp.example.com https://login.example.org", "rate", "100", "burst", "200",
+                                                "quota_daily", "100000", "created_at", "1700000000", "updated_at", "1700000001",
+                                                "colour", "blue", /* a newer writer's field */
+                                                NULL),
+                                         err, sizeof(err));
+    assert_non_null(t);
+    assert_string_equal(err, "");
+    assert_string_equal(t->id, "acme");
+    assert_int_equal(t->active, 1);
+    assert_int_equal(t->all_services, 0);
+    assert_int_equal(t->num_services, 2);
+    assert_string_equal(t->services[0], "langchain");
+    assert_string_equal(t->services[1], "rag");
+    assert_int_equal(t->all_scopes, 0);
+    assert_int_equal(t->num_scopes, 2);
+    assert_string_equal(t->scopes[0], "read");
+    assert_string_equal(t->scopes[1], "write");
+    assert_int_equal(t->num_issuers, 2);
+    assert_string_equal(t->issuers[0], "https://idp.example.com");
+    assert_string_equal(t->issuers[1], "https://login.example.org");
+    assert_int_equal(t->rate, 100);
+    assert_int_equal(t->burst, 200);
+    assert_int_equal(t->quota_daily, 100000);
+    sc_tenant_record_free(t);
+}
+
+static void test_tenant_record_defaults(void **state)
+{
+    (void)state;
+    char err[256];
+    sc_tenant_record_t *t = parse_tenant("acme", fields("status", "suspended", NULL), err, sizeof(err));
+    assert_non_null(t);
+    assert_int_equal(t->active, 0);
+    assert_int_equal(t->all_services, 0); /* no services field: no service */
+    assert_int_equal(t->num_services, 0);
+    assert_int_equal(t->all_scopes, 1); /* no scopes field: no cap */
+    assert_int_equal(t->num_scopes, 0);
+    assert_null(t->issuers); /* any configured issuer */
+    assert_int_equal(t->num_issuers, 0);
+    assert_int_equal(t->rate, 0);
+    assert_int_equal(t->burst, 0);
+    assert_int_equal(t->quota_daily, 0);
+    sc_tenant_record_free(t);
+
+    t = parse_tenant("acme", fields("services", "*", "scopes", "*", "status", "active", NULL), err, sizeof(err));
+    assert_non_null(t);
+    assert_int_equal(t->all_services, 1);
+    assert_int_equal(t->num_services, 0);
+    assert_int_equal(t->all_scopes, 1);
+    assert_int_equal(t->num_scopes, 0);
+    sc_tenant_record_free(t);
+
+    /* present but empty scopes cap the credential to nothing (the strict reading) */
+    t = parse_tenant("acme", fields("status", "active", "scopes", "", NULL), err, sizeof(err));
+    assert_non_null(t);
+    assert_int_equal(t->all_scopes, 0);
+    assert_int_equal(t->num_scopes, 0);
+    sc_tenant_record_free(t);
+
+    /* the largest 64-bit value is a valid number */
+    t = parse_tenant("acme", fields("status", "active", "quota_daily", "18446744073709551615", NULL), err, sizeof(err));
+    assert_non_null(t);
+    assert_true(t->quota_daily == UINT64_MAX);
+    sc_tenant_record_free(t);
+}
+
+static const struct {
+    const char *name;
+    const char *field, *value;
+} invalid_tenant_fields[] = {
+    {"unknown status", "status", "enabled"},
+    {"empty status", "status", ""},
+    {"status in upper case", "status", "ACTIVE"},
+    {"negative rate", "rate", "-1"},
+    {"rate not a number", "rate", "ten"},
+    {"fractional rate", "rate", "1.5"},
+    {"rate with a leading space", "rate", " 5"},
+    {"rate with a plus sign", "rate", "+5"},
+    {"rate with trailing junk", "rate", "5x"},
+    {"empty rate", "rate", ""},
+    {"rate beyond 64 bits", "rate", "18446744073709551616"},
+    {"burst not a number", "burst", "lots"},
+    {"quota in exponent form", "quota_daily", "1e3"},
+};
+
+static void test_tenant_record_invalid(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i != sizeof(invalid_tenant_fields) / sizeof(invalid_tenant_fields[0]); ++i) {
+        char err[256] = "", expected[256];
+        const char *field = invalid_tenant_fields[i].field, *value = invalid_tenant_fields[i].value;
+        /* status is present in every case, so the refusal is about the bad field */
+        fields_t f = strcmp(field, "status") == 0 ? fields("scopes", "read", field, value, NULL)
+                                                  : fields("status", "active", "scopes", "read", field, value, NULL);
+        sc_tenant_record_t *t = parse_tenant("acme", f, err, sizeof(err));
+        snprintf(expected, sizeof(expected), "tenant acme: field %s has an invalid value", field);
+        if (t != NULL || strcmp(err, expected) != 0) {
+            sc_tenant_record_free(t);
+            fail_msg("case \"%s\": expected \"%s\", got \"%s\"", invalid_tenant_fields[i].name, expected,
+                     t != NULL ? "(parsed)" : err);
+        }
+    }
+}
+
+static void test_tenant_record_without_status(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    /* the lists parsed before the refusal are released (valgrind checks) */
+    assert_null(parse_tenant("acme", fields("services", "langchain rag", "scopes", "read", "issuers", "https://idp", NULL), err,
+                             sizeof(err)));
+    assert_string_equal(err, "tenant acme: record has no status");
+    assert_null(parse_tenant("acme", fields(NULL), err, sizeof(err)));
+    assert_string_equal(err, "tenant acme: record has no status");
+    /* an odd count: the last field has no value and is ignored */
+    assert_null(parse_tenant("acme", fields("services", "*", "status", NULL), err, sizeof(err)));
+    assert_string_equal(err, "tenant acme: record has no status");
+}
+
+static void test_apikey_record_full(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    sc_apikey_record_t *k =
+        parse_apikey(fields("tenant", "acme", "key_id", "k_2f9a", "name", "ci pipeline", "scopes", "read write read", "status",
+                            "active", "expires_at", "1735689600", "created_at", "1700000000", "last_used", "ignored", NULL),
+                     err, sizeof(err));
+    assert_non_null(k);
+    assert_string_equal(err, "");
+    assert_string_equal(k->tenant, "acme");
+    assert_string_equal(k->key_id, "k_2f9a");
+    assert_string_equal(k->name, "ci pipeline");
+    assert_int_equal(k->num_scopes, 2);
+    assert_string_equal(k->scopes[0], "read");
+    assert_string_equal(k->scopes[1], "write");
+    assert_int_equal(k->active, 1);
+    assert_int_equal(k->expires_at, 1735689600);
+    sc_apikey_record_free(k);
+
+    k = parse_apikey(fields("status", "revoked", "key_id", "k1", "tenant", "acme", NULL), err, sizeof(err));
+    assert_non_null(k);
+    assert_int_equal(k->active, 0);
+    assert_null(k->name);
+    assert_null(k->scopes);
+    assert_int_equal(k->num_scopes, 0);
+    assert_int_equal(k->expires_at, 0); /* never */
+    sc_apikey_record_free(k);
+
+    k = parse_apikey(fields("status", "active", "key_id", "k1", "tenant", "acme", "expires_at", "9223372036854775807", NULL), err,
+                     sizeof(err));
+    assert_non_null(k);
+    assert_true(k->expires_at == INT64_MAX);
+    sc_apikey_record_free(k);
+}
+
+static const struct {
+    const char *name;
+    const char *field, *value;
+} invalid_apikey_fields[] = {
+    {"unknown status", "status", "disabled"},
+    {"tenant status word", "status", "suspended"},
+    {"empty status", "status", ""},
+    {"negative expiry", "expires_at", "-5"},
+    {"expiry not a number", "expires_at", "tomorrow"},
+    {"expiry as a date", "expires_at", "2025-01-01"},
+    {"empty expiry", "expires_at", ""},
+    {"expiry beyond int64", "expires_at", "9223372036854775808"},
+    {"expiry beyond uint64", "expires_at", "18446744073709551616"},
+};
+
+static void test_apikey_record_invalid(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i != sizeof(invalid_apikey_fields) / sizeof(invalid_apikey_fields[0]); ++i) {
+        char err[256] = "", expected[256];
+        const char *field = invalid_apikey_fields[i].field, *value = invalid_apikey_fields[i].value;
+        /* the strings parsed before the refusal are released (valgrind checks) */
+        fields_t f =
+            strcmp(field, "status") == 0
+                ? fields("tenant", "acme", "key_id", "k1", "name", "n", "scopes", "read", field, value, NULL)
+                : fields("tenant", "acme", "key_id", "k1", "name", "n", "scopes", "read", "status", "active", field, value, NULL);
+        sc_apikey_record_t *k = parse_apikey(f, err, sizeof(err));
+        snprintf(expected, sizeof(expected), "API key record: field %s has an invalid value", field);
+        if (k != NULL || strcmp(err, expected) != 0) {
+            sc_apikey_record_free(k);
+            fail_msg("case \"%s\": expected \"%s\", got \"%s\"", invalid_apikey_fields[i].name, expected,
+                     k != NULL ? "(parsed)" : err);
+        }
+    }
+}
+
+static void test_apikey_record_incomplete(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        const char *strs[8];
+    } cases[] = {
+        {"no tenant", {"key_id", "k1", "status", "active", "scopes", "read"}},
+        {"no key_id", {"tenant", "acme", "status", "active", "name", "n"}},
+        {"no status", {"tenant", "acme", "key_id", "k1", "scopes", "a b"}},
+        {"nothing", {NULL}},
+    };
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        fields_t f = {.count = 0};
+        for (size_t j = 0; j != 8 && cases[i].strs[j] != NULL; ++j, ++f.count) {
+            f.strs[j] = cases[i].strs[j];
+            f.lens[j] = strlen(cases[i].strs[j]);
+        }
+        char err[256] = "";
+        sc_apikey_record_t *k = parse_apikey(f, err, sizeof(err));
+        if (k != NULL || strcmp(err, "API key record lacks status, tenant or key_id") != 0) {
+            sc_apikey_record_free(k);
+            fail_msg("case \"%s\": got \"%s\"", cases[i].name, k != NULL ? "(parsed)" : err);
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tenant_id_valid),
+        cmocka_unit_test(test_key_names),
+        cmocka_unit_test(test_longest_key_fits),
+        cmocka_unit_test(test_hash_key),
+        cmocka_unit_test(test_words_split),
+        cmocka_unit_test(test_words_contain),
+        cmocka_unit_test(test_tenant_record_full),
+        cmocka_unit_test(test_tenant_record_defaults),
+        cmocka_unit_test(test_tenant_record_invalid),
+        cmocka_unit_test(test_tenant_record_without_status),
+        cmocka_unit_test(test_apikey_record_full),
+        cmocka_unit_test(test_apikey_record_invalid),
+        cmocka_unit_test(test_apikey_record_incomplete),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
