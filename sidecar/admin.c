@@ -1,6 +1,7 @@
 #include "admin.h"
 
 #include "http_error.h"
+#include "metrics_text.h"
 #include "request_id.h"
 #include "server.h"
 
@@ -33,6 +34,13 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
             send_json(req, 503, H2O_STRLIT("{\"status\":\"draining\"}\n"));
         else
             send_json(req, 200, H2O_STRLIT("{\"status\":\"ready\"}\n"));
+    } else if (is_get && h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
+        h2o_iovec_t page = sc_metrics_render(self->server, &req->pool);
+        req->res.status = 200;
+        req->res.reason = "OK";
+        req->res.content_length = page.len;
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("text/plain; version=0.0.4"));
+        h2o_send_inline(req, page.base, page.len);
     } else {
         char *id = h2o_mem_alloc_pool(&req->pool, SC_REQUEST_ID_LEN + 1);
         sc_request_id_generate(id);

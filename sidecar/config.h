@@ -10,7 +10,11 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "jwt.h"
 #include "policy.h"
+#include "redis_client.h"
+#include "tenant_store.h"
+#include "tls.h"
 
 typedef struct sc_addr {
     struct sockaddr_storage ss;
@@ -27,16 +31,25 @@ typedef struct sc_service {
     uint64_t timeout_ms; /* upstream I/O timeout */
     uint64_t max_body_bytes;
     uint64_t upstream_keepalive_ms; /* idle backend connections are closed after this */
+    sc_tls_config_t *tls;           /* NULL: plain HTTP */
     unsigned line;
 } sc_service_t;
 
 typedef struct sc_config {
+    int refcount; /* sc_config_retain / sc_config_release: a reload swaps configurations under live requests */
     char *file;
     unsigned threads;
     sc_addr_t admin_listen;
     uint64_t shutdown_grace_ms;
     sc_service_t *services;
     size_t num_services;
+    sc_redis_config_t *redis; /* NULL when no route needs credentials */
+    sc_store_config_t store;  /* the tenant cache, per worker */
+    sc_jwt_issuers_t jwt_issuers;
+    size_t jwt_cache_entries; /* verified tokens remembered per worker */
+    char *access_log;         /* "-" for standard output, a path, or NULL for none */
+    int metrics_per_tenant;   /* policy_sidecar_tenant_requests_total */
+    size_t metrics_max_tenants;
 } sc_config_t;
 
 /**
@@ -51,6 +64,20 @@ sc_config_t *sc_config_load_file(const char *path, char *err, size_t errsize);
 sc_config_t *sc_config_load_string(const char *text, size_t len, const char *filename, char *err, size_t errsize);
 
 void sc_config_free(sc_config_t *config);
+
+/**
+ * Reference counting (thread-safe). A loaded configuration starts with one reference; the last
+ * release frees it.
+ */
+void sc_config_retain(sc_config_t *config);
+void sc_config_release(sc_config_t *config);
+
+/**
+ * Whether `next` can replace `current` without a restart: only policies and JWT issuers (and
+ * their key files) may change; listeners, upstreams, limits of the h2o configuration, Redis and
+ * caches are fixed at start. Returns 0, or -1 with the first difference in err.
+ */
+int sc_config_check_reloadable(const sc_config_t *current, const sc_config_t *next, char *err, size_t errsize);
 
 /**
  * Parses "IPv4:PORT" or "[IPv6]:PORT". Returns 0, or -1 with a reason in err.

@@ -10,7 +10,9 @@
 
 #include "conf_reader.h"
 #include "file_util.h"
+#include "jwt_issuer_load.h"
 #include "policy_load.h"
+#include "redis_config.h"
 #include "yaml_tree.h"
 
 /* Defaults, in one place. */
@@ -20,10 +22,21 @@
 #define DEFAULT_KEEPALIVE_MS 1000 /* shorter than common backend idle timeouts (gunicorn: 2 s) */
 #define DEFAULT_SHUTDOWN_GRACE_S 20
 #define MAX_THREADS 64
+#define DEFAULT_CACHE_TTL_S 60
+#define DEFAULT_CACHE_NEGATIVE_TTL_S 5
+#define DEFAULT_CACHE_MAX_STALE_S 300
+#define DEFAULT_CACHE_MAX_ENTRIES 100000
+#define DEFAULT_JWT_CACHE_ENTRIES 10000
+#define DEFAULT_METRICS_MAX_TENANTS 100
 
-static const char *const host_keys[] = {"threads", "admin_listen", "shutdown_grace_s", "services", NULL};
+static const char *const host_keys[] = {"threads",     "admin_listen",      "shutdown_grace_s", "services", "redis", "tenant_cache",
+                                        "jwt_issuers", "jwt_cache_entries", "access_log",       "metrics",  NULL};
+static const char *const metrics_keys[] = {"per_tenant", "max_tenants", NULL};
+static const char *const cache_keys[] = {"ttl_s", "negative_ttl_s", "max_stale_s", "max_entries", NULL};
 static const char *const service_keys[] = {
-    "name", "listen", "upstream", "policy", "timeout_s", "max_body_bytes", "upstream_keepalive_ms", NULL};
+    "name", "listen", "upstream", "policy", "timeout_s", "max_body_bytes", "upstream_keepalive_ms", "tls", NULL};
+static const char *const tls_keys[] = {"cert_file", "key_file", "client_ca_file", "client_subjects", "client_fingerprints_sha256",
+                                       NULL};
 
 int sc_addr_parse(const char *text, sc_addr_t *out, char *err, size_t errsize)
 {
@@ -149,16 +162,55 @@ static int read_service_name(sc_conf_reader_t *r, const sc_yaml_node_t *map, con
 
 static int read_policy(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, sc_service_t *svc)
 {
-    char key[SC_CONF_KEY_MAX], *rel = NULL;
-    if (sc_conf_require(r, map, where, "policy") != 0 || sc_conf_string(r, map, where, "policy", &rel) != 0)
+    if (sc_conf_require(r, map, where, "policy") != 0 || sc_conf_path(r, map, where, "policy", &svc->policy_file) != 0)
         return -1;
-    svc->policy_file = sc_path_resolve(r->file, rel);
-    free(rel);
-    if (svc->policy_file == NULL)
-        return sc_conf_error(r, map, sc_conf_key(key, where, "policy"), "out of memory");
     /* the policy's own errors name the policy file and its line */
     if ((svc->policy = sc_policy_load_file(svc->policy_file, r->err, r->errsize)) == NULL)
         return -1;
+    return 0;
+}
+
+static int read_fingerprints(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, sc_tls_config_t *tls)
+{
+    char key[SC_CONF_KEY_MAX], **texts = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (sc_conf_strings(r, map, where, "client_fingerprints_sha256", &texts, &n) != 0)
+        return -1;
+    if (n != 0 && (tls->client_fingerprints = calloc(n, 32)) == NULL)
+        rc = sc_conf_error(r, map, where, "out of memory");
+    for (size_t i = 0; i != n && rc == 0; ++i) {
+        if (sc_tls_parse_fingerprint(texts[i], tls->client_fingerprints[i]) != 0)
+            rc = sc_conf_error(r, sc_yaml_get(map, "client_fingerprints_sha256"),
+                               sc_conf_key(key, where, "client_fingerprints_sha256"), "\"%s\" is not a SHA-256 fingerprint",
+                               texts[i]);
+        tls->num_client_fingerprints = i + 1;
+    }
+    sc_conf_free_strings(texts, n);
+    return rc;
+}
+
+/* tls: {cert_file, key_file, client_ca_file, client_subjects, client_fingerprints_sha256} */
+static int read_tls(sc_conf_reader_t *r, const sc_yaml_node_t *service, const char *service_where, sc_service_t *svc)
+{
+    char where[SC_CONF_KEY_MAX], reason[512];
+    const sc_yaml_node_t *map = sc_yaml_get(service, "tls");
+    if (map == NULL)
+        return 0;
+    sc_conf_key(where, service_where, "tls");
+    if ((svc->tls = calloc(1, sizeof(*svc->tls))) == NULL)
+        return sc_conf_error(r, map, where, "out of memory");
+    if (sc_conf_mapping(r, map, where, tls_keys) != 0 || sc_conf_require(r, map, where, "cert_file") != 0 ||
+        sc_conf_require(r, map, where, "key_file") != 0 || sc_conf_path(r, map, where, "cert_file", &svc->tls->cert_file) != 0 ||
+        sc_conf_path(r, map, where, "key_file", &svc->tls->key_file) != 0 ||
+        sc_conf_path(r, map, where, "client_ca_file", &svc->tls->client_ca_file) != 0 ||
+        sc_conf_strings(r, map, where, "client_subjects", &svc->tls->client_subjects, &svc->tls->num_client_subjects) != 0 ||
+        read_fingerprints(r, map, where, svc->tls) != 0)
+        return -1;
+    if (svc->tls->client_ca_file == NULL && (svc->tls->num_client_subjects != 0 || svc->tls->num_client_fingerprints != 0))
+        return sc_conf_error(r, map, where, "client_subjects and client_fingerprints_sha256 need client_ca_file");
+    if (sc_tls_build(svc->tls, reason, sizeof(reason)) != 0)
+        return sc_conf_error(r, map, where, "%s", reason);
     return 0;
 }
 
@@ -173,7 +225,7 @@ static int read_service(sc_conf_reader_t *r, const sc_yaml_node_t *map, const ch
         read_upstream(r, map, where, svc) != 0 || sc_conf_uint(r, map, where, "timeout_s", 1, 3600, &timeout_s) != 0 ||
         sc_conf_uint(r, map, where, "max_body_bytes", 0, (uint64_t)1 << 30, &svc->max_body_bytes) != 0 ||
         sc_conf_uint(r, map, where, "upstream_keepalive_ms", 0, 600000, &svc->upstream_keepalive_ms) != 0 ||
-        read_policy(r, map, where, svc) != 0)
+        read_tls(r, map, where, svc) != 0 || read_policy(r, map, where, svc) != 0)
         return -1;
     svc->timeout_ms = timeout_s * 1000;
     return 0;
@@ -224,6 +276,86 @@ static int read_services(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_con
     return check_unique(r, list, c);
 }
 
+static int read_tenant_cache(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
+{
+    const sc_yaml_node_t *node = sc_yaml_get(root, "tenant_cache");
+    uint64_t ttl = DEFAULT_CACHE_TTL_S, negative = DEFAULT_CACHE_NEGATIVE_TTL_S, stale = DEFAULT_CACHE_MAX_STALE_S,
+             entries = DEFAULT_CACHE_MAX_ENTRIES;
+    if (node != NULL && (sc_conf_mapping(r, node, "tenant_cache", cache_keys) != 0 ||
+                         sc_conf_uint(r, node, "tenant_cache", "ttl_s", 1, 3600, &ttl) != 0 ||
+                         sc_conf_uint(r, node, "tenant_cache", "negative_ttl_s", 1, 3600, &negative) != 0 ||
+                         sc_conf_uint(r, node, "tenant_cache", "max_stale_s", 0, 86400, &stale) != 0 ||
+                         sc_conf_uint(r, node, "tenant_cache", "max_entries", 16, 10000000, &entries) != 0))
+        return -1;
+    if (stale != 0 && stale < ttl)
+        return sc_conf_error(r, sc_yaml_get(node, "max_stale_s"), "tenant_cache.max_stale_s", "must be 0 or at least ttl_s (%llu)",
+                             (unsigned long long)ttl);
+    c->store = (sc_store_config_t){ttl * 1000, negative * 1000, stale * 1000, (size_t)entries};
+    return 0;
+}
+
+static int read_identity(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
+{
+    const sc_yaml_node_t *redis = sc_yaml_get(root, "redis"), *issuers = sc_yaml_get(root, "jwt_issuers");
+    uint64_t jwt_cache = DEFAULT_JWT_CACHE_ENTRIES;
+    if (redis != NULL && sc_redis_config_read(r, redis, "redis", &c->redis) != 0)
+        return -1;
+    if (issuers != NULL && sc_jwt_issuers_load(r, issuers, "jwt_issuers", &c->jwt_issuers) != 0)
+        return -1;
+    if (sc_conf_uint(r, root, "", "jwt_cache_entries", 0, 10000000, &jwt_cache) != 0)
+        return -1;
+    c->jwt_cache_entries = (size_t)jwt_cache;
+    return read_tenant_cache(r, root, c);
+}
+
+/* Routes that need credentials need somewhere to check them: refused now, not at request time. */
+static int check_identity_sources(sc_conf_reader_t *r, const sc_yaml_node_t *root, const sc_config_t *c)
+{
+    char key[SC_CONF_KEY_MAX];
+    for (size_t i = 0; i != c->num_services; ++i) {
+        const sc_policy_t *p = c->services[i].policy;
+        if (p->rate_limit.mode == SC_RATELIMIT_REDIS && c->redis == NULL)
+            return sc_conf_error(r, sc_yaml_get(root, "services"), sc_conf_index(key, "services", i),
+                                 "%s: rate_limit.mode redis needs the redis section", p->file);
+        for (size_t j = 0; j != p->num_routes; ++j) {
+            const sc_route_t *route = &p->routes[j];
+            if (route->auth != 0 && c->redis == NULL)
+                return sc_conf_error(r, sc_yaml_get(root, "services"), sc_conf_index(key, "services", i),
+                                     "%s:%u: route %s requires credentials: configure redis (tenant records live there)", p->file,
+                                     route->line, route->path);
+            if ((route->auth & SC_AUTH_JWT) != 0 && c->jwt_issuers.count == 0 && route->auth == SC_AUTH_JWT)
+                return sc_conf_error(r, sc_yaml_get(root, "services"), sc_conf_index(key, "services", i),
+                                     "%s:%u: route %s accepts only JWTs but jwt_issuers is empty", p->file, route->line,
+                                     route->path);
+        }
+    }
+    return 0;
+}
+
+/* access_log: "-" (standard output, the default), a file, or off */
+static int read_observability(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
+{
+    const sc_yaml_node_t *metrics = sc_yaml_get(root, "metrics");
+    uint64_t max_tenants = DEFAULT_METRICS_MAX_TENANTS;
+    if ((c->access_log = strdup("-")) == NULL || sc_conf_string(r, root, "", "access_log", &c->access_log) != 0)
+        return -1;
+    if (strcmp(c->access_log, "off") == 0) {
+        free(c->access_log);
+        c->access_log = NULL;
+    } else if (strcmp(c->access_log, "-") != 0) {
+        char *resolved = sc_path_resolve(r->file, c->access_log);
+        free(c->access_log);
+        if ((c->access_log = resolved) == NULL)
+            return sc_conf_error(r, root, "access_log", "out of memory");
+    }
+    if (metrics != NULL && (sc_conf_mapping(r, metrics, "metrics", metrics_keys) != 0 ||
+                            sc_conf_bool(r, metrics, "metrics", "per_tenant", &c->metrics_per_tenant) != 0 ||
+                            sc_conf_uint(r, metrics, "metrics", "max_tenants", 1, 10000, &max_tenants) != 0))
+        return -1;
+    c->metrics_max_tenants = c->metrics_per_tenant ? (size_t)max_tenants : 0;
+    return 0;
+}
+
 static int read_host(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
 {
     char reason[256];
@@ -242,7 +374,9 @@ static int read_host(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_
                sc_addr_parse(c->admin_listen.text, &c->admin_listen, reason, sizeof(reason)) != 0) {
         return sc_conf_error(r, root, "admin_listen", "out of memory");
     }
-    return read_services(r, root, c);
+    if (read_identity(r, root, c) != 0 || read_observability(r, root, c) != 0 || read_services(r, root, c) != 0)
+        return -1;
+    return check_identity_sources(r, root, c);
 }
 
 sc_config_t *sc_config_load_string(const char *text, size_t len, const char *filename, char *err, size_t errsize)
@@ -253,6 +387,7 @@ sc_config_t *sc_config_load_string(const char *text, size_t len, const char *fil
 
     if (root == NULL || c == NULL)
         goto Error;
+    c->refcount = 1;
     if ((c->file = strdup(filename)) == NULL || read_host(&r, root, c) != 0)
         goto Error;
     sc_yaml_free(root);
@@ -287,8 +422,12 @@ void sc_config_free(sc_config_t *c)
         free(s->upstream);
         free(s->policy_file);
         sc_policy_free(s->policy);
+        sc_tls_config_free(s->tls);
     }
     free(c->services);
+    sc_redis_config_free(c->redis);
+    sc_jwt_issuers_free(&c->jwt_issuers);
+    free(c->access_log);
     free(c->admin_listen.text);
     free(c->file);
     free(c);
@@ -300,4 +439,60 @@ const sc_service_t *sc_config_find_service(const sc_config_t *c, const char *nam
         if (strcmp(c->services[i].name, name) == 0)
             return &c->services[i];
     return NULL;
+}
+
+void sc_config_retain(sc_config_t *c)
+{
+    __atomic_add_fetch(&c->refcount, 1, __ATOMIC_RELAXED);
+}
+
+void sc_config_release(sc_config_t *c)
+{
+    if (c != NULL && __atomic_sub_fetch(&c->refcount, 1, __ATOMIC_ACQ_REL) == 0)
+        sc_config_free(c);
+}
+
+/* ------------------------------------------------------------------ reload */
+
+static int str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+static int redis_differs(const sc_redis_config_t *a, const sc_redis_config_t *b)
+{
+    if (a == NULL || b == NULL)
+        return a != b;
+    return str_differs(a->url, b->url) || str_differs(a->user, b->user) || str_differs(a->password, b->password) ||
+           str_differs(a->prefix, b->prefix) || a->timeout_ms != b->timeout_ms || a->connect_timeout_ms != b->connect_timeout_ms;
+}
+
+#define REFUSE(...)                                                                                                                \
+    do {                                                                                                                           \
+        snprintf(err, errsize, __VA_ARGS__);                                                                                       \
+        return -1;                                                                                                                 \
+    } while (0)
+
+int sc_config_check_reloadable(const sc_config_t *cur, const sc_config_t *next, char *err, size_t errsize)
+{
+    if (cur->threads != next->threads || !same_addr(&cur->admin_listen, &next->admin_listen) ||
+        cur->shutdown_grace_ms != next->shutdown_grace_ms)
+        REFUSE("%s: threads, admin_listen and shutdown_grace_s need a restart", next->file);
+    if (redis_differs(cur->redis, next->redis) || memcmp(&cur->store, &next->store, sizeof(cur->store)) != 0)
+        REFUSE("%s: the redis and tenant_cache sections need a restart", next->file);
+    if (str_differs(cur->access_log, next->access_log) || cur->metrics_per_tenant != next->metrics_per_tenant ||
+        cur->metrics_max_tenants != next->metrics_max_tenants || cur->jwt_cache_entries != next->jwt_cache_entries)
+        REFUSE("%s: access_log, metrics and jwt_cache_entries need a restart", next->file);
+    if (cur->num_services != next->num_services)
+        REFUSE("%s: adding or removing services needs a restart", next->file);
+    for (size_t i = 0; i != cur->num_services; ++i) {
+        const sc_service_t *a = &cur->services[i], *b = &next->services[i];
+        if (strcmp(a->name, b->name) != 0 || !same_addr(&a->listen, &b->listen) || strcmp(a->upstream, b->upstream) != 0 ||
+            a->timeout_ms != b->timeout_ms || a->max_body_bytes != b->max_body_bytes ||
+            a->upstream_keepalive_ms != b->upstream_keepalive_ms || (a->tls == NULL) != (b->tls == NULL))
+            REFUSE("%s:%u: services[%zu] (%s): name, listen, upstream, timeout_s, max_body_bytes, upstream_keepalive_ms and "
+                   "tls need a restart; only its policy reloads",
+                   next->file, b->line, i, b->name);
+    }
+    return 0;
 }

@@ -43,10 +43,41 @@ static void set_forwarded_for(h2o_req_t *req)
         h2o_add_header(&req->pool, &req->headers, H2O_TOKEN_X_FORWARDED_FOR, NULL, host, len);
 }
 
+static void strip_identity(h2o_req_t *req, const sc_policy_t *policy)
+{
+    sc_headers_delete_loose(&req->headers, H2O_STRLIT("x-tenant-id"));
+    sc_headers_delete_prefix_loose(&req->headers, H2O_STRLIT("x-auth-"));
+    sc_headers_delete_loose(&req->headers, H2O_STRLIT("x-api-key"));
+    if (!policy->forward_authorization)
+        sc_headers_delete_loose(&req->headers, H2O_STRLIT("authorization"));
+}
+
 void sc_forward_prepare(sc_request_t *r)
 {
     h2o_req_t *req = r->req;
     req->path = sc_forward_path(&req->pool, r->service->policy, req->path, req->path_normalized, req->query_at);
+    strip_identity(req, r->service->policy);
     sc_headers_replace(&req->pool, &req->headers, H2O_STRLIT("x-request-id"), r->id, SC_REQUEST_ID_LEN);
     set_forwarded_for(req);
+}
+
+static void add(h2o_req_t *req, const char *name, size_t name_len, h2o_iovec_t value)
+{
+    h2o_add_header_by_str(&req->pool, &req->headers, name, name_len, 0, NULL, value.base, value.len);
+}
+
+void sc_forward_set_identity(sc_request_t *r)
+{
+    h2o_req_t *req = r->req;
+    const sc_identity_t *id = &r->identity;
+    add(req, H2O_STRLIT("x-tenant-id"), r->tenant);
+    if (id->subject.len != 0)
+        add(req, H2O_STRLIT("x-auth-subject"), id->subject);
+    if (id->method == SC_AUTH_JWT)
+        add(req, H2O_STRLIT("x-auth-method"), h2o_iovec_init(H2O_STRLIT("jwt")));
+    else
+        add(req, H2O_STRLIT("x-auth-method"), h2o_iovec_init(H2O_STRLIT("api_key")));
+    if (id->key_id.len != 0)
+        add(req, H2O_STRLIT("x-auth-key-id"), id->key_id);
+    add(req, H2O_STRLIT("x-auth-scopes"), r->granted_scopes);
 }

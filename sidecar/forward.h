@@ -9,6 +9,11 @@
  *    the query string appended unchanged.
  *  - X-Request-Id is ours, X-Forwarded-For is the peer address: copies sent by the client are
  *    removed first, whatever their spelling.
+ *  - Identity headers are ours too. Every copy the client sent of X-Tenant-ID and X-Auth-*, in
+ *    any spelling (X_Auth_Subject reaches a CGI-style backend as X-Auth-Subject), is removed from
+ *    every forwarded request, public routes included; X-Api-Key is never forwarded, and
+ *    Authorization only when the policy allows. Trusted values are added only for a caller the
+ *    pipeline has accepted.
  */
 #ifndef SC_FORWARD_H
 #define SC_FORWARD_H
@@ -19,6 +24,12 @@
  * Rewrites req->path and the forwarding headers. Allocates in the request pool.
  */
 void sc_forward_prepare(sc_request_t *r);
+
+/**
+ * Adds X-Tenant-ID, X-Auth-Subject, X-Auth-Method, X-Auth-Key-Id and X-Auth-Scopes for the
+ * accepted caller. Call after sc_forward_prepare.
+ */
+void sc_forward_set_identity(sc_request_t *r);
 
 /**
  * The path (and query) to forward for a request, as sc_forward_prepare sets it. Exposed for tests.

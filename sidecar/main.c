@@ -83,6 +83,6 @@ int main(int argc, char **argv)
         return 0;
     }
     int status = sc_server_run(config);
-    sc_config_free(config);
+    sc_config_release(config);
     return status;
 }

@@ -2,29 +2,38 @@
 
 #include <string.h>
 
+#include "auth_jwt.h"
+#include "cors.h"
 #include "forward.h"
+#include "headers.h"
 #include "http_error.h"
+#include "log.h"
+#include "ratelimit.h"
 #include "response_filter.h"
+#include "waiter.h"
 #include "worker.h"
+
+/* API keys longer than this are not ours (ours are ~50 characters). */
+#define MAX_API_KEY_LEN 256
 
 typedef struct sc_pipeline {
     h2o_handler_t super;
-    const sc_service_t *service;
+    size_t service_index;
 } sc_pipeline_t;
 
 /* What the pipeline decided about a request. */
 typedef enum {
-    SC_VERDICT_FORWARD, /* hand it to the proxy */
-    SC_VERDICT_ANSWERED /* a response has been sent */
+    SC_VERDICT_FORWARD,  /* hand it to the proxy */
+    SC_VERDICT_ANSWERED, /* a response has been sent */
+    SC_VERDICT_SUSPENDED /* waiting for the tenant store; resumed by on_lookup_done */
 } sc_verdict_t;
 
-static sc_verdict_t deny(sc_request_t *r, int status, const char *reason, const char *message)
-{
-    sc_send_error(r->req, status, reason, message, r->id);
-    return SC_VERDICT_ANSWERED;
-}
+static sc_verdict_t finish(sc_request_t *r);
+static sc_verdict_t limit(sc_request_t *r);
 
-static sc_verdict_t deny_unauthenticated(sc_request_t *r)
+/* ------------------------------------------------------------------ answering */
+
+static void add_challenge(sc_request_t *r)
 {
     h2o_req_t *req = r->req;
     const char *scheme = (r->route->auth & SC_AUTH_JWT) != 0 ? "Bearer" : "ApiKey";
@@ -32,21 +41,280 @@ static sc_verdict_t deny_unauthenticated(sc_request_t *r)
     char *challenge = h2o_mem_alloc_pool(&req->pool, cap);
     int len = snprintf(challenge, cap, "%s realm=\"%s\"", scheme, r->service->name);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, challenge, (size_t)len);
-    return deny(r, 401, "missing_credentials", "this route requires a JWT or an API key");
 }
 
-static sc_verdict_t decide(sc_request_t *r)
+/*
+ * Every deny goes through here. In report_only mode the decision is recorded (and logged) but
+ * the request goes on to the backend, without any trusted identity.
+ */
+static sc_verdict_t deny(sc_request_t *r, const sc_denial_t *denial)
+{
+    r->denial = denial;
+    if (r->service->policy->mode == SC_POLICY_REPORT_ONLY) {
+        sc_log_info("report_only: service %s would answer %d %s (request %s)", r->service->name, denial->status, denial->reason,
+                    r->id);
+        return SC_VERDICT_FORWARD;
+    }
+    if (denial->status == 401 && r->route != NULL)
+        add_challenge(r);
+    sc_send_error(r->req, denial->status, denial->reason, denial->message, r->id);
+    return SC_VERDICT_ANSWERED;
+}
+
+static void forward(sc_request_t *r)
+{
+    r->forwarded = 1;
+    gettimeofday(&r->forwarded_at, NULL);
+    sc_forward_prepare(r);
+    if (r->denial == NULL && r->identity.method != 0)
+        sc_forward_set_identity(r);
+}
+
+/* ------------------------------------------------------------------ lookups */
+
+typedef struct lookup_waiter {
+    sc_waiter_t *waiter;
+    sc_lookup_t *slot;
+} lookup_waiter_t;
+
+static void keep_result(sc_request_t *r, sc_lookup_t *slot, sc_lookup_t result)
+{
+    *slot = result;
+    if (result.cached != NULL) {
+        /* the request's pool keeps the record alive until the response is sent */
+        h2o_mem_link_shared(&r->req->pool, result.cached);
+        h2o_mem_release_shared(result.cached);
+    }
+}
+
+static void on_lookup_done(void *data, sc_lookup_t result)
+{
+    lookup_waiter_t *lw = data;
+    sc_lookup_t *slot = lw->slot;
+    sc_request_t *r = sc_waiter_take(lw->waiter);
+    free(lw);
+    if (r == NULL) { /* the request is gone (client closed, server draining): drop the result */
+        if (result.cached != NULL)
+            h2o_mem_release_shared(result.cached);
+        return;
+    }
+    keep_result(r, slot, result);
+    if (--r->lookups_pending != 0)
+        return;
+    if (finish(r) == SC_VERDICT_FORWARD) {
+        forward(r);
+        h2o_delegate_request(r->req, r->handler);
+    }
+}
+
+/* Starts one lookup; a synchronous answer is stored at once, otherwise the request waits. */
+static void start_lookup(sc_request_t *r, sc_lookup_t *slot, const char *key_hash)
+{
+    sc_store_t *store = r->worker->store;
+    lookup_waiter_t *lw = malloc(sizeof(*lw));
+    sc_lookup_t result;
+    int done;
+
+    if (lw == NULL || (lw->waiter = sc_waiter_new(&r->req->pool, r)) == NULL) {
+        free(lw);
+        *slot = (sc_lookup_t){SC_LOOKUP_UNAVAILABLE, NULL, 0};
+        return;
+    }
+    lw->slot = slot;
+    if (key_hash != NULL)
+        done = sc_store_get_apikey(store, r->tenant.base, r->tenant.len, key_hash, on_lookup_done, lw, &result);
+    else
+        done = sc_store_get_tenant(store, r->tenant.base, r->tenant.len, on_lookup_done, lw, &result);
+    if (done) {
+        sc_waiter_take(lw->waiter);
+        free(lw);
+        keep_result(r, slot, result);
+    } else {
+        ++r->lookups_pending;
+    }
+}
+
+/* ------------------------------------------------------------------ credentials */
+
+static int header_value_safe(const char *s, size_t len)
+{
+    for (size_t i = 0; i != len; ++i)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* The API key becomes its SHA-256: the key itself is never kept, logged or sent to Redis. */
+static const sc_denial_t *take_api_key(sc_request_t *r, h2o_iovec_t key)
+{
+    if (key.len == 0 || key.len > MAX_API_KEY_LEN || !header_value_safe(key.base, key.len))
+        return &sc_deny_invalid_api_key;
+    sc_schema_hash_key(key.base, key.len, r->key_hash);
+    r->identity.method = SC_AUTH_API_KEY;
+    return NULL;
+}
+
+/*
+ * Chooses the credential: a Bearer token when the route accepts JWTs and one is sent, else an
+ * X-Api-Key when the route accepts keys. Several copies of either header are refused: which one
+ * a backend would read is anybody's guess.
+ */
+static const sc_denial_t *read_credentials(sc_request_t *r, h2o_iovec_t *bearer, h2o_iovec_t *api_key)
+{
+    h2o_req_t *req = r->req;
+    h2o_iovec_t authz = {NULL, 0};
+    size_t n_authz = sc_headers_count(&req->headers, H2O_STRLIT("authorization"), &authz);
+    size_t n_key = 0;
+    for (size_t i = 0; i != req->headers.size; ++i) {
+        const h2o_iovec_t *name = req->headers.entries[i].name;
+        if (sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("x-api-key")) && n_key++ == 0)
+            *api_key = req->headers.entries[i].value;
+    }
+    if (n_authz > 1 || n_key > 1)
+        return &sc_deny_ambiguous_credentials;
+    if ((r->route->auth & SC_AUTH_JWT) != 0 && n_authz == 1 && authz.len > 7 && h2o_lcstris(authz.base, 7, H2O_STRLIT("bearer "))) {
+        *bearer = h2o_iovec_init(authz.base + 7, authz.len - 7);
+        while (bearer->len != 0 && bearer->base[0] == ' ')
+            ++bearer->base, --bearer->len;
+        return NULL;
+    }
+    if ((r->route->auth & SC_AUTH_API_KEY) != 0 && n_key == 1)
+        return NULL;
+    api_key->base = NULL;
+    return &sc_deny_missing_credentials;
+}
+
+/* ------------------------------------------------------------------ the decision */
+
+static sc_verdict_t start(sc_request_t *r)
 {
     h2o_req_t *req = r->req;
     const sc_policy_t *policy = r->service->policy;
+    h2o_iovec_t method = req->method, requested_method, bearer = {NULL, 0}, api_key = {NULL, 0};
+    const sc_denial_t *denial;
 
-    r->route = sc_policy_match(policy, req->method.base, req->method.len, req->path_normalized.base, req->path_normalized.len);
+    r->cors_origin = sc_cors_allowed_origin(&policy->cors, req);
+    int preflight = policy->cors.enabled && sc_cors_is_preflight(req, &requested_method);
+    if (preflight)
+        method = requested_method; /* a preflight asks about the route of the request to come */
+
+    r->route = sc_policy_match(policy, method.base, method.len, req->path_normalized.base, req->path_normalized.len);
     if (r->route == NULL)
-        return deny(r, 404, "no_route", "no route of this service matches the request");
+        return deny(r, &sc_deny_no_route);
+    if (preflight) {
+        /* the preflight answer carries its own CORS headers, or deliberately none */
+        h2o_iovec_t origin = r->cors_origin;
+        r->cors_origin = h2o_iovec_init(NULL, 0);
+        sc_cors_answer_preflight(&policy->cors, req, origin, requested_method, r->id);
+        return SC_VERDICT_ANSWERED;
+    }
     if (r->route->auth == 0)
         return SC_VERDICT_FORWARD;
-    /* No credential can be verified yet: routes that require one are closed, never forwarded. */
-    return deny_unauthenticated(r);
+
+    if ((denial = read_credentials(r, &bearer, &api_key)) != NULL)
+        return deny(r, denial);
+    if ((denial = sc_identity_tenant_header(&req->headers, &r->tenant)) != NULL)
+        return deny(r, denial);
+    if (bearer.base != NULL) {
+        if ((denial = sc_auth_jwt(r, bearer)) != NULL)
+            return deny(r, denial);
+    } else if ((denial = take_api_key(r, api_key)) != NULL) {
+        return deny(r, denial);
+    }
+
+    if (r->worker->store == NULL) /* cannot happen with a valid configuration */
+        return deny(r, &sc_deny_store_unavailable);
+    if (r->identity.method == SC_AUTH_API_KEY)
+        start_lookup(r, &r->key_lookup, r->key_hash);
+    start_lookup(r, &r->tenant_lookup, NULL);
+    if (r->lookups_pending != 0)
+        return SC_VERDICT_SUSPENDED;
+    return finish(r);
+}
+
+static const sc_denial_t *lookup_failure(const sc_lookup_t *l)
+{
+    if (l->status == SC_LOOKUP_UNAVAILABLE)
+        return &sc_deny_store_unavailable;
+    if (l->status == SC_LOOKUP_INVALID)
+        return &sc_deny_record_invalid;
+    return NULL;
+}
+
+/* The key record makes the identity of an API-key caller. */
+static const sc_denial_t *identify_key_holder(sc_request_t *r)
+{
+    const sc_denial_t *denial;
+    if ((denial = lookup_failure(&r->key_lookup)) != NULL)
+        return denial;
+    if (r->key_lookup.status != SC_LOOKUP_FOUND)
+        return &sc_deny_invalid_api_key;
+    const sc_apikey_record_t *key = r->key_lookup.cached->record;
+    if ((denial = sc_identity_check_apikey(key, r->req->processed_at.at.tv_sec)) != NULL)
+        return denial;
+    if (!header_value_safe(key->key_id, strlen(key->key_id))) /* it is forwarded as X-Auth-Key-Id */
+        return &sc_deny_record_invalid;
+    r->identity.tenant = h2o_iovec_init(key->tenant, strlen(key->tenant));
+    r->identity.key_id = h2o_iovec_init(key->key_id, strlen(key->key_id));
+    r->identity.subject = r->identity.key_id;
+    r->identity.scopes = h2o_mem_alloc_pool(&r->req->pool, sizeof(h2o_iovec_t) * (key->num_scopes + 1));
+    r->identity.num_scopes = key->num_scopes;
+    for (size_t i = 0; i != key->num_scopes; ++i)
+        r->identity.scopes[i] = h2o_iovec_init(key->scopes[i], strlen(key->scopes[i]));
+    return NULL;
+}
+
+/* Runs once every lookup has answered. */
+static sc_verdict_t finish(sc_request_t *r)
+{
+    const sc_denial_t *denial;
+    if (r->identity.method == SC_AUTH_API_KEY && (denial = identify_key_holder(r)) != NULL)
+        return deny(r, denial);
+    if ((denial = lookup_failure(&r->tenant_lookup)) != NULL)
+        return deny(r, denial);
+    if (r->tenant_lookup.status != SC_LOOKUP_FOUND)
+        return deny(r, &sc_deny_tenant_unknown);
+    if ((denial = sc_identity_authorize(&r->identity, r->tenant_lookup.cached->record, r->tenant, r->service->name, r->route,
+                                        &r->req->pool, &r->granted_scopes)) != NULL)
+        return deny(r, denial);
+    return limit(r);
+}
+
+/* Resumes a request suspended by the rate limiter (redis mode). */
+static void on_limit_decided(sc_request_t *r)
+{
+    sc_verdict_t v = r->ratelimit.decision.gcra.allowed ? SC_VERDICT_FORWARD : deny(r, sc_ratelimit_denial(r));
+    if (v == SC_VERDICT_FORWARD) {
+        forward(r);
+        h2o_delegate_request(r->req, r->handler);
+    }
+}
+
+static sc_verdict_t limit(sc_request_t *r)
+{
+    switch (sc_ratelimit_check(r, on_limit_decided)) {
+    case SC_RATELIMIT_PASS:
+        return SC_VERDICT_FORWARD;
+    case SC_RATELIMIT_REFUSED:
+        return deny(r, sc_ratelimit_denial(r));
+    case SC_RATELIMIT_WAIT:
+        break;
+    }
+    return SC_VERDICT_SUSPENDED;
+}
+
+static void on_config_released(void *p)
+{
+    sc_config_release(*(sc_config_t **)p);
+}
+
+/* The request keeps the configuration it started with, whatever a reload does meanwhile. */
+static void hold_config(sc_request_t *r, size_t service_index)
+{
+    sc_config_t **slot = h2o_mem_alloc_shared(&r->req->pool, sizeof(*slot), on_config_released);
+    *slot = r->config = r->worker->config;
+    sc_config_retain(r->config);
+    r->service = &r->config->services[service_index];
 }
 
 static int on_req(h2o_handler_t *_self, h2o_req_t *req)
@@ -55,21 +323,21 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     sc_request_t *r = sc_request_attach(req);
 
     r->handler = &self->super;
-    r->service = self->service;
     r->worker = h2o_context_get_handler_context(req->conn->ctx, &self->super);
+    hold_config(r, self->service_index);
     sc_worker_track_request(r->worker, &req->pool);
 
-    if (decide(r) != SC_VERDICT_FORWARD)
+    if (start(r) != SC_VERDICT_FORWARD)
         return 0;
-    sc_forward_prepare(r);
+    forward(r);
     return -1;
 }
 
-h2o_handler_t *sc_pipeline_register(h2o_pathconf_t *pathconf, const sc_service_t *service)
+h2o_handler_t *sc_pipeline_register(h2o_pathconf_t *pathconf, size_t service_index)
 {
     sc_pipeline_t *self = (void *)h2o_create_handler(pathconf, sizeof(*self));
     self->super.on_req = on_req;
-    self->service = service;
+    self->service_index = service_index;
     return &self->super;
 }
 

@@ -17,10 +17,10 @@
 struct sc_worker;
 
 /**
- * Registers the pipeline handler for `service` on `pathconf`. The service must outlive the
- * handler.
+ * Registers the pipeline handler for the service at `service_index` of the configuration (the
+ * configuration itself is the worker's current one, which a reload may replace).
  */
-h2o_handler_t *sc_pipeline_register(h2o_pathconf_t *pathconf, const sc_service_t *service);
+h2o_handler_t *sc_pipeline_register(h2o_pathconf_t *pathconf, size_t service_index);
 
 /**
  * Tells the handler which worker owns `ctx`; call right after h2o_context_init.

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf_reader.h"
+
 static const struct {
     const char *name;
     unsigned bit;
@@ -69,7 +71,13 @@ void sc_policy_free(sc_policy_t *policy)
     for (size_t i = 0; i != policy->num_routes; ++i) {
         free(policy->routes[i].path);
         free(policy->routes[i].prefix);
+        sc_conf_free_strings(policy->routes[i].scopes, policy->routes[i].num_scopes);
     }
+    sc_conf_free_strings(policy->cors.origins, policy->cors.num_origins);
+    sc_conf_free_strings(policy->cors.headers, policy->cors.num_headers);
+    free(policy->cors.methods_text);
+    free(policy->cors.headers_text);
+    free(policy->cors.max_age_text);
     free(policy->routes);
     free(policy->strip_prefix);
     free(policy->file);

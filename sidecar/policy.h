@@ -6,6 +6,7 @@
 #define SC_POLICY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum { SC_POLICY_ENFORCE, SC_POLICY_REPORT_ONLY } sc_policy_mode_t;
 
@@ -33,14 +34,44 @@ typedef struct sc_route {
     int subtree; // 1 for ".../**"
     unsigned methods;
     unsigned auth;
+    char **scopes; /* all of them must be held (JWT scope/scp, or the API key's scopes) */
+    size_t num_scopes;
     unsigned line; /* in the policy file, for logs */
 } sc_route_t;
+
+/* CORS for browsers calling through the gateway; absent (enabled == 0) means preflights are
+ * ordinary requests. */
+typedef struct sc_cors {
+    int enabled;
+    int any_origin; /* allowed_origins: ["*"] */
+    char **origins;
+    size_t num_origins;
+    unsigned methods;   /* SC_METHOD_* bits */
+    char *methods_text; /* "GET, POST", for Access-Control-Allow-Methods */
+    char **headers;     /* lower case */
+    size_t num_headers;
+    char *headers_text; /* for Access-Control-Allow-Headers */
+    char *max_age_text; /* seconds, for Access-Control-Max-Age */
+} sc_cors_t;
+
+typedef enum { SC_RATELIMIT_OFF, SC_RATELIMIT_LOCAL, SC_RATELIMIT_REDIS } sc_ratelimit_mode_t;
+
+/* The policy's default limit; a tenant record's rate and burst override it. */
+typedef struct sc_ratelimit_policy {
+    sc_ratelimit_mode_t mode; /* OFF: no rate_limit section */
+    uint64_t rate;            /* requests per second */
+    uint64_t burst;
+    int per_service; /* one budget per tenant and service, instead of per tenant */
+} sc_ratelimit_policy_t;
 
 typedef struct sc_policy {
     char *file;
     sc_policy_mode_t mode;
     char *strip_prefix; /* NULL when absent */
     size_t strip_prefix_len;
+    int forward_authorization; /* forward the Authorization header to the backend (default yes) */
+    sc_cors_t cors;
+    sc_ratelimit_policy_t rate_limit;
     sc_route_t *routes;
     size_t num_routes;
 } sc_policy_t;

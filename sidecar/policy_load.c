@@ -3,13 +3,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <ctype.h>
+#include <stdio.h>
 
 #include "conf_reader.h"
+#include "gcra.h"
 #include "file_util.h"
 #include "yaml_tree.h"
 
-static const char *const policy_keys[] = {"mode", "strip_prefix", "routes", NULL};
-static const char *const route_keys[] = {"path", "methods", "auth", NULL};
+static const char *const policy_keys[] = {"mode", "strip_prefix", "forward_authorization", "cors", "rate_limit", "routes", NULL};
+static const char *const rate_limit_keys[] = {"rate", "burst", "mode", "per_service", NULL};
+static const char *const route_keys[] = {"path", "methods", "auth", "scopes", NULL};
+static const char *const cors_keys[] = {"allowed_origins", "allowed_methods", "allowed_headers", "max_age_s", NULL};
+
+/* What a browser may send through the gateway unless the policy says otherwise. */
+static const char *const default_cors_headers[] = {"content-type", "authorization",        "x-api-key", "x-tenant-id",
+                                                   "x-amz-date",   "x-amz-security-token", NULL};
+#define DEFAULT_CORS_METHODS (SC_METHOD_GET | SC_METHOD_HEAD | SC_METHOD_POST | SC_METHOD_PUT | SC_METHOD_PATCH | SC_METHOD_DELETE)
+#define DEFAULT_CORS_MAX_AGE_S 600
 
 // A route path is "/exact/path" or "/subtree/**" ("/**" for everything). Paths are compared
 // after h2o has normalized the request path, so a configured path must itself be normal: no
@@ -114,12 +125,154 @@ static int parse_auth(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char
     return rc;
 }
 
+/* A scope is an OAuth scope token: printable ASCII without spaces, quotes or backslashes. */
+static int check_scope_tokens(sc_conf_reader_t *r, const sc_yaml_node_t *at, const char *key, char **scopes, size_t n)
+{
+    for (size_t i = 0; i != n; ++i)
+        for (const char *p = scopes[i]; *p != '\0'; ++p)
+            if (*p <= ' ' || *p > '~' || *p == '"' || *p == '\\')
+                return sc_conf_error(r, at, key, "\"%s\" is not a valid scope", scopes[i]);
+    return 0;
+}
+
+static int parse_scopes(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, sc_route_t *route)
+{
+    char key[SC_CONF_KEY_MAX];
+    if (sc_conf_strings(r, map, where, "scopes", &route->scopes, &route->num_scopes) != 0)
+        return -1;
+    if (route->num_scopes != 0 && route->auth == 0)
+        return sc_conf_error(r, sc_yaml_get(map, "scopes"), sc_conf_key(key, where, "scopes"),
+                             "a public route (auth: none) cannot require scopes");
+    return check_scope_tokens(r, sc_yaml_get(map, "scopes"), sc_conf_key(key, where, "scopes"), route->scopes, route->num_scopes);
+}
+
 static int parse_route(sc_conf_reader_t *r, const sc_yaml_node_t *node, const char *where, sc_route_t *route)
 {
     route->line = node->line;
     if (sc_conf_mapping(r, node, where, route_keys) != 0 || parse_route_path(r, node, where, route) != 0 ||
-        parse_methods(r, node, where, route) != 0 || parse_auth(r, node, where, route) != 0)
+        parse_methods(r, node, where, route) != 0 || parse_auth(r, node, where, route) != 0 ||
+        parse_scopes(r, node, where, route) != 0)
         return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ cors */
+
+static char *join(char **words, size_t n, const char *sep)
+{
+    size_t len = 1;
+    for (size_t i = 0; i != n; ++i)
+        len += strlen(words[i]) + strlen(sep);
+    char *out = malloc(len), *p = out;
+    if (out == NULL)
+        return NULL;
+    *p = '\0';
+    for (size_t i = 0; i != n; ++i)
+        p += sprintf(p, "%s%s", i == 0 ? "" : sep, words[i]);
+    return out;
+}
+
+/* An origin is scheme://host[:port], exactly what browsers send: nothing after the authority. */
+static int origin_valid(const char *o)
+{
+    size_t scheme = strncmp(o, "https://", 8) == 0 ? 8 : strncmp(o, "http://", 7) == 0 ? 7 : 0;
+    if (scheme == 0 || o[scheme] == '\0' || strpbrk(o + scheme, "/?#@ ,*") != NULL)
+        return 0;
+    for (const char *p = o + scheme; *p != '\0'; ++p)
+        if (*p >= 'A' && *p <= 'Z') /* browsers send the host in lower case: this could never match */
+            return 0;
+    return 1;
+}
+
+static int parse_cors_origins(sc_conf_reader_t *r, const sc_yaml_node_t *node, sc_cors_t *cors)
+{
+    char key[SC_CONF_KEY_MAX];
+    const sc_yaml_node_t *at = sc_yaml_get(node, "allowed_origins");
+    if (sc_conf_require(r, node, "cors", "allowed_origins") != 0 ||
+        sc_conf_strings(r, node, "cors", "allowed_origins", &cors->origins, &cors->num_origins) != 0)
+        return -1;
+    sc_conf_key(key, "cors", "allowed_origins");
+    if (cors->num_origins == 0)
+        return sc_conf_error(r, at, key, "must list at least one origin (or remove cors)");
+    for (size_t i = 0; i != cors->num_origins; ++i) {
+        const char *o = cors->origins[i];
+        if (strcmp(o, "*") == 0) {
+            cors->any_origin = 1;
+        } else if (!origin_valid(o)) {
+            return sc_conf_error(r, at, key, "\"%s\" must be an origin like https://app.example.com (lower case, no path), or *",
+                                 o);
+        }
+    }
+    return 0;
+}
+
+static int parse_cors_methods(sc_conf_reader_t *r, const sc_yaml_node_t *node, sc_cors_t *cors)
+{
+    char key[SC_CONF_KEY_MAX];
+    char **names = NULL, *all[8];
+    size_t n = 0, count = 0;
+    cors->methods = DEFAULT_CORS_METHODS;
+    if (sc_conf_strings(r, node, "cors", "allowed_methods", &names, &n) != 0)
+        return -1;
+    if (names != NULL) {
+        cors->methods = 0;
+        for (size_t i = 0; i != n; ++i) {
+            unsigned bit = sc_method_bit(names[i], strlen(names[i]));
+            if (bit == 0) {
+                sc_conf_error(r, sc_yaml_get(node, "allowed_methods"), sc_conf_key(key, "cors", "allowed_methods"),
+                              "unknown method \"%s\"", names[i]);
+                sc_conf_free_strings(names, n);
+                return -1;
+            }
+            cors->methods |= bit;
+        }
+        sc_conf_free_strings(names, n);
+    }
+    static const char *const order[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+    for (size_t i = 0; i != sizeof(order) / sizeof(order[0]); ++i)
+        if ((cors->methods & sc_method_bit(order[i], strlen(order[i]))) != 0)
+            all[count++] = (char *)order[i];
+    if ((cors->methods_text = join(all, count, ", ")) == NULL)
+        return sc_conf_error(r, node, "cors", "out of memory");
+    return 0;
+}
+
+static int parse_cors_headers(sc_conf_reader_t *r, const sc_yaml_node_t *node, sc_cors_t *cors)
+{
+    if (sc_conf_strings(r, node, "cors", "allowed_headers", &cors->headers, &cors->num_headers) != 0)
+        return -1;
+    if (cors->headers == NULL) {
+        for (const char *const *h = default_cors_headers; *h != NULL; ++h)
+            ++cors->num_headers;
+        if ((cors->headers = calloc(cors->num_headers + 1, sizeof(char *))) == NULL)
+            return sc_conf_error(r, node, "cors", "out of memory");
+        for (size_t i = 0; i != cors->num_headers; ++i)
+            if ((cors->headers[i] = strdup(default_cors_headers[i])) == NULL)
+                return sc_conf_error(r, node, "cors", "out of memory");
+    }
+    for (size_t i = 0; i != cors->num_headers; ++i)
+        for (char *p = cors->headers[i]; *p != '\0'; ++p)
+            *p = (char)tolower((unsigned char)*p);
+    if ((cors->headers_text = join(cors->headers, cors->num_headers, ", ")) == NULL)
+        return sc_conf_error(r, node, "cors", "out of memory");
+    return 0;
+}
+
+static int parse_cors(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_cors_t *cors)
+{
+    const sc_yaml_node_t *node = sc_yaml_get(root, "cors");
+    uint64_t max_age = DEFAULT_CORS_MAX_AGE_S;
+    char text[24];
+    if (sc_yaml_is_null(node))
+        return 0;
+    cors->enabled = 1;
+    if (sc_conf_mapping(r, node, "cors", cors_keys) != 0 || parse_cors_origins(r, node, cors) != 0 ||
+        parse_cors_methods(r, node, cors) != 0 || parse_cors_headers(r, node, cors) != 0 ||
+        sc_conf_uint(r, node, "cors", "max_age_s", 0, 86400, &max_age) != 0)
+        return -1;
+    snprintf(text, sizeof(text), "%llu", (unsigned long long)max_age);
+    if ((cors->max_age_text = strdup(text)) == NULL)
+        return sc_conf_error(r, node, "cors", "out of memory");
     return 0;
 }
 
@@ -174,6 +327,36 @@ static int parse_strip_prefix(sc_conf_reader_t *r, const sc_yaml_node_t *root, s
     return 0;
 }
 
+/* rate_limit: {rate: 50, burst: 100, mode: local|redis, per_service: false} */
+static int parse_rate_limit(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_ratelimit_policy_t *rl)
+{
+    const sc_yaml_node_t *node = sc_yaml_get(root, "rate_limit");
+    char *mode = NULL;
+    int rc = -1;
+    if (sc_yaml_is_null(node))
+        return 0;
+    if (sc_conf_mapping(r, node, "rate_limit", rate_limit_keys) != 0 || sc_conf_require(r, node, "rate_limit", "rate") != 0 ||
+        sc_conf_uint(r, node, "rate_limit", "rate", 1, SC_GCRA_MAX_RATE, &rl->rate) != 0)
+        goto Exit;
+    rl->burst = rl->rate; /* one second's worth unless said otherwise */
+    if (sc_conf_uint(r, node, "rate_limit", "burst", 1, SC_GCRA_MAX_BURST, &rl->burst) != 0 ||
+        sc_conf_bool(r, node, "rate_limit", "per_service", &rl->per_service) != 0 ||
+        sc_conf_string(r, node, "rate_limit", "mode", &mode) != 0)
+        goto Exit;
+    if (mode == NULL || strcmp(mode, "local") == 0) {
+        rl->mode = SC_RATELIMIT_LOCAL;
+    } else if (strcmp(mode, "redis") == 0) {
+        rl->mode = SC_RATELIMIT_REDIS;
+    } else {
+        sc_conf_error(r, sc_yaml_get(node, "mode"), "rate_limit.mode", "unknown mode \"%s\" (use local or redis)", mode);
+        goto Exit;
+    }
+    rc = 0;
+Exit:
+    free(mode);
+    return rc;
+}
+
 sc_policy_t *sc_policy_load_string(const char *text, size_t len, const char *filename, char *err, size_t errsize)
 {
     sc_conf_reader_t r = {.file = filename, .err = err, .errsize = errsize};
@@ -186,8 +369,12 @@ sc_policy_t *sc_policy_load_string(const char *text, size_t len, const char *fil
         sc_conf_error(&r, root, NULL, "out of memory");
         goto Error;
     }
+    policy->forward_authorization = 1;
     if (sc_conf_mapping(&r, root, "", policy_keys) != 0 || parse_mode(&r, root, policy) != 0 ||
-        parse_strip_prefix(&r, root, policy) != 0 || parse_routes(&r, root, policy) != 0)
+        parse_strip_prefix(&r, root, policy) != 0 ||
+        sc_conf_bool(&r, root, "", "forward_authorization", &policy->forward_authorization) != 0 ||
+        parse_cors(&r, root, &policy->cors) != 0 || parse_rate_limit(&r, root, &policy->rate_limit) != 0 ||
+        parse_routes(&r, root, policy) != 0)
         goto Error;
     sc_yaml_free(root);
     return policy;

@@ -9,9 +9,13 @@
 #define SC_REQUEST_H
 
 #include <h2o.h>
+#include <sys/time.h>
 
 #include "config.h"
+#include "identity.h"
+#include "ratelimit_local.h"
 #include "request_id.h"
+#include "tenant_store.h"
 
 struct sc_worker;
 
@@ -20,9 +24,33 @@ typedef struct sc_request {
     h2o_req_t *req;
     struct sc_worker *worker;
     h2o_handler_t *handler; /* ours; the proxy handler follows it */
+    sc_config_t *config;    /* the configuration this request started with (held until it ends) */
     const sc_service_t *service;
     const sc_route_t *route; /* NULL until matched */
     char id[SC_REQUEST_ID_LEN + 1];
+    h2o_iovec_t cors_origin; /* the request's Origin when the policy allows it */
+
+    /* identity, filled as the pipeline goes */
+    h2o_iovec_t tenant; /* X-Tenant-ID, validated */
+    sc_identity_t identity;
+    h2o_iovec_t granted_scopes;
+    char key_hash[SC_SHA256_HEX_LEN + 1];
+    sc_lookup_t tenant_lookup;
+    sc_lookup_t key_lookup;
+    unsigned lookups_pending;
+    const sc_denial_t *denial; /* the decision when it is a deny (also in report_only) */
+    int forwarded;             /* handed to the proxy */
+    int proxy_failed;          /* h2o's proxy gave up on the backend (502/504 are ours) */
+    struct timeval forwarded_at;
+
+    /* rate limiting (ratelimit.c) */
+    struct {
+        int applied; /* the request was counted: responses carry the RateLimit fields */
+        sc_gcra_limit_t limit;
+        uint64_t quota;
+        sc_limit_decision_t decision;
+        void (*resume)(struct sc_request *r);
+    } ratelimit;
 } sc_request_t;
 
 #endif

@@ -2,9 +2,11 @@
 
 #include <string.h>
 
+#include "cors.h"
 #include "headers.h"
 #include "http_error.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "worker.h"
 
 #define PROXY_MODULE "lib/core/proxy.c"
@@ -70,6 +72,7 @@ static void on_request_response(h2o_req_prefilter_t *prefilter, h2o_req_t *req, 
     const h2o_req_error_log_t *failure = proxy_failure(req);
 
     if (failure != NULL) {
+        r->proxy_failed = 1;
         int timed_out = h2o_memis(failure->msg.base, failure->msg.len, H2O_STRLIT(PROXY_TIMEOUT_ERROR));
         sc_log_warn("service %s: upstream %s: %.*s (request %s)", r->service->name, r->service->upstream, (int)failure->msg.len,
                     failure->msg.base, r->id);
@@ -79,10 +82,19 @@ static void on_request_response(h2o_req_prefilter_t *prefilter, h2o_req_t *req, 
             slot = replace_with_json(req, slot, 502, "upstream_unavailable", "the service is unavailable", r->id);
     }
     add_request_id(req, r->id);
+    if (r->ratelimit.applied && failure == NULL)
+        sc_ratelimit_add_headers(r);
+    if (r->cors_origin.base != NULL && sc_headers_count(&req->res.headers, H2O_STRLIT("access-control-allow-origin"), NULL) == 0)
+        sc_cors_decorate_response(req, r->cors_origin);
     /* a response that starts while draining closes its connection: the client reconnects elsewhere */
     if (r->worker->draining)
         req->http1_is_persistent = 0;
     h2o_setup_next_prefilter(prefilter, req, slot);
+}
+
+sc_request_t *sc_request_of_prefilter(h2o_req_prefilter_t *prefilter)
+{
+    return prefilter->on_setup_ostream == on_request_response ? (sc_request_t *)prefilter : NULL;
 }
 
 sc_request_t *sc_request_attach(h2o_req_t *req)

@@ -24,6 +24,11 @@
 sc_request_t *sc_request_attach(h2o_req_t *req);
 
 /**
+ * The request state if `prefilter` is ours, else NULL.
+ */
+sc_request_t *sc_request_of_prefilter(h2o_req_prefilter_t *prefilter);
+
+/**
  * Registers the filter that handles responses h2o sends before any handler ran (413, broken
  * chunked encoding): to be called on each host's fallback path.
  */

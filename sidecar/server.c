@@ -11,12 +11,16 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "denials.h"
 #include "log.h"
 #include "pipeline.h"
+#include "request_log.h"
 #include "response_filter.h"
 #include "worker.h"
 
 #define LISTEN_BACKLOG 1024
+/* tenants (x services) with a limit in force; idle ones are dropped when this fills */
+#define LOCAL_LIMIT_ENTRIES 100000
 
 /* Binds a listening socket; the error names the address, so the operator knows which one. */
 static int bind_listener(const sc_addr_t *addr, const char *what)
@@ -39,8 +43,10 @@ static int bind_listener(const sc_addr_t *addr, const char *what)
 }
 
 /* The h2o configuration of one service: our pipeline first, then h2o's reverse proxy. */
-static int setup_service(sc_server_service_t *svc, const sc_service_t *service)
+static int setup_service(sc_server_t *server, size_t index)
 {
+    sc_server_service_t *svc = &server->services[index];
+    const sc_service_t *service = &server->config->services[index];
     h2o_globalconf_t *gc = &svc->globalconf;
     h2o_url_t upstream;
 
@@ -56,7 +62,8 @@ static int setup_service(sc_server_service_t *svc, const sc_service_t *service)
     h2o_hostconf_t *host = h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     path->error_log.emit_request_errors = 0; /* proxy errors are logged by response_filter.c */
-    svc->pipeline = sc_pipeline_register(path, service);
+    svc->pipeline = sc_pipeline_register(path, index);
+    svc->logger = sc_request_log_register(path, server, index);
 
     if (h2o_url_parse(service->upstream, SIZE_MAX, &upstream) != 0) {
         sc_log_error("service %s: bad upstream %s", service->name, service->upstream);
@@ -68,6 +75,7 @@ static int setup_service(sc_server_service_t *svc, const sc_service_t *service)
     };
     h2o_proxy_register_reverse_proxy(path, &upstream, &proxy);
     sc_response_filter_register_fallback(&host->fallback_path);
+    svc->fallback_logger = sc_request_log_register(&host->fallback_path, server, index);
     return 0;
 }
 
@@ -89,12 +97,23 @@ static int setup(sc_server_t *server)
         return -1;
     for (size_t i = 0; i != config->num_services; ++i) {
         const sc_service_t *service = &config->services[i];
-        if ((server->services[i].listen_fd = bind_listener(&service->listen, service->name)) == -1 ||
-            setup_service(&server->services[i], service) != 0)
+        if ((server->services[i].listen_fd = bind_listener(&service->listen, service->name)) == -1 || setup_service(server, i) != 0)
             return -1;
     }
     if ((server->admin_fd = bind_listener(&config->admin_listen, "admin_listen")) == -1)
         return -1;
+    sc_denials_register_metrics();
+    if ((server->local_limits = sc_local_limits_create(LOCAL_LIMIT_ENTRIES)) == NULL)
+        return -1;
+    if (config->metrics_per_tenant && (server->tenant_labels = sc_tenant_labels_create(config->metrics_max_tenants)) == NULL)
+        return -1;
+    if (config->access_log != NULL) {
+        char err[256];
+        if ((server->access_log = sc_access_log_open(config->access_log, err, sizeof(err))) == NULL) {
+            sc_log_error("access_log: %s", err);
+            return -1;
+        }
+    }
     setup_admin(server);
     for (unsigned i = 0; i != config->threads; ++i) {
         if (sc_worker_init(&server->workers[i], server, i) != 0) {
@@ -111,6 +130,8 @@ static void block_signals(sigset_t *set)
     sigemptyset(set);
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
+    sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, set, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
@@ -119,10 +140,35 @@ static void log_started(const sc_server_t *server)
 {
     const sc_config_t *c = server->config;
     for (size_t i = 0; i != c->num_services; ++i)
-        sc_log_info("service %s: listening on %s, forwarding to %s (policy %s, %s)", c->services[i].name,
-                    c->services[i].listen.text, c->services[i].upstream, c->services[i].policy_file,
+        sc_log_info("service %s: listening on %s%s, forwarding to %s (policy %s, %s)", c->services[i].name,
+                    c->services[i].listen.text,
+                    c->services[i].tls == NULL                   ? ""
+                    : c->services[i].tls->client_ca_file != NULL ? " (TLS, client certificates)"
+                                                                 : " (TLS)",
+                    c->services[i].upstream, c->services[i].policy_file,
                     c->services[i].policy->mode == SC_POLICY_ENFORCE ? "enforce" : "report_only");
     sc_log_info("admin endpoints on %s; %u worker thread(s)", c->admin_listen.text, c->threads);
+}
+
+/*
+ * SIGHUP: load and validate everything again; workers switch to the new configuration for new
+ * requests while running requests finish on theirs. Any error leaves the old one serving.
+ */
+static void reload(sc_server_t *server)
+{
+    char err[1024];
+    sc_config_t *next = sc_config_load_file(server->config->file, err, sizeof(err));
+    if (next == NULL || sc_config_check_reloadable(server->config, next, err, sizeof(err)) != 0) {
+        sc_log_error("reload refused, the running configuration keeps serving: %s", err);
+        __atomic_add_fetch(&server->reloads_failed, 1, __ATOMIC_RELAXED);
+        sc_config_release(next);
+        return;
+    }
+    for (unsigned i = 0; i != server->config->threads; ++i)
+        sc_worker_use_config(&server->workers[i], next);
+    sc_config_release(next); /* the workers hold it now */
+    __atomic_add_fetch(&server->reloads_ok, 1, __ATOMIC_RELAXED);
+    sc_log_info("reloaded %s", server->config->file);
 }
 
 int sc_server_is_draining(const sc_server_t *server)
@@ -130,7 +176,7 @@ int sc_server_is_draining(const sc_server_t *server)
     return __atomic_load_n(&server->draining, __ATOMIC_ACQUIRE);
 }
 
-int sc_server_run(const sc_config_t *config)
+int sc_server_run(sc_config_t *config)
 {
     sc_server_t server = {.config = config, .admin_fd = -1};
     sigset_t signals;
@@ -147,10 +193,16 @@ int sc_server_run(const sc_config_t *config)
     }
     log_started(&server);
 
-    do {
+    for (;;) {
         if (sigwait(&signals, &sig) != 0)
             sig = SIGTERM;
-    } while (sig != SIGTERM && sig != SIGINT);
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+        if (sig == SIGHUP)
+            reload(&server);
+        else if (sig == SIGUSR1 && server.access_log != NULL)
+            sc_access_log_reopen(server.access_log); /* logrotate moved the file */
+    }
 
     sc_log_info("%s received: draining (at most %llu ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                 (unsigned long long)config->shutdown_grace_ms);
@@ -162,6 +214,7 @@ int sc_server_run(const sc_config_t *config)
         sc_worker_request_drain(&server.workers[i]);
     for (unsigned i = 0; i != config->threads; ++i)
         pthread_join(server.workers[i].thread, NULL);
+    sc_access_log_close(server.access_log); /* what is queued is written */
     sc_log_info("stopped");
     return 0;
 }

@@ -8,29 +8,40 @@
 
 #include <h2o.h>
 
+#include "access_log.h"
 #include "config.h"
+#include "metrics.h"
+#include "ratelimit_local.h"
 
 struct sc_worker;
 
 typedef struct sc_server_service {
     h2o_globalconf_t globalconf;
     h2o_handler_t *pipeline;
+    h2o_logger_t *logger;          /* requests that reached the pipeline */
+    h2o_logger_t *fallback_logger; /* requests h2o refused before routing (413...) */
     int listen_fd;
 } sc_server_service_t;
 
 typedef struct sc_server {
-    const sc_config_t *config;
+    sc_config_t *config;           /* as loaded at start: what cannot reload (listeners, Redis...) comes from here */
     sc_server_service_t *services; /* one per config->services */
     h2o_globalconf_t admin_conf;
     int admin_fd;
     struct sc_worker *workers;
+    sc_local_limits_t *local_limits;   /* shared by the workers: one budget per tenant per process */
+    sc_access_log_t *access_log;       /* NULL when off */
+    sc_tenant_labels_t *tenant_labels; /* NULL unless metrics.per_tenant */
+    uint64_t reloads_ok, reloads_failed;
     int draining; /* read with __atomic_load_n: written by the main thread */
 } sc_server_t;
 
 /**
- * Serves `config` until SIGTERM or SIGINT, then drains. Returns the process exit status.
+ * Serves `config` until SIGTERM or SIGINT, then drains. SIGHUP reloads the configuration file
+ * (policies and JWT issuers; a refused reload leaves the running configuration in place), SIGUSR1
+ * reopens the access log. Returns the process exit status.
  */
-int sc_server_run(const sc_config_t *config);
+int sc_server_run(sc_config_t *config);
 
 /**
  * 1 once shutdown has begun (thread-safe).

@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "jwt_cache.h"
 #include "log.h"
 #include "pipeline.h"
+#include "request_log.h"
 #include "server.h"
 
 /* Connections accepted per readiness event before yielding to the rest of the loop. */
@@ -13,9 +15,11 @@
 /* While draining, how often the loop wakes up to check the in-flight count and the deadline. */
 #define DRAIN_POLL_MS 50
 
-typedef struct drain_message {
+/* What the main thread asks of a worker. */
+typedef struct control_message {
     h2o_multithread_message_t super;
-} drain_message_t;
+    sc_config_t *config; /* NULL: drain; else switch to this configuration (a reference is held) */
+} control_message_t;
 
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
@@ -53,14 +57,18 @@ static void close_service_listeners(sc_worker_t *w)
     }
 }
 
-static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+static void switch_config(sc_worker_t *w, sc_config_t *config)
 {
-    sc_worker_t *w = H2O_STRUCT_FROM_MEMBER(sc_worker_t, control, receiver);
-    while (!h2o_linklist_is_empty(messages)) {
-        drain_message_t *m = H2O_STRUCT_FROM_MEMBER(drain_message_t, super.link, messages->next);
-        h2o_linklist_unlink(&m->super.link);
-        free(m);
-    }
+    sc_config_t *old = w->config;
+    w->config = config; /* the message's reference becomes the worker's */
+    /* cached claims point into the old issuers, and a key may have been withdrawn: verify again */
+    if (w->jwt_cache != NULL)
+        sc_jwt_cache_clear(w->jwt_cache);
+    sc_config_release(old);
+}
+
+static void start_draining(sc_worker_t *w)
+{
     if (w->draining)
         return;
     w->draining = 1;
@@ -70,27 +78,54 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
         h2o_context_request_shutdown(&w->service_ctx[i]);
 }
 
+static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    sc_worker_t *w = H2O_STRUCT_FROM_MEMBER(sc_worker_t, control, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        control_message_t *m = H2O_STRUCT_FROM_MEMBER(control_message_t, super.link, messages->next);
+        h2o_linklist_unlink(&m->super.link);
+        if (m->config != NULL)
+            switch_config(w, m->config);
+        else
+            start_draining(w);
+        free(m);
+    }
+}
+
 int sc_worker_init(sc_worker_t *w, sc_server_t *server, unsigned index)
 {
     size_t n = server->config->num_services;
     w->server = server;
     w->index = index;
+    w->config = server->config;
+    sc_config_retain(w->config);
     w->loop = h2o_evloop_create();
     w->service_ctx = calloc(n, sizeof(*w->service_ctx));
     w->service_accept = calloc(n, sizeof(*w->service_accept));
     w->service_listeners = calloc(n, sizeof(*w->service_listeners));
-    if (w->service_ctx == NULL || w->service_accept == NULL || w->service_listeners == NULL)
+    if (w->service_ctx == NULL || w->service_accept == NULL || w->service_listeners == NULL ||
+        sc_metrics_init(&w->metrics, n, server->config->metrics_max_tenants) != 0)
         return -1;
 
     for (size_t i = 0; i != n; ++i) {
         sc_server_service_t *svc = &server->services[i];
         h2o_context_init(&w->service_ctx[i], w->loop, &svc->globalconf);
         sc_pipeline_bind_worker(svc->pipeline, &w->service_ctx[i], w);
+        sc_request_log_bind_worker(svc->logger, &w->service_ctx[i], w);
+        sc_request_log_bind_worker(svc->fallback_logger, &w->service_ctx[i], w);
         w->service_accept[i].ctx = &w->service_ctx[i];
         w->service_accept[i].hosts = svc->globalconf.hosts;
+        if (server->config->services[i].tls != NULL)
+            w->service_accept[i].ssl_ctx = server->config->services[i].tls->ctx; /* the start-up one: TLS does not reload */
         if ((w->service_listeners[i] = open_listener(w, svc->listen_fd, &w->service_accept[i])) == NULL)
             return -1;
     }
+
+    const sc_config_t *config = server->config;
+    if (config->redis != NULL && (w->store = sc_store_create(w->loop, config->redis, &config->store)) == NULL)
+        return -1;
+    if (config->jwt_cache_entries != 0 && (w->jwt_cache = sc_jwt_cache_create(config->jwt_cache_entries)) == NULL)
+        return -1;
 
     h2o_context_init(&w->admin_ctx, w->loop, &server->admin_conf);
     w->admin_accept.ctx = &w->admin_ctx;
@@ -123,25 +158,38 @@ void *sc_worker_run(void *arg)
     return NULL;
 }
 
-void sc_worker_request_drain(sc_worker_t *w)
+static void send_control(sc_worker_t *w, sc_config_t *config)
 {
-    drain_message_t *m = calloc(1, sizeof(*m));
+    control_message_t *m = calloc(1, sizeof(*m));
     if (m == NULL) {
-        sc_log_error("worker %u: out of memory while requesting drain", w->index);
+        sc_log_error("worker %u: out of memory while sending a control message", w->index);
         abort();
     }
+    m->config = config;
     h2o_multithread_send_message(&w->control, &m->super);
+}
+
+void sc_worker_request_drain(sc_worker_t *w)
+{
+    send_control(w, NULL);
+}
+
+void sc_worker_use_config(sc_worker_t *w, sc_config_t *config)
+{
+    sc_config_retain(config);
+    send_control(w, config);
 }
 
 static void on_request_done(void *p)
 {
     sc_worker_t *w = *(sc_worker_t **)p;
-    --w->inflight;
+    /* written here only; read by the /metrics scrape on any thread */
+    __atomic_store_n(&w->inflight, w->inflight - 1, __ATOMIC_RELAXED);
 }
 
 void sc_worker_track_request(sc_worker_t *w, h2o_mem_pool_t *pool)
 {
     sc_worker_t **slot = h2o_mem_alloc_shared(pool, sizeof(*slot), on_request_done);
     *slot = w;
-    ++w->inflight;
+    __atomic_store_n(&w->inflight, w->inflight + 1, __ATOMIC_RELAXED);
 }

@@ -14,8 +14,16 @@
 #include <pthread.h>
 
 #include "config.h"
+#include "metrics.h"
+#include "tenant_store.h"
 
 struct sc_server;
+struct sc_jwt_cache;
+
+/* Counters only this worker writes; the metrics endpoint sums them over workers. */
+typedef struct sc_worker_stats {
+    uint64_t ratelimit_fallbacks; /* redis-mode decisions made locally because Redis could not answer */
+} sc_worker_stats_t;
 
 typedef struct sc_worker {
     struct sc_server *server;
@@ -28,8 +36,14 @@ typedef struct sc_worker {
     h2o_context_t admin_ctx;
     h2o_accept_ctx_t admin_accept;
     h2o_socket_t *admin_listener;
-    h2o_multithread_receiver_t control; /* drain requests from the main thread */
-    size_t inflight;                    /* requests between handler and response end */
+    h2o_multithread_receiver_t control; /* drain and reload requests from the main thread */
+    sc_config_t *config;                /* the current configuration; requests hold their own reference */
+    sc_store_t *store;                  /* tenant and key records; NULL without redis */
+    struct sc_jwt_cache *jwt_cache;     /* verified tokens; NULL when disabled */
+    int ratelimit_degraded;             /* redis-mode limits are being decided locally (logged once) */
+    sc_worker_stats_t stats;
+    sc_metrics_t metrics;
+    size_t inflight; /* requests between handler and response end */
     int draining;
 } sc_worker_t;
 
@@ -48,6 +62,12 @@ void *sc_worker_run(void *worker);
  * Asks the worker to drain (thread-safe).
  */
 void sc_worker_request_drain(sc_worker_t *worker);
+
+/**
+ * Makes `config` the worker's configuration for new requests (thread-safe; takes a reference).
+ * Requests already running keep theirs.
+ */
+void sc_worker_use_config(sc_worker_t *worker, sc_config_t *config);
 
 /**
  * Counts a request as in flight until `pool` is cleared (when its response has been sent).

@@ -122,7 +122,8 @@ class Process:
         self.log_file.close()
 
     def output(self):
-        self.log_file.flush()
+        if not self.log_file.closed:
+            self.log_file.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
@@ -175,6 +176,7 @@ class Sidecar:
             for key in ("timeout_s", "max_body_bytes", "upstream_keepalive_ms"):
                 if key in svc:
                     lines.append("    %s: %s" % (key, svc[key]))
+            lines += svc.get("extra_yaml", "").rstrip("\n").splitlines()  # already indented for the service
         self.config_path = os.path.join(log_dir, "sidecar.yaml")
         write(self.config_path, "\n".join(lines) + "\n")
         self.process = Process("sidecar-%d" % self.admin_port, [SIDECAR, "-c", self.config_path], log_dir)
@@ -227,3 +229,191 @@ class IntegrationTest(unittest.TestCase):
         s = Sidecar(self.tmp, services, **kw)
         self.processes.append(s)
         return s
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis: a real redis-server per test, and a minimal RESP client (no third-party packages).
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+class RedisConn:
+    def __init__(self, port, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def _reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RedisError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n).decode("utf-8", "replace")
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply() for _ in range(n)]
+        raise RedisError("unexpected reply %r" % line)
+
+    def __call__(self, *args):
+        parts = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(parts))
+        return self._reply()
+
+
+class RedisError(Exception):
+    pass
+
+
+class Redis:
+    def __init__(self, log_dir, port=None, extra=()):
+        self.port = port or free_port()
+        self.dir = log_dir
+        self.extra = list(extra)
+        self.process = None
+        self.start()
+
+    def start(self):
+        argv = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", self.dir] + self.extra
+        self.process = Process("redis-%d" % self.port, argv, self.dir)
+        wait_until(self._pong, what="redis-server on port %d" % self.port)
+
+    def _pong(self):
+        try:
+            c = RedisConn(self.port, timeout=2)
+            try:
+                return c("PING") == "PONG"
+            except RedisError:
+                return True  # it answers (it wants a password)
+            finally:
+                c.close()
+        except OSError:
+            return False
+
+    def conn(self):
+        return RedisConn(self.port)
+
+    def cmd(self, *args):
+        c = self.conn()
+        try:
+            return c(*args)
+        finally:
+            c.close()
+
+    def stop(self):
+        if self.process is not None:
+            self.process.stop()
+            wait_until(lambda: not port_open(self.port), what="redis port closed")
+
+    def command_count(self, name):
+        """How many times Redis has executed a command (INFO commandstats)."""
+        info = self.cmd("INFO", "commandstats")
+        for line in info.splitlines():
+            if line.startswith("cmdstat_%s:" % name.lower()):
+                return int(line.split("calls=")[1].split(",")[0])
+        return 0
+
+
+PREFIX = "ps:"
+
+
+def sha256_hex(text):
+    import hashlib
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def put_tenant(redis, tenant, status="active", services="*", scopes=None, issuers=None, rate=None, burst=None, publish=True):
+    """Writes a tenant record the way sidecarctl does (schema in sidecar/schema.h)."""
+    fields = ["status", status, "services", services]
+    if scopes is not None:
+        fields += ["scopes", scopes]
+    if issuers is not None:
+        fields += ["issuers", issuers]
+    if rate is not None:
+        fields += ["rate", str(rate)]
+    if burst is not None:
+        fields += ["burst", str(burst)]
+    key = "%s{%s}:tenant" % (PREFIX, tenant)
+    redis.cmd("DEL", key)
+    redis.cmd("HSET", key, *fields)
+    if publish:
+        redis.cmd("PUBLISH", PREFIX + "invalidate", "tenant " + tenant)
+
+
+def put_key(redis, tenant, key, key_id, scopes="", status="active", expires_at=0, publish=True):
+    digest = sha256_hex(key)
+    redis.cmd("HSET", "%s{%s}:key:%s" % (PREFIX, tenant, digest), "tenant", tenant, "key_id", key_id, "scopes", scopes,
+              "status", status, "expires_at", str(expires_at))
+    if publish:
+        redis.cmd("PUBLISH", PREFIX + "invalidate", "key %s %s" % (tenant, digest))
+
+
+# ---------------------------------------------------------------------------------------------
+# JWTs for integration tests: RS256 with the fixture keys (openssl CLI), HS256 with hmac.
+
+FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures", "jwt")
+
+
+def b64url(data):
+    import base64
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def mint(claims, alg="RS256", kid="rsa-rs256", key_file=None, secret=None, header=None):
+    import hashlib
+    import hmac
+    h = {"alg": alg, "typ": "JWT"}
+    if kid is not None:
+        h["kid"] = kid
+    h.update(header or {})
+    signing_input = (b64url(json.dumps(h).encode()) + "." + b64url(json.dumps(claims).encode())).encode()
+    if alg == "HS256":
+        sig = hmac.new(secret, signing_input, hashlib.sha256).digest()
+    else:
+        key_file = key_file or os.path.join(FIXTURES, "keys", "rs256.key.pem")
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key_file], input=signing_input, capture_output=True,
+                             check=True).stdout
+    return signing_input.decode() + "." + b64url(sig)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command-line tools (sidecarctl): run to completion, output as text.
+
+def run_cli(argv, env=None, input=None, timeout=HTTP_TIMEOUT_S):
+    """Runs argv to completion and returns (exit status, stdout, stderr) as text. The caller's
+    SIDECAR_REDIS_* variables do not leak in; `env` adds variables. Standard input is /dev/null
+    unless `input` is given, never the terminal of whoever runs the tests."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_REDIS")}
+    full_env.update(env or {})
+    p = subprocess.run(argv, env=full_env, input=input, stdin=None if input is not None else subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr

@@ -22,6 +22,11 @@ routes:
     auth: [jwt, api_key]
 """
 
+# Routes that need credentials need a tenant store; these tests never get that far (no Redis
+# listens there), so nothing behind the credential check is exercised here: see test_identity.py.
+NO_REDIS = "redis: {url: 'redis://127.0.0.1:9/0'}"
+HOST_TAIL = "redis:\n  url: redis://127.0.0.1:9/0\n"
+
 NO_STRIP_POLICY = """
 routes:
   - path: /tools/public/**
@@ -36,7 +41,7 @@ class ProxyTest(IntegrationTest):
         self.sidecar = self.start_sidecar({
             "langchain": {"upstream_port": self.backend.port, "policy": POLICY, "timeout_s": 1, "max_body_bytes": 1000},
             "tools": {"upstream_port": self.backend.port, "policy": NO_STRIP_POLICY},
-        })
+        }, extra_host_yaml=NO_REDIS)
 
     def get(self, path, **kw):
         return self.sidecar.request("langchain", kw.pop("method", "GET"), path, **kw)
@@ -97,10 +102,12 @@ class ProxyTest(IntegrationTest):
 
     def test_auth_route_is_401_and_not_forwarded(self):
         for path in ("/langchain/v1/invoke", "/langchain", "/langchain/health/..%2Fsecret", "/langchain/public/../secret"):
-            resp = self.get(path, headers={"Authorization": "Bearer whatever", "X-Api-Key": "whatever"})
+            resp = self.get(path)
             body = self.assert_json_error(resp, 401, "unauthorized")
             self.assertEqual(body["reason"], "missing_credentials")
             self.assertTrue(resp.header("WWW-Authenticate").startswith("Bearer realm="), resp)
+            resp = self.get(path, headers={"Authorization": "Bearer whatever", "X-Tenant-ID": "acme"})
+            self.assert_json_error(resp, 401, "unauthorized")
         # the public health route takes GET only; a POST falls through to the protected subtree
         self.assert_json_error(self.get("/langchain/health", method="POST", body=b"x"), 401, "unauthorized")
         self.assertEqual(self.backend.log(), [])
@@ -196,7 +203,8 @@ def read_until_close(s):
 class ShutdownTest(IntegrationTest):
     def test_sigterm_drains_in_flight_request(self):
         backend = self.start_backend()
-        sidecar = self.start_sidecar({"langchain": {"upstream_port": backend.port, "policy": POLICY, "timeout_s": 60}})
+        sidecar = self.start_sidecar({"langchain": {"upstream_port": backend.port, "policy": POLICY, "timeout_s": 60}},
+                                     extra_host_yaml=NO_REDIS)
         port = sidecar.ports["langchain"]
         conn = socket.create_connection(("127.0.0.1", port), timeout=60)
         self.addCleanup(conn.close)
@@ -218,7 +226,7 @@ class ShutdownTest(IntegrationTest):
     def test_grace_period_is_bounded(self):
         backend = self.start_backend()
         sidecar = self.start_sidecar({"langchain": {"upstream_port": backend.port, "policy": POLICY, "timeout_s": 60}},
-                                     grace_s=1)
+                                     grace_s=1, extra_host_yaml=NO_REDIS)
         conn = socket.create_connection(("127.0.0.1", sidecar.ports["langchain"]), timeout=60)
         self.addCleanup(conn.close)
         self.addCleanup(backend.release, "never")
@@ -236,12 +244,14 @@ class CommandLineTest(IntegrationTest):
     def test_check_valid_and_invalid(self):
         write(os.path.join(self.tmp, "p.yaml"), POLICY)
         good = os.path.join(self.tmp, "good.yaml")
-        write(good, "services:\n  - name: a\n    listen: 127.0.0.1:1\n    upstream: http://127.0.0.1:2\n    policy: p.yaml\n")
+        write(good, "services:\n  - name: a\n    listen: 127.0.0.1:1\n    upstream: http://127.0.0.1:2\n    policy: p.yaml\n"
+              + HOST_TAIL)
         r = self.run_sidecar("-c", good, "--check")
         self.assertEqual(r.returncode, 0, r.stderr)
         write(os.path.join(self.tmp, "bad-p.yaml"), POLICY.replace("[GET]", "[GIT]"))
         bad = os.path.join(self.tmp, "bad.yaml")
-        write(bad, "services:\n  - name: a\n    listen: 127.0.0.1:1\n    upstream: http://127.0.0.1:2\n    policy: bad-p.yaml\n")
+        write(bad, "services:\n  - name: a\n    listen: 127.0.0.1:1\n    upstream: http://127.0.0.1:2\n    policy: bad-p.yaml\n"
+              + HOST_TAIL)
         r = self.run_sidecar("-c", bad, "--check")
         self.assertEqual(r.returncode, 2)
         self.assertIn("bad-p.yaml:6: routes[0].methods[0]: unknown method \"GIT\"", r.stderr)
@@ -266,7 +276,7 @@ class CommandLineTest(IntegrationTest):
             taken.listen()
             cfg = os.path.join(self.tmp, "c.yaml")
             write(cfg, "services:\n  - name: a\n    listen: 127.0.0.1:%d\n    upstream: http://127.0.0.1:2\n"
-                       "    policy: p.yaml\n" % taken.getsockname()[1])
+                       "    policy: p.yaml\n%s" % (taken.getsockname()[1], HOST_TAIL))
             r = self.run_sidecar("-c", cfg)
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot listen", r.stderr)

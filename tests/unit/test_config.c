@@ -25,6 +25,10 @@ static void test_full_config(void **state)
     sc_config_t *c = load("threads: 3\n"
                           "admin_listen: 127.0.0.1:9911\n"
                           "shutdown_grace_s: 5\n"
+                          "redis:\n"
+                          "  url: redis://127.0.0.1:6380/2\n"
+                          "  prefix: 'x:'\n"
+                          "tenant_cache: {ttl_s: 10, negative_ttl_s: 2, max_stale_s: 60, max_entries: 1000}\n"
                           "services:\n"
                           "  - name: langchain\n"
                           "    listen: 127.0.0.1:8500\n"
@@ -56,6 +60,15 @@ static void test_full_config(void **state)
     assert_int_equal(rag->timeout_ms, 29000);                /* default */
     assert_int_equal(rag->max_body_bytes, 10 * 1024 * 1024); /* default */
     assert_null(sc_config_find_service(c, "grafana"));
+    assert_non_null(c->redis);
+    assert_string_equal(c->redis->host, "127.0.0.1");
+    assert_int_equal(c->redis->port, 6380);
+    assert_int_equal(c->redis->db, 2);
+    assert_string_equal(c->redis->prefix, "x:");
+    assert_int_equal(c->store.ttl_ms, 10000);
+    assert_int_equal(c->store.negative_ttl_ms, 2000);
+    assert_int_equal(c->store.max_stale_ms, 60000);
+    assert_int_equal(c->store.max_entries, 1000);
     sc_config_free(c);
 }
 
@@ -63,7 +76,8 @@ static void test_defaults(void **state)
 {
     (void)state;
     char err[512];
-    sc_config_t *c = load("services:\n"
+    sc_config_t *c = load("redis: {url: 'redis://127.0.0.1'}\n"
+                          "services:\n"
                           "  - name: a\n"
                           "    listen: 127.0.0.1:8500\n"
                           "    upstream: http://127.0.0.1:5000\n"
@@ -74,6 +88,10 @@ static void test_defaults(void **state)
     assert_string_equal(c->admin_listen.text, "127.0.0.1:9901");
     assert_int_equal(c->shutdown_grace_ms, 20000);
     assert_int_equal(c->services[0].upstream_keepalive_ms, 1000);
+    assert_int_equal(c->redis->port, 6379);
+    assert_int_equal(c->redis->timeout_ms, 50);
+    assert_int_equal(c->store.ttl_ms, 60000);
+    assert_int_equal(c->store.max_stale_ms, 300000);
     sc_config_free(c);
 }
 
@@ -131,6 +149,16 @@ static const struct {
     {"alias refused", "a: &x 1\n", HOST_FILE ":1: YAML anchors are not supported"},
     {"not a mapping", "- 1\n", HOST_FILE ":1: must be a mapping"},
     {"two documents", "threads: 1\n---\nthreads: 2\n", "only one YAML document"},
+    {"credentials without redis", SVC(""),
+     HOST_FILE ":2: services[0]: " TEST_DATA_DIR "/ok-policy.yaml:7: route /langchain/** requires credentials: configure redis"},
+    {"redis password in yaml", "redis: {url: 'redis://h', password: x}\n" SVC(""),
+     HOST_FILE ":1: redis.password: passwords are never read from the configuration"},
+    {"redis url with credentials", "redis: {url: 'redis://u:pw@h'}\n" SVC(""),
+     HOST_FILE ":1: redis.url: the Redis URL must not carry credentials"},
+    {"stale shorter than ttl", "redis: {url: 'redis://127.0.0.1'}\ntenant_cache: {ttl_s: 60, max_stale_s: 10}\n" SVC(""),
+     HOST_FILE ":2: tenant_cache.max_stale_s: must be 0 or at least ttl_s"},
+    {"unknown cache key", "redis: {url: 'redis://127.0.0.1'}\ntenant_cache: {ttl: 60}\n" SVC(""),
+     HOST_FILE ":2: tenant_cache.ttl: unknown key"},
 };
 
 static void test_invalid_configs(void **state)

@@ -1,0 +1,168 @@
+#include "access_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* How far the writer may fall behind before lines are dropped. */
+#define MAX_PENDING (4 * 1024 * 1024)
+
+struct sc_access_log {
+    char *path; /* NULL for standard output */
+    int fd;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t ready;
+    char *pending;
+    size_t pending_len;
+    int stopping;
+    int reopen_requested;
+    uint64_t dropped;
+};
+
+static int open_file(const char *path)
+{
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+static void write_all(sc_access_log_t *log, const char *buf, size_t len)
+{
+    while (len != 0) {
+        ssize_t n = write(log->fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            sc_log_error("access log: write failed: %s (%zu bytes lost)", strerror(errno), len);
+            return;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+static void reopen_if_asked(sc_access_log_t *log)
+{
+    if (!log->reopen_requested || log->path == NULL)
+        return;
+    log->reopen_requested = 0;
+    int fd = open_file(log->path);
+    if (fd == -1) {
+        sc_log_error("access log: cannot reopen %s: %s (still writing to the old file)", log->path, strerror(errno));
+        return;
+    }
+    close(log->fd);
+    log->fd = fd;
+    sc_log_info("access log: reopened %s", log->path);
+}
+
+static void *writer_main(void *arg)
+{
+    sc_access_log_t *log = arg;
+    char *spare = malloc(MAX_PENDING);
+    pthread_mutex_lock(&log->lock);
+    for (;;) {
+        while (log->pending_len == 0 && !log->stopping && !log->reopen_requested)
+            pthread_cond_wait(&log->ready, &log->lock);
+        /* take the whole queue and give the workers an empty buffer */
+        char *batch = log->pending;
+        size_t len = log->pending_len;
+        log->pending = spare;
+        log->pending_len = 0;
+        int stopping = log->stopping;
+        pthread_mutex_unlock(&log->lock);
+
+        reopen_if_asked(log);
+        write_all(log, batch, len);
+        spare = batch;
+        if (stopping)
+            break;
+        pthread_mutex_lock(&log->lock);
+    }
+    free(spare);
+    return NULL;
+}
+
+sc_access_log_t *sc_access_log_open(const char *path, char *err, size_t errsize)
+{
+    sc_access_log_t *log = calloc(1, sizeof(*log));
+    if (log == NULL || (log->pending = malloc(MAX_PENDING)) == NULL) {
+        free(log);
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    if (strcmp(path, "-") == 0) {
+        log->fd = STDOUT_FILENO;
+    } else if ((log->path = strdup(path)) == NULL || (log->fd = open_file(path)) == -1) {
+        snprintf(err, errsize, "%s: cannot open for appending: %s", path, strerror(errno));
+        free(log->path);
+        free(log->pending);
+        free(log);
+        return NULL;
+    }
+    pthread_mutex_init(&log->lock, NULL);
+    pthread_cond_init(&log->ready, NULL);
+    if (pthread_create(&log->thread, NULL, writer_main, log) != 0) {
+        snprintf(err, errsize, "cannot start the access log writer");
+        if (log->path != NULL)
+            close(log->fd);
+        free(log->path);
+        free(log->pending);
+        free(log);
+        return NULL;
+    }
+    return log;
+}
+
+void sc_access_log_write(sc_access_log_t *log, const char *line, size_t len)
+{
+    pthread_mutex_lock(&log->lock);
+    if (log->pending_len + len > MAX_PENDING) {
+        ++log->dropped;
+    } else {
+        memcpy(log->pending + log->pending_len, line, len);
+        if (log->pending_len == 0)
+            pthread_cond_signal(&log->ready);
+        log->pending_len += len;
+    }
+    pthread_mutex_unlock(&log->lock);
+}
+
+void sc_access_log_reopen(sc_access_log_t *log)
+{
+    pthread_mutex_lock(&log->lock);
+    log->reopen_requested = 1;
+    pthread_cond_signal(&log->ready);
+    pthread_mutex_unlock(&log->lock);
+}
+
+void sc_access_log_close(sc_access_log_t *log)
+{
+    if (log == NULL)
+        return;
+    pthread_mutex_lock(&log->lock);
+    log->stopping = 1;
+    pthread_cond_signal(&log->ready);
+    pthread_mutex_unlock(&log->lock);
+    pthread_join(log->thread, NULL);
+    if (log->path != NULL)
+        close(log->fd);
+    pthread_mutex_destroy(&log->lock);
+    pthread_cond_destroy(&log->ready);
+    free(log->pending);
+    free(log->path);
+    free(log);
+}
+
+uint64_t sc_access_log_dropped(sc_access_log_t *log)
+{
+    pthread_mutex_lock(&log->lock);
+    uint64_t n = log->dropped;
+    pthread_mutex_unlock(&log->lock);
+    return n;
+}

@@ -1,0 +1,97 @@
+#include "auth_jwt.h"
+
+#include <string.h>
+
+#include "jwt.h"
+#include "jwt_cache.h"
+#include "log.h"
+#include "server.h"
+#include "worker.h"
+
+static const char *message_for(sc_jwt_result_t result)
+{
+    switch (result) {
+    case SC_JWT_EXPIRED:
+        return "the bearer token has expired";
+    case SC_JWT_NOT_YET_VALID:
+        return "the bearer token is not valid yet";
+    case SC_JWT_AUDIENCE_MISMATCH:
+        return "the bearer token is not meant for this service";
+    default:
+        return "the bearer token is not valid";
+    }
+}
+
+static const sc_denial_t *denial_for(h2o_mem_pool_t *pool, sc_jwt_result_t result)
+{
+    if (result == SC_JWT_INTERNAL_ERROR)
+        return &sc_deny_jwt_internal;
+    sc_denial_t *d = h2o_mem_alloc_pool(pool, sizeof(*d));
+    *d = (sc_denial_t){401, sc_jwt_result_reason(result), message_for(result)};
+    return d;
+}
+
+/* Values forwarded as headers must not be able to add headers of their own. */
+static int header_safe(const char *s)
+{
+    for (; *s != '\0'; ++s)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* RFC 6749 scope-token: %x21 / %x23-5B / %x5D-7E */
+static int scope_token_valid(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; ++s)
+        if (*s < 0x21 || *s > 0x7e || *s == '"' || *s == '\\')
+            return 0;
+    return 1;
+}
+
+static h2o_iovec_t pool_str(h2o_mem_pool_t *pool, const char *s)
+{
+    if (s == NULL)
+        return h2o_iovec_init(NULL, 0);
+    return h2o_strdup(pool, s, strlen(s));
+}
+
+static const sc_denial_t *take_claims(sc_request_t *r, const sc_jwt_claims_t *claims)
+{
+    h2o_mem_pool_t *pool = &r->req->pool;
+    if ((claims->subject != NULL && !header_safe(claims->subject)) || (claims->tenant != NULL && !header_safe(claims->tenant)))
+        return &sc_deny_invalid_claims;
+    r->identity.method = SC_AUTH_JWT;
+    r->identity.subject = pool_str(pool, claims->subject);
+    r->identity.tenant = pool_str(pool, claims->tenant);
+    r->identity.issuer = h2o_iovec_init(claims->issuer->issuer, strlen(claims->issuer->issuer)); /* lives with the config */
+    r->identity.scopes = h2o_mem_alloc_pool(pool, sizeof(h2o_iovec_t) * (claims->num_scopes + 1));
+    r->identity.num_scopes = 0;
+    for (size_t i = 0; i != claims->num_scopes; ++i)
+        if (scope_token_valid(claims->scopes[i])) /* anything else is dropped, never forwarded */
+            r->identity.scopes[r->identity.num_scopes++] = pool_str(pool, claims->scopes[i]);
+    return NULL;
+}
+
+const sc_denial_t *sc_auth_jwt(sc_request_t *r, h2o_iovec_t token)
+{
+    sc_worker_t *w = r->worker;
+    int64_t now = r->req->processed_at.at.tv_sec;
+    const sc_jwt_claims_t *cached = w->jwt_cache != NULL ? sc_jwt_cache_lookup(w->jwt_cache, token.base, token.len, now) : NULL;
+    if (cached != NULL)
+        return take_claims(r, cached);
+
+    sc_jwt_claims_t claims;
+    sc_jwt_result_t result = sc_jwt_verify(&r->config->jwt_issuers, token.base, token.len, now, &claims);
+    if (result != SC_JWT_OK) {
+        sc_log_debug("service %s: bearer token refused: %s (request %s)", r->service->name, sc_jwt_result_reason(result), r->id);
+        return denial_for(&r->req->pool, result);
+    }
+    const sc_denial_t *denial = take_claims(r, &claims);
+    if (denial == NULL && w->jwt_cache != NULL)
+        sc_jwt_cache_insert(w->jwt_cache, token.base, token.len, &claims); /* takes a copy */
+    sc_jwt_claims_free(&claims);
+    return denial;
+}

@@ -1,0 +1,159 @@
+#include "metrics.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+const uint64_t sc_metrics_bucket_us[SC_METRICS_NUM_BUCKETS] = {500,    1000,   2500,   5000,    10000,   25000,    50000,
+                                                               100000, 250000, 500000, 1000000, 2500000, 10000000, 30000000};
+const char *const sc_metrics_bucket_le[SC_METRICS_NUM_BUCKETS] = {"0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
+                                                                  "0.1",    "0.25",  "0.5",    "1",     "2.5",  "10",    "30"};
+
+/* ------------------------------------------------------------------ reasons */
+
+/* Index 0 is "other"; the rest are registered at start-up, before the workers run. */
+static const char *reasons[SC_METRICS_MAX_REASONS] = {"other"};
+static size_t num_reasons = 1;
+
+size_t sc_metrics_reason_index(const char *reason)
+{
+    for (size_t i = 0; i != num_reasons; ++i)
+        if (strcmp(reasons[i], reason) == 0)
+            return i;
+    if (num_reasons == SC_METRICS_MAX_REASONS)
+        return 0;
+    reasons[num_reasons] = reason;
+    return num_reasons++;
+}
+
+static size_t find_reason(const char *reason)
+{
+    for (size_t i = 1; i != num_reasons; ++i)
+        if (reasons[i] == reason || strcmp(reasons[i], reason) == 0)
+            return i;
+    return 0;
+}
+
+size_t sc_metrics_num_reasons(void)
+{
+    return num_reasons;
+}
+
+const char *sc_metrics_reason_name(size_t index)
+{
+    return index < num_reasons ? reasons[index] : "other";
+}
+
+/* ------------------------------------------------------------------ counters */
+
+void sc_metrics_count(uint64_t *counter)
+{
+    /* only the owner writes: a relaxed load and store, no locked instruction */
+    __atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
+static void add(uint64_t *counter, uint64_t n)
+{
+    __atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+uint64_t sc_metrics_read(const uint64_t *counter)
+{
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+void sc_metrics_observe(sc_histogram_t *h, uint64_t duration_us)
+{
+    size_t i = 0;
+    while (i != SC_METRICS_NUM_BUCKETS && duration_us > sc_metrics_bucket_us[i])
+        ++i;
+    if (i != SC_METRICS_NUM_BUCKETS)
+        sc_metrics_count(&h->buckets[i]);
+    add(&h->sum_us, duration_us);
+    sc_metrics_count(&h->count);
+}
+
+void sc_metrics_count_denial(sc_service_metrics_t *s, const char *reason, int report_only)
+{
+    sc_metrics_count(&s->denials[find_reason(reason)][report_only ? 1 : 0]);
+}
+
+int sc_metrics_init(sc_metrics_t *m, size_t num_services, size_t max_tenants)
+{
+    m->num_services = num_services;
+    if ((m->services = calloc(num_services, sizeof(*m->services))) == NULL)
+        return -1;
+    for (size_t i = 0; i != num_services && max_tenants != 0; ++i)
+        if ((m->services[i].tenant_requests = calloc(max_tenants + 1, sizeof(uint64_t))) == NULL)
+            return -1;
+    return 0;
+}
+
+void sc_metrics_dispose(sc_metrics_t *m)
+{
+    for (size_t i = 0; m->services != NULL && i != m->num_services; ++i)
+        free(m->services[i].tenant_requests);
+    free(m->services);
+    m->services = NULL;
+}
+
+/* ------------------------------------------------------------------ tenant labels */
+
+struct sc_tenant_labels {
+    pthread_mutex_t lock;
+    size_t max;
+    size_t count;
+    char **names;
+};
+
+sc_tenant_labels_t *sc_tenant_labels_create(size_t max_tenants)
+{
+    sc_tenant_labels_t *l = calloc(1, sizeof(*l));
+    if (l == NULL || (l->names = calloc(max_tenants + 1, sizeof(char *))) == NULL) {
+        free(l);
+        return NULL;
+    }
+    l->max = max_tenants;
+    pthread_mutex_init(&l->lock, NULL);
+    return l;
+}
+
+void sc_tenant_labels_destroy(sc_tenant_labels_t *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i != l->count; ++i)
+        free(l->names[i]);
+    free(l->names);
+    pthread_mutex_destroy(&l->lock);
+    free(l);
+}
+
+size_t sc_tenant_labels_index(sc_tenant_labels_t *l, const char *tenant, size_t len)
+{
+    size_t i;
+    pthread_mutex_lock(&l->lock);
+    for (i = 0; i != l->count; ++i)
+        if (strlen(l->names[i]) == len && memcmp(l->names[i], tenant, len) == 0)
+            goto Exit;
+    if (l->count < l->max && (l->names[l->count] = strndup(tenant, len)) != NULL)
+        i = l->count++;
+    else
+        i = l->max;
+Exit:
+    pthread_mutex_unlock(&l->lock);
+    return i;
+}
+
+size_t sc_tenant_labels_count(sc_tenant_labels_t *l)
+{
+    pthread_mutex_lock(&l->lock);
+    size_t n = l->count;
+    pthread_mutex_unlock(&l->lock);
+    return n;
+}
+
+const char *sc_tenant_labels_name(sc_tenant_labels_t *l, size_t index)
+{
+    return index < l->max ? l->names[index] : SC_METRICS_OTHER_TENANT;
+}

@@ -1,0 +1,158 @@
+#include "ratelimit.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "ratelimit_redis.h"
+#include "server.h"
+#include "waiter.h"
+#include "worker.h"
+
+#define NS_PER_S 1000000000ULL
+#define S_PER_DAY 86400
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/* The limit for this request: the tenant's overrides, else the policy's default. */
+static int choose_limit(sc_request_t *r)
+{
+    const sc_ratelimit_policy_t *policy = &r->service->policy->rate_limit;
+    const sc_tenant_record_t *t = r->tenant_lookup.cached->record;
+    if (policy->mode == SC_RATELIMIT_OFF && t->rate == 0 && t->quota_daily == 0)
+        return 0;
+    uint64_t rate = t->rate != 0 ? t->rate : policy->rate;
+    uint64_t burst = t->burst != 0 ? t->burst : t->rate != 0 ? t->rate : policy->burst;
+    r->ratelimit.limit.rate = rate > SC_GCRA_MAX_RATE ? SC_GCRA_MAX_RATE : rate;
+    r->ratelimit.limit.burst = burst > SC_GCRA_MAX_BURST ? SC_GCRA_MAX_BURST : burst;
+    r->ratelimit.quota = t->quota_daily;
+    if (r->ratelimit.limit.rate == 0) /* a quota without any rate: limit by the quota alone */
+        r->ratelimit.limit = (sc_gcra_limit_t){SC_GCRA_MAX_RATE, SC_GCRA_MAX_BURST};
+    return 1;
+}
+
+static const char *service_scope(const sc_request_t *r)
+{
+    return r->service->policy->rate_limit.per_service ? r->service->name : NULL;
+}
+
+static sc_ratelimit_verdict_t verdict_of(const sc_limit_decision_t *d)
+{
+    return d->gcra.allowed ? SC_RATELIMIT_PASS : SC_RATELIMIT_REFUSED;
+}
+
+static sc_ratelimit_verdict_t decide_locally(sc_request_t *r)
+{
+    char key[SC_SCHEMA_KEY_MAX];
+    size_t len = sc_schema_ratelimit_key(key, "", r->tenant.base, r->tenant.len, service_scope(r));
+    uint64_t day = (uint64_t)r->req->processed_at.at.tv_sec / S_PER_DAY;
+    r->ratelimit.decision = sc_local_limits_decide(r->worker->server->local_limits, key, len, r->ratelimit.limit,
+                                                   r->ratelimit.quota, monotonic_ns(), day);
+    return verdict_of(&r->ratelimit.decision);
+}
+
+/* Redis could not decide: the local limits apply, and the operator hears it once per outage. */
+static sc_ratelimit_verdict_t fall_back(sc_request_t *r, const char *why)
+{
+    sc_worker_t *w = r->worker;
+    sc_metrics_count(&w->stats.ratelimit_fallbacks);
+    if (!w->ratelimit_degraded) {
+        w->ratelimit_degraded = 1;
+        sc_log_warn("rate limiting: Redis cannot decide (%s); local limits apply until it can", why);
+    }
+    return decide_locally(r);
+}
+
+static void on_redis_decision(void *data, const sc_limit_decision_t *d, const char *err)
+{
+    sc_request_t *r = sc_waiter_take(data);
+    if (r == NULL)
+        return; /* the request is gone */
+    if (d == NULL) {
+        fall_back(r, err);
+    } else {
+        r->ratelimit.decision = *d;
+        if (r->worker->ratelimit_degraded) {
+            r->worker->ratelimit_degraded = 0;
+            sc_log_info("rate limiting: Redis decides again");
+        }
+    }
+    r->ratelimit.resume(r);
+}
+
+static sc_ratelimit_verdict_t decide_with_redis(sc_request_t *r)
+{
+    char rate_key[SC_SCHEMA_KEY_MAX], quota_key[SC_SCHEMA_KEY_MAX], day[16];
+    const char *prefix = r->worker->server->config->redis->prefix;
+    time_t now = r->req->processed_at.at.tv_sec;
+    struct tm tm;
+    sc_redis_client_t *client = sc_store_redis(r->worker->store);
+
+    if (!sc_redis_client_is_ready(client))
+        return fall_back(r, "not connected");
+    sc_schema_ratelimit_key(rate_key, prefix, r->tenant.base, r->tenant.len, service_scope(r));
+    gmtime_r(&now, &tm);
+    strftime(day, sizeof(day), "%Y%m%d", &tm);
+    sc_schema_quota_key(quota_key, prefix, r->tenant.base, r->tenant.len, day);
+    sc_waiter_t *w = sc_waiter_new(&r->req->pool, r);
+    if (w == NULL || sc_ratelimit_redis_decide(client, rate_key, r->ratelimit.quota != 0 ? quota_key : NULL, r->ratelimit.limit,
+                                               r->ratelimit.quota, on_redis_decision, w) != 0) {
+        if (w != NULL)
+            sc_waiter_take(w);
+        return fall_back(r, "not connected");
+    }
+    return SC_RATELIMIT_WAIT;
+}
+
+sc_ratelimit_verdict_t sc_ratelimit_check(sc_request_t *r, void (*resume)(sc_request_t *r))
+{
+    if (!choose_limit(r))
+        return SC_RATELIMIT_PASS;
+    r->ratelimit.applied = 1;
+    r->ratelimit.resume = resume;
+    if (r->service->policy->rate_limit.mode == SC_RATELIMIT_REDIS)
+        return decide_with_redis(r);
+    return decide_locally(r);
+}
+
+const sc_denial_t *sc_ratelimit_denial(const sc_request_t *r)
+{
+    return r->ratelimit.decision.quota_exhausted ? &sc_deny_quota_exceeded : &sc_deny_rate_limited;
+}
+
+static uint64_t ceil_seconds(uint64_t ns)
+{
+    return (ns + NS_PER_S - 1) / NS_PER_S;
+}
+
+void sc_ratelimit_add_headers(sc_request_t *r)
+{
+    h2o_req_t *req = r->req;
+    const sc_limit_decision_t *d = &r->ratelimit.decision;
+    char *policy = h2o_mem_alloc_pool(&req->pool, 64), *state = h2o_mem_alloc_pool(&req->pool, 64);
+    int plen = snprintf(policy, 64, "\"tenant\";q=%llu;w=1", (unsigned long long)r->ratelimit.limit.rate);
+    uint64_t retry_s = 0;
+    if (d->quota_exhausted) {
+        retry_s = S_PER_DAY - (uint64_t)req->processed_at.at.tv_sec % S_PER_DAY; /* until UTC midnight */
+    } else if (!d->gcra.allowed) {
+        retry_s = ceil_seconds(d->gcra.retry_after_ns);
+    }
+    if (!d->gcra.allowed && retry_s == 0)
+        retry_s = 1; /* Retry-After is at least one second */
+    uint64_t reset_s = d->gcra.allowed ? ceil_seconds(d->gcra.reset_ns) : retry_s;
+    int slen = snprintf(state, 64, "\"tenant\";r=%llu;t=%llu", (unsigned long long)d->gcra.remaining, (unsigned long long)reset_s);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-policy"), 0, NULL, policy, (size_t)plen);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit"), 0, NULL, state, (size_t)slen);
+    if (!d->gcra.allowed) {
+        char *retry = h2o_mem_alloc_pool(&req->pool, 24);
+        int rlen = snprintf(retry, 24, "%llu", (unsigned long long)retry_s);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, retry, (size_t)rlen);
+    }
+}

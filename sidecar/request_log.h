@@ -1,0 +1,41 @@
+/*
+ * request_log: what happens when a request is over. An h2o logger (it runs once the response
+ * has been sent, with the request still intact) records the request in the worker's metrics and
+ * writes its access-log line:
+ *
+ *   {"time":"2026-11-28T08:00:00.123Z","request_id":"…","service":"langchain",
+ *    "route":"/langchain/…","method":"POST","path":"/langchain/v1/invoke",
+ *    "query":"stream=true&api_key=REDACTED","status":200,"upstream_status":200,
+ *    "duration_ms":12.3,"upstream_ms":11.9,"tenant":"acme","subject":"user-1",
+ *    "auth_method":"jwt","key_id":null,"decision":"allow","reason":null,
+ *    "bytes_in":512,"bytes_out":2048,"remote_addr":"10.0.0.7"}
+ *
+ * Never a token, a key or an Authorization value: the line is built from the pipeline's
+ * decision, not from the request's headers, and query parameters whose names suggest a secret
+ * have their values replaced.
+ */
+#ifndef SC_REQUEST_LOG_H
+#define SC_REQUEST_LOG_H
+
+#include <h2o.h>
+
+struct sc_worker;
+struct sc_server;
+
+/**
+ * Registers the logger for service `service_index` (SIZE_MAX for the admin listener) on a path.
+ */
+h2o_logger_t *sc_request_log_register(h2o_pathconf_t *pathconf, struct sc_server *server, size_t service_index);
+
+/**
+ * Tells the logger which worker owns `ctx`.
+ */
+void sc_request_log_bind_worker(h2o_logger_t *logger, h2o_context_t *ctx, struct sc_worker *worker);
+
+/**
+ * The query string with the values of secret-looking parameters (token, key, secret,
+ * password, signature, auth, code, session, credential) replaced by REDACTED. Exposed for tests.
+ */
+h2o_iovec_t sc_request_log_redact_query(h2o_mem_pool_t *pool, const char *query, size_t len);
+
+#endif

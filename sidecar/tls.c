@@ -1,0 +1,153 @@
+#include "tls.h"
+
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static int pins_index = -1; /* SSL_CTX ex_data slot holding the sc_tls_config_t */
+
+static void openssl_reason(char *buf, size_t size)
+{
+    unsigned long e = ERR_get_error();
+    if (e == 0)
+        snprintf(buf, size, "unknown OpenSSL error");
+    else
+        ERR_error_string_n(e, buf, size);
+    ERR_clear_error();
+}
+
+static int fail(char *err, size_t errsize, const char *file, const char *what)
+{
+    char reason[256];
+    openssl_reason(reason, sizeof(reason));
+    snprintf(err, errsize, "%s: %s (%s)", file, what, reason);
+    return -1;
+}
+
+static int subject_pinned(const sc_tls_config_t *tls, X509 *cert)
+{
+    char subject[1024];
+    BIO *bio = BIO_new(BIO_s_mem());
+    int n = -1;
+    if (bio != NULL && X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0)
+        n = BIO_read(bio, subject, sizeof(subject) - 1);
+    BIO_free(bio);
+    if (n < 0)
+        return 0;
+    subject[n] = '\0';
+    for (size_t i = 0; i != tls->num_client_subjects; ++i)
+        if (strcmp(subject, tls->client_subjects[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int fingerprint_pinned(const sc_tls_config_t *tls, X509 *cert)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (X509_digest(cert, EVP_sha256(), digest, &len) != 1 || len != 32)
+        return 0;
+    for (size_t i = 0; i != tls->num_client_fingerprints; ++i)
+        if (memcmp(digest, tls->client_fingerprints[i], 32) == 0)
+            return 1;
+    return 0;
+}
+
+/* Runs for every certificate of the chain; the pins apply to the client's own (depth 0). */
+static int on_verify(int preverify_ok, X509_STORE_CTX *store)
+{
+    if (!preverify_ok || X509_STORE_CTX_get_error_depth(store) != 0)
+        return preverify_ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    const sc_tls_config_t *tls = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), pins_index);
+    X509 *cert = X509_STORE_CTX_get_current_cert(store);
+    if (tls->num_client_subjects != 0 && !subject_pinned(tls, cert))
+        goto Refuse;
+    if (tls->num_client_fingerprints != 0 && !fingerprint_pinned(tls, cert))
+        goto Refuse;
+    return 1;
+Refuse:
+    X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+    return 0;
+}
+
+static int require_client_certificates(sc_tls_config_t *tls, char *err, size_t errsize)
+{
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(tls->client_ca_file);
+    if (SSL_CTX_load_verify_locations(tls->ctx, tls->client_ca_file, NULL) != 1 || names == NULL) {
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+        return fail(err, errsize, tls->client_ca_file, "cannot load the client CA certificates");
+    }
+    SSL_CTX_set_client_CA_list(tls->ctx, names); /* takes ownership */
+    if (pins_index == -1)
+        pins_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    SSL_CTX_set_ex_data(tls->ctx, pins_index, tls);
+    SSL_CTX_set_verify(tls->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, on_verify);
+    SSL_CTX_set_verify_depth(tls->ctx, 4);
+    return 0;
+}
+
+int sc_tls_build(sc_tls_config_t *tls, char *err, size_t errsize)
+{
+    if ((tls->ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+        return fail(err, errsize, tls->cert_file, "cannot create a TLS context");
+    SSL_CTX_set_min_proto_version(tls->ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(tls->ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_use_certificate_chain_file(tls->ctx, tls->cert_file) != 1)
+        return fail(err, errsize, tls->cert_file, "cannot load the certificate chain");
+    if (SSL_CTX_use_PrivateKey_file(tls->ctx, tls->key_file, SSL_FILETYPE_PEM) != 1)
+        return fail(err, errsize, tls->key_file, "cannot load the private key");
+    if (SSL_CTX_check_private_key(tls->ctx) != 1)
+        return fail(err, errsize, tls->key_file, "the private key does not match the certificate");
+    if (tls->client_ca_file != NULL)
+        return require_client_certificates(tls, err, errsize);
+    return 0;
+}
+
+static int hex_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int sc_tls_parse_fingerprint(const char *text, unsigned char out[32])
+{
+    size_t n = 0;
+    for (const char *p = text; *p != '\0';) {
+        if (*p == ':') {
+            ++p;
+            continue;
+        }
+        int hi = hex_value(p[0]), lo = p[1] != '\0' ? hex_value(p[1]) : -1;
+        if (hi < 0 || lo < 0 || n == 32)
+            return -1;
+        out[n++] = (unsigned char)(hi << 4 | lo);
+        p += 2;
+    }
+    return n == 32 ? 0 : -1;
+}
+
+void sc_tls_config_free(sc_tls_config_t *tls)
+{
+    if (tls == NULL)
+        return;
+    if (tls->ctx != NULL)
+        SSL_CTX_free(tls->ctx);
+    free(tls->cert_file);
+    free(tls->key_file);
+    free(tls->client_ca_file);
+    for (size_t i = 0; i != tls->num_client_subjects; ++i)
+        free(tls->client_subjects[i]);
+    free(tls->client_subjects);
+    free(tls->client_fingerprints);
+    free(tls);
+}
