@@ -9,7 +9,7 @@ packages=(
     cmake make gcc pkg-config
     libh2o-evloop-dev libssl-dev libyaml-dev libhiredis-dev libjwt-dev libjansson-dev
     # tests
-    libcmocka-dev redis-server python3 curl openssl procps prometheus
+    libcmocka-dev redis-server python3 curl openssl procps prometheus systemd logrotate
 )
 if [[ ${1:-} == --bench ]]; then
     packages+=(wrk nginx h2o util-linux)

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Validates the example host configuration (deploy/policy-sidecar.yaml) and its policies
+# (deploy/policies/*.yaml) on a development machine, where /etc/policy-sidecar does not exist.
+#
+# It lays the files out in a temporary directory as they would be in /etc/policy-sidecar,
+# rewrites the /etc/policy-sidecar and /var/log/policy-sidecar paths to it, and supplies what a
+# real host has: a server certificate (certs/make-dev-certs.sh), a self-signed client
+# certificate standing in for API Gateway's (its fingerprint fills the placeholder), a JWKS
+# (tests/fixtures/jwt/rs256.jwks.json as the Cognito key set) and a Redis password file.
+# Then it runs `policy-sidecar --check` on it. Nothing listens and nothing contacts Redis.
+#
+# Usage: deploy/check-example.sh [POLICY_SIDECAR_BINARY]
+#   default binary: $POLICY_SIDECAR, else build/policy-sidecar, else policy-sidecar on PATH
+#   CHECK_EXAMPLE_KEEP=1 keeps (and prints) the temporary directory: config/ stands for
+#   /etc/policy-sidecar, logs/ for /var/log/policy-sidecar, certs/ holds the dev CA and the
+#   stand-in gateway certificate's key (gateway-client.key), to try the example for real.
+# Exit status: the check's (0 valid, 2 invalid), or 1 when this script cannot set it up.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+
+binary=${1:-${POLICY_SIDECAR:-}}
+if [[ -z $binary ]]; then
+    if [[ -x $root/build/policy-sidecar ]]; then
+        binary=$root/build/policy-sidecar
+    else
+        binary=$(command -v policy-sidecar || true)
+    fi
+fi
+if [[ -z $binary || ! -x $binary ]]; then
+    echo "check-example: no policy-sidecar binary (build it, or pass its path)" >&2
+    exit 1
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/policy-sidecar-example.XXXXXX")
+if [[ ${CHECK_EXAMPLE_KEEP:-0} == 1 ]]; then
+    echo "check-example: keeping $tmp" >&2
+else
+    trap 'rm -rf -- "$tmp"' EXIT
+fi
+
+etc=$tmp/config # stands for /etc/policy-sidecar
+logs=$tmp/logs  # stands for /var/log/policy-sidecar
+mkdir -p "$etc/policies" "$etc/tls" "$etc/jwks" "$logs"
+
+# The configuration and its policies, with every absolute host path moved into $tmp.
+rewrite() { # $1 = source, $2 = destination
+    sed -e "s#/etc/policy-sidecar#$etc#g" -e "s#/var/log/policy-sidecar#$logs#g" "$1" >"$2"
+}
+rewrite "$here/policy-sidecar.yaml" "$etc/policy-sidecar.yaml"
+shopt -s nullglob
+policies=("$here"/policies/*.yaml)
+if ((${#policies[@]} == 0)); then
+    echo "check-example: no policies in $here/policies" >&2
+    exit 1
+fi
+for p in "${policies[@]}"; do
+    rewrite "$p" "$etc/policies/$(basename "$p")"
+done
+
+# TLS: the sidecar's certificate (dev CA), and a stand-in for API Gateway's client certificate,
+# self-signed like the real one: it is its own client CA, pinned by its fingerprint.
+"$root/certs/make-dev-certs.sh" "$tmp/certs" >/dev/null
+cp "$tmp/certs/server.crt" "$tmp/certs/server.key" "$etc/tls/"
+(
+    umask 077
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -days 2 \
+        -subj "/O=check-example/CN=ApiGateway stand-in" -addext "extendedKeyUsage=clientAuth" \
+        -keyout "$tmp/certs/gateway-client.key" -out "$tmp/certs/gateway-client.crt" 2>/dev/null
+)
+cp "$tmp/certs/gateway-client.crt" "$etc/tls/gateway-client.crt"
+fingerprint=$(openssl x509 -in "$etc/tls/gateway-client.crt" -noout -fingerprint -sha256 | sed 's/.*=//')
+sed -i "s#<gateway-client-cert-sha256>#$fingerprint#g" "$etc/policy-sidecar.yaml"
+
+# The Cognito key set and the Redis password.
+cp "$root/tests/fixtures/jwt/rs256.jwks.json" "$etc/jwks/cognito.json"
+printf '%s\n' "example-redis-password" >"$etc/redis.pass"
+chmod 0600 "$etc/redis.pass"
+
+# Nothing may still point at the real host's files.
+if grep -nE '^[^#]*(/etc/policy-sidecar|/var/log/policy-sidecar)' "$etc/policy-sidecar.yaml" "$etc"/policies/*.yaml; then
+    echo "check-example: host paths left after the rewrite" >&2
+    exit 1
+fi
+
+status=0
+"$binary" -c "$etc/policy-sidecar.yaml" --check || status=$?
+exit "$status"
