@@ -6,12 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
 /* How far the writer may fall behind before lines are dropped. */
 #define MAX_PENDING (4 * 1024 * 1024)
+/* The writer wakes up when this much is queued, or FLUSH_INTERVAL_MS after the first line:
+ * one write(2) for many lines, and no context switch per request. */
+#define WAKE_THRESHOLD (64 * 1024)
+#define FLUSH_INTERVAL_MS 100
 
 struct sc_access_log {
     char *path; /* NULL for standard output */
@@ -20,6 +25,7 @@ struct sc_access_log {
     pthread_mutex_t lock;
     pthread_cond_t ready;
     char *pending;
+    char *spare; /* the writer's buffer while the workers fill `pending` */
     size_t pending_len;
     int stopping;
     int reopen_requested;
@@ -61,14 +67,34 @@ static void reopen_if_asked(sc_access_log_t *log)
     sc_log_info("access log: reopened %s", log->path);
 }
 
+/* Waits until something is worth writing: a full batch, a stop, a reopen, or a line that has
+ * waited FLUSH_INTERVAL_MS. Called with the lock held. */
+static void wait_for_batch(sc_access_log_t *log)
+{
+    while (log->pending_len < WAKE_THRESHOLD && !log->stopping && !log->reopen_requested) {
+        if (log->pending_len == 0) {
+            pthread_cond_wait(&log->ready, &log->lock);
+            continue;
+        }
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_nsec += FLUSH_INTERVAL_MS * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec += 1;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        if (pthread_cond_timedwait(&log->ready, &log->lock, &deadline) == ETIMEDOUT)
+            return;
+    }
+}
+
 static void *writer_main(void *arg)
 {
     sc_access_log_t *log = arg;
-    char *spare = malloc(MAX_PENDING);
+    char *spare = log->spare;
     pthread_mutex_lock(&log->lock);
     for (;;) {
-        while (log->pending_len == 0 && !log->stopping && !log->reopen_requested)
-            pthread_cond_wait(&log->ready, &log->lock);
+        wait_for_batch(log);
         /* take the whole queue and give the workers an empty buffer */
         char *batch = log->pending;
         size_t len = log->pending_len;
@@ -84,14 +110,16 @@ static void *writer_main(void *arg)
             break;
         pthread_mutex_lock(&log->lock);
     }
-    free(spare);
+    log->spare = spare;
     return NULL;
 }
 
 sc_access_log_t *sc_access_log_open(const char *path, char *err, size_t errsize)
 {
     sc_access_log_t *log = calloc(1, sizeof(*log));
-    if (log == NULL || (log->pending = malloc(MAX_PENDING)) == NULL) {
+    if (log == NULL || (log->pending = malloc(MAX_PENDING)) == NULL || (log->spare = malloc(MAX_PENDING)) == NULL) {
+        if (log != NULL)
+            free(log->pending);
         free(log);
         snprintf(err, errsize, "out of memory");
         return NULL;
@@ -102,17 +130,23 @@ sc_access_log_t *sc_access_log_open(const char *path, char *err, size_t errsize)
         snprintf(err, errsize, "%s: cannot open for appending: %s", path, strerror(errno));
         free(log->path);
         free(log->pending);
+        free(log->spare);
         free(log);
         return NULL;
     }
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&log->lock, NULL);
-    pthread_cond_init(&log->ready, NULL);
+    pthread_cond_init(&log->ready, &attr);
+    pthread_condattr_destroy(&attr);
     if (pthread_create(&log->thread, NULL, writer_main, log) != 0) {
         snprintf(err, errsize, "cannot start the access log writer");
         if (log->path != NULL)
             close(log->fd);
         free(log->path);
         free(log->pending);
+        free(log->spare);
         free(log);
         return NULL;
     }
@@ -126,9 +160,11 @@ void sc_access_log_write(sc_access_log_t *log, const char *line, size_t len)
         ++log->dropped;
     } else {
         memcpy(log->pending + log->pending_len, line, len);
-        if (log->pending_len == 0)
-            pthread_cond_signal(&log->ready);
+        size_t before = log->pending_len;
         log->pending_len += len;
+        /* wake the writer for the first line (it starts its flush timer) and for a full batch */
+        if (before == 0 || (before < WAKE_THRESHOLD && log->pending_len >= WAKE_THRESHOLD))
+            pthread_cond_signal(&log->ready);
     }
     pthread_mutex_unlock(&log->lock);
 }
@@ -155,6 +191,7 @@ void sc_access_log_close(sc_access_log_t *log)
     pthread_mutex_destroy(&log->lock);
     pthread_cond_destroy(&log->ready);
     free(log->pending);
+    free(log->spare);
     free(log->path);
     free(log);
 }

@@ -32,6 +32,16 @@ void sc_forward_prepare(sc_request_t *r);
 void sc_forward_set_identity(sc_request_t *r);
 
 /**
+ * The peer's address as text (numeric IPv4 or IPv6), formatted once per request and kept in r.
+ */
+h2o_iovec_t sc_request_peer(sc_request_t *r);
+
+/**
+ * The same, for a request that has no sc_request_t (refused by h2o before routing).
+ */
+h2o_iovec_t sc_peer_address(h2o_req_t *req);
+
+/**
  * The path (and query) to forward for a request, as sc_forward_prepare sets it. Exposed for tests.
  */
 h2o_iovec_t sc_forward_path(h2o_mem_pool_t *pool, const sc_policy_t *policy, h2o_iovec_t raw_path, h2o_iovec_t normalized,

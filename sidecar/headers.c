@@ -9,7 +9,7 @@ static int loose_char(int c)
     return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
 }
 
-static int loose_prefix(const char *name, size_t name_len, const char *prefix, size_t prefix_len)
+int sc_header_name_loose_prefix(const char *name, size_t name_len, const char *prefix, size_t prefix_len)
 {
     if (name_len < prefix_len)
         return 0;
@@ -21,7 +21,7 @@ static int loose_prefix(const char *name, size_t name_len, const char *prefix, s
 
 int sc_header_name_loose_eq(const char *a, size_t a_len, const char *b, size_t b_len)
 {
-    return a_len == b_len && loose_prefix(a, a_len, b, b_len);
+    return a_len == b_len && sc_header_name_loose_prefix(a, a_len, b, b_len);
 }
 
 /* Removes, preserving order, every header for which match() is true. */
@@ -30,7 +30,8 @@ static size_t delete_matching(h2o_headers_t *headers, const char *s, size_t len,
     size_t kept = 0, removed = 0;
     for (size_t i = 0; i != headers->size; ++i) {
         const h2o_iovec_t *name = headers->entries[i].name;
-        int hit = exact ? sc_header_name_loose_eq(name->base, name->len, s, len) : loose_prefix(name->base, name->len, s, len);
+        int hit = exact ? sc_header_name_loose_eq(name->base, name->len, s, len)
+                        : sc_header_name_loose_prefix(name->base, name->len, s, len);
         if (hit) {
             ++removed;
             continue;

@@ -12,22 +12,50 @@ void sc_log_set_level(sc_log_level_t level)
     min_level = level;
 }
 
+static void vlog(sc_log_level_t level, const char *fmt, va_list ap, unsigned long suppressed);
+
 void sc_log(sc_log_level_t level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, fmt, ap, 0);
+    va_end(ap);
+}
+
+void sc_log_throttled(sc_log_throttle_t *throttle, sc_log_level_t level, const char *fmt, ...)
+{
+    time_t now = time(NULL);
+    if (level < min_level)
+        return;
+    if (now == throttle->second) {
+        ++throttle->suppressed;
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, fmt, ap, throttle->suppressed);
+    va_end(ap);
+    throttle->second = now;
+    throttle->suppressed = 0;
+}
+
+static void vlog(sc_log_level_t level, const char *fmt, va_list ap, unsigned long suppressed)
 {
     static const char *const names[] = {"debug", "info", "warn", "error"};
     char line[1024], stamp[32];
     struct timeval tv;
     struct tm tm;
-    va_list ap;
 
     if (level < min_level)
         return;
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-    va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
     /* one fprintf per line: stdio locks the stream, so lines from threads do not interleave */
-    fprintf(stderr, "%s.%03dZ %s: %s\n", stamp, (int)(tv.tv_usec / 1000), names[level], line);
+    if (suppressed != 0)
+        fprintf(stderr, "%s.%03dZ %s: %s (and %lu more like it in the last second)\n", stamp, (int)(tv.tv_usec / 1000),
+                names[level], line, suppressed);
+    else
+        fprintf(stderr, "%s.%03dZ %s: %s\n", stamp, (int)(tv.tv_usec / 1000), names[level], line);
 }

@@ -8,11 +8,26 @@
 #ifndef SC_LOG_H
 #define SC_LOG_H
 
+#include <time.h>
+
 typedef enum { SC_LOG_DEBUG, SC_LOG_INFO, SC_LOG_WARN, SC_LOG_ERROR } sc_log_level_t;
 
 void sc_log_set_level(sc_log_level_t level);
 
 void sc_log(sc_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * For events that can happen on every request (a backend down): at most one line per second
+ * per caller-owned state, with the number of lines held back. Not thread-safe: one state per
+ * worker thread.
+ */
+typedef struct sc_log_throttle {
+    time_t second;
+    unsigned long suppressed;
+} sc_log_throttle_t;
+
+void sc_log_throttled(sc_log_throttle_t *throttle, sc_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #define sc_log_debug(...) sc_log(SC_LOG_DEBUG, __VA_ARGS__)
 #define sc_log_info(...) sc_log(SC_LOG_INFO, __VA_ARGS__)

@@ -51,8 +51,9 @@ static sc_verdict_t deny(sc_request_t *r, const sc_denial_t *denial)
 {
     r->denial = denial;
     if (r->service->policy->mode == SC_POLICY_REPORT_ONLY) {
-        sc_log_info("report_only: service %s would answer %d %s (request %s)", r->service->name, denial->status, denial->reason,
-                    r->id);
+        /* the access log records it ("decision":"report_only_deny") and the denials metric counts it */
+        sc_log_debug("report_only: service %s would answer %d %s (request %s)", r->service->name, denial->status, denial->reason,
+                     r->id);
         return SC_VERDICT_FORWARD;
     }
     if (denial->status == 401 && r->route != NULL)
@@ -303,16 +304,13 @@ static sc_verdict_t limit(sc_request_t *r)
     return SC_VERDICT_SUSPENDED;
 }
 
-static void on_config_released(void *p)
-{
-    sc_config_release(*(sc_config_t **)p);
-}
-
-/* The request keeps the configuration it started with, whatever a reload does meanwhile. */
+/*
+ * The request keeps the configuration it started with, whatever a reload does meanwhile; the
+ * request logger (request_log.c) gives it back when the response is over.
+ */
 static void hold_config(sc_request_t *r, size_t service_index)
 {
-    sc_config_t **slot = h2o_mem_alloc_shared(&r->req->pool, sizeof(*slot), on_config_released);
-    *slot = r->config = r->worker->config;
+    r->config = r->worker->config;
     sc_config_retain(r->config);
     r->service = &r->config->services[service_index];
 }
@@ -325,7 +323,7 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     r->handler = &self->super;
     r->worker = h2o_context_get_handler_context(req->conn->ctx, &self->super);
     hold_config(r, self->service_index);
-    sc_worker_track_request(r->worker, &req->pool);
+    sc_worker_request_started(r->worker);
 
     if (start(r) != SC_VERDICT_FORWARD)
         return 0;

@@ -32,8 +32,8 @@ static int check_path_chars(sc_conf_reader_t *r, const sc_yaml_node_t *at, const
     if (strstr(path, "//") != NULL || strstr(path, "/./") != NULL || strstr(path, "/../") != NULL)
         return sc_conf_error(r, at, key, "\"%s\" must not contain empty, . or .. segments", path);
     for (const char *p = path; *p != '\0'; ++p) {
-        if (*p <= ' ' || *p == 0x7f || *p == '?' || *p == '#' || *p == '%')
-            return sc_conf_error(r, at, key, "\"%s\" contains a character that is not allowed (space, ?, #, %%)", path);
+        if (*p <= ' ' || *p == 0x7f || *p == '?' || *p == '#' || *p == '%' || *p == '"' || *p == '\\')
+            return sc_conf_error(r, at, key, "\"%s\" contains a character that is not allowed (space, ?, #, %%, \", \\)", path);
     }
     size_t len = strlen(path);
     if (len >= 2 && (strcmp(path + len - 2, "/.") == 0 || (len >= 3 && strcmp(path + len - 3, "/..") == 0)))

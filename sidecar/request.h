@@ -29,6 +29,7 @@ typedef struct sc_request {
     const sc_route_t *route; /* NULL until matched */
     char id[SC_REQUEST_ID_LEN + 1];
     h2o_iovec_t cors_origin; /* the request's Origin when the policy allows it */
+    h2o_iovec_t peer;        /* the peer's address as text, once asked for (sc_request_peer) */
 
     /* identity, filled as the pipeline goes */
     h2o_iovec_t tenant; /* X-Tenant-ID, validated */

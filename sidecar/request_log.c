@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "access_log.h"
+#include "forward.h"
 #include "json_out.h"
 #include "metrics.h"
 #include "request.h"
@@ -101,105 +102,136 @@ static void record_metrics(sc_worker_t *w, size_t service_index, const sc_reques
         sc_metrics_count(&m->tenant_requests[sc_tenant_labels_index(w->server->tenant_labels, r->tenant.base, r->tenant.len)]);
 }
 
-static void json_field_str(sc_json_buf_t *b, const char *name, const char *s, size_t len)
+/* ------------------------------------------------------------------ the access-log line */
+
+/* ,"name": — every field after the first */
+static void json_key(sc_json_buf_t *b, const char *name, size_t len)
 {
     sc_json_raw(b, ",\"", 2);
-    sc_json_raw(b, name, strlen(name));
+    sc_json_raw(b, name, len);
     sc_json_raw(b, "\":", 2);
-    if (s == NULL)
+}
+#define KEY(b, lit) json_key((b), (lit), sizeof(lit) - 1)
+
+/* A string from the request: escaped. NULL or empty is null. */
+static void field_escaped(sc_json_buf_t *b, const char *name, size_t name_len, const char *s, size_t len)
+{
+    json_key(b, name, name_len);
+    if (s == NULL || len == 0)
         sc_json_lit(b, "null");
     else
         sc_json_string(b, s, len);
 }
+#define ESCAPED(b, lit, s, len) field_escaped((b), (lit), sizeof(lit) - 1, (s), (len))
 
-static void json_field_cstr(sc_json_buf_t *b, const char *name, const char *s)
+/* A string the sidecar produced or validated (ids, names, constants): nothing to escape. */
+static void field_safe(sc_json_buf_t *b, const char *name, size_t name_len, const char *s, size_t len)
 {
-    json_field_str(b, name, s, s != NULL ? strlen(s) : 0);
+    json_key(b, name, name_len);
+    if (s == NULL) {
+        sc_json_lit(b, "null");
+        return;
+    }
+    sc_json_raw(b, "\"", 1);
+    sc_json_raw(b, s, len);
+    sc_json_raw(b, "\"", 1);
+}
+static void field_safe_cstr(sc_json_buf_t *b, const char *name, size_t name_len, const char *s)
+{
+    field_safe(b, name, name_len, s, s != NULL ? strlen(s) : 0);
+}
+#define SAFE(b, lit, s) field_safe_cstr((b), (lit), sizeof(lit) - 1, (s))
+#define SAFE_IOV(b, lit, v) field_safe((b), (lit), sizeof(lit) - 1, (v).len != 0 ? (v).base : NULL, (v).len)
+
+/* Microseconds as milliseconds with three decimals, without printf. */
+static void json_ms(sc_json_buf_t *b, uint64_t us)
+{
+    char frac[4] = {(char)('0' + us % 1000 / 100), (char)('0' + us % 100 / 10), (char)('0' + us % 10), 0};
+    sc_json_uint(b, us / 1000);
+    sc_json_raw(b, ".", 1);
+    sc_json_raw(b, frac, 3);
 }
 
-static void json_field_iov(sc_json_buf_t *b, const char *name, h2o_iovec_t v)
-{
-    json_field_str(b, name, v.len != 0 ? v.base : NULL, v.len);
-}
-
-static void json_field_num(sc_json_buf_t *b, const char *name, const char *fmt, double v)
-{
-    char num[48];
-    int n = snprintf(num, sizeof(num), fmt, v);
-    sc_json_raw(b, ",\"", 2);
-    sc_json_raw(b, name, strlen(name));
-    sc_json_raw(b, "\":", 2);
-    sc_json_raw(b, num, (size_t)n);
-}
-
+/* {"time":"2026-11-28T08:00:00.123Z" — the part before the milliseconds changes once a second. */
 static void json_time(sc_json_buf_t *b, const struct timeval *now)
 {
-    char stamp[40];
-    struct tm tm;
-    gmtime_r(&now->tv_sec, &tm);
-    size_t n = strftime(stamp, sizeof(stamp), "{\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(stamp + n, sizeof(stamp) - n, ".%03dZ\"", (int)(now->tv_usec / 1000));
-    sc_json_raw(b, stamp, n);
+    static __thread time_t cached_second = -1;
+    static __thread char cached[40];
+    static __thread size_t cached_len;
+    if (now->tv_sec != cached_second) {
+        struct tm tm;
+        gmtime_r(&now->tv_sec, &tm);
+        cached_len = strftime(cached, sizeof(cached), "{\"time\":\"%Y-%m-%dT%H:%M:%S.", &tm);
+        cached_second = now->tv_sec;
+    }
+    unsigned ms = (unsigned)(now->tv_usec / 1000);
+    char tail[6] = {(char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 'Z', '"', 0};
+    sc_json_raw(b, cached, cached_len);
+    sc_json_raw(b, tail, 5);
 }
 
-static void json_remote(sc_json_buf_t *b, h2o_req_t *req)
+static const char *auth_method_of(const sc_request_t *r)
 {
-    struct sockaddr_storage ss;
-    char host[NI_MAXHOST];
-    socklen_t sslen = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    size_t len = sslen != 0 ? h2o_socket_getnumerichost((struct sockaddr *)&ss, sslen, host) : SIZE_MAX;
-    json_field_str(b, "remote_addr", len != SIZE_MAX ? host : NULL, len != SIZE_MAX ? len : 0);
+    if (r == NULL || r->identity.method == 0)
+        return NULL;
+    return r->identity.method == SC_AUTH_JWT ? "jwt" : "api_key";
 }
 
-static void write_access_line(sc_access_log_t *log, const sc_service_t *service, const sc_request_t *r, h2o_req_t *req,
+static void write_access_line(sc_access_log_t *log, const sc_service_t *service, sc_request_t *r, h2o_req_t *req,
                               const struct timeval *now, uint64_t total_us)
 {
     char line[LINE_MAX_BYTES];
     sc_json_buf_t b;
-    h2o_iovec_t path = req->input.path, query = {NULL, 0};
+    h2o_iovec_t path = req->input.path, query = {NULL, 0}, none = {NULL, 0};
     size_t q = h2o_strstr(path.base, path.len, H2O_STRLIT("?"));
+    int upstream_answered = r != NULL && r->forwarded && !r->proxy_failed;
+    int accepted = r != NULL && r->denial == NULL;
     if (q != SIZE_MAX) {
         query = sc_request_log_redact_query(&req->pool, path.base + q + 1, path.len - q - 1);
         path.len = q;
     }
+    h2o_iovec_t peer = r != NULL ? sc_request_peer(r) : sc_peer_address(req);
+
     sc_json_init(&b, line, sizeof(line) - 2);
     json_time(&b, now);
-    json_field_cstr(&b, "request_id", r != NULL ? r->id : NULL);
-    json_field_cstr(&b, "service", service != NULL ? service->name : NULL);
-    json_field_cstr(&b, "route", r != NULL && r->route != NULL ? r->route->path : NULL);
-    json_field_iov(&b, "method", req->input.method);
-    json_field_iov(&b, "path", path);
-    json_field_iov(&b, "query", query);
-    json_field_num(&b, "status", "%.0f", req->res.status);
-    if (r != NULL && r->forwarded && !r->proxy_failed)
-        json_field_num(&b, "upstream_status", "%.0f", req->res.status);
+    SAFE(&b, "request_id", r != NULL ? r->id : NULL);
+    SAFE(&b, "service", service->name);
+    SAFE(&b, "route", r != NULL && r->route != NULL ? r->route->path : NULL);
+    ESCAPED(&b, "method", req->input.method.base, req->input.method.len);
+    ESCAPED(&b, "path", path.base, path.len);
+    ESCAPED(&b, "query", query.base, query.len);
+    KEY(&b, "status");
+    sc_json_uint(&b, (unsigned long long)req->res.status);
+    KEY(&b, "upstream_status");
+    if (upstream_answered)
+        sc_json_uint(&b, (unsigned long long)req->res.status);
     else
-        json_field_cstr(&b, "upstream_status", NULL);
-    json_field_num(&b, "duration_ms", "%.3f", (double)total_us / 1000.0);
-    if (r != NULL && r->forwarded && !r->proxy_failed)
-        json_field_num(&b, "upstream_ms", "%.3f",
-                       (double)elapsed_us(&r->forwarded_at, &req->timestamps.response_start_at) / 1000.0);
+        sc_json_lit(&b, "null");
+    KEY(&b, "duration_ms");
+    json_ms(&b, total_us);
+    KEY(&b, "upstream_ms");
+    if (upstream_answered)
+        json_ms(&b, elapsed_us(&r->forwarded_at, &req->timestamps.response_start_at));
     else
-        json_field_cstr(&b, "upstream_ms", NULL);
-    json_field_iov(&b, "tenant", r != NULL ? r->tenant : h2o_iovec_init(NULL, 0));
-    json_field_iov(&b, "subject", r != NULL && r->denial == NULL ? r->identity.subject : h2o_iovec_init(NULL, 0));
-    json_field_cstr(&b, "auth_method",
-                    r == NULL || r->identity.method == 0 ? NULL
-                    : r->identity.method == SC_AUTH_JWT  ? "jwt"
-                                                         : "api_key");
-    json_field_iov(&b, "key_id", r != NULL && r->denial == NULL ? r->identity.key_id : h2o_iovec_init(NULL, 0));
-    json_field_cstr(&b, "decision", decision_of(r));
-    json_field_cstr(&b, "reason", r != NULL && r->denial != NULL ? r->denial->reason : NULL);
-    json_field_num(&b, "bytes_in", "%.0f", (double)req->entity.len);
-    json_field_num(&b, "bytes_out", "%.0f", (double)req->bytes_sent);
-    json_remote(&b, req);
+        sc_json_lit(&b, "null");
+    SAFE_IOV(&b, "tenant", r != NULL ? r->tenant : none); /* validated: [A-Za-z0-9._-] */
+    ESCAPED(&b, "subject", accepted ? r->identity.subject.base : NULL, accepted ? r->identity.subject.len : 0);
+    SAFE(&b, "auth_method", auth_method_of(r));
+    ESCAPED(&b, "key_id", accepted ? r->identity.key_id.base : NULL, accepted ? r->identity.key_id.len : 0);
+    SAFE(&b, "decision", decision_of(r));
+    SAFE(&b, "reason", r != NULL && r->denial != NULL ? r->denial->reason : NULL);
+    KEY(&b, "bytes_in");
+    sc_json_uint(&b, (unsigned long long)req->entity.len);
+    KEY(&b, "bytes_out");
+    sc_json_uint(&b, (unsigned long long)req->bytes_sent);
+    SAFE_IOV(&b, "remote_addr", peer);
     sc_json_lit(&b, "}");
     line[b.len++] = '\n';
     sc_access_log_write(log, line, b.len);
 }
 
 /* The pipeline's state, if this request went through the pipeline. */
-static const sc_request_t *find_request(h2o_req_t *req)
+static sc_request_t *find_request(h2o_req_t *req)
 {
     for (h2o_req_prefilter_t *p = req->prefilters; p != NULL; p = p->next)
         if (sc_request_of_prefilter(p) != NULL)
@@ -211,7 +243,7 @@ static void on_log_access(h2o_logger_t *_self, h2o_req_t *req)
 {
     sc_request_logger_t *self = (void *)_self;
     sc_worker_t *w = h2o_context_get_logger_context(req->conn->ctx, &self->super);
-    const sc_request_t *r = find_request(req);
+    sc_request_t *r = find_request(req);
     struct timeval now;
     gettimeofday(&now, NULL);
     uint64_t total_us = elapsed_us(&req->timestamps.request_begin_at, &now);
@@ -220,6 +252,10 @@ static void on_log_access(h2o_logger_t *_self, h2o_req_t *req)
     record_metrics(w, self->service_index, r, req, total_us);
     if (self->server->access_log != NULL)
         write_access_line(self->server->access_log, service, r, req, &now, total_us);
+    if (r != NULL) { /* the end of what the pipeline started */
+        sc_config_release(r->config);
+        sc_worker_request_finished(w);
+    }
 }
 
 h2o_logger_t *sc_request_log_register(h2o_pathconf_t *pathconf, sc_server_t *server, size_t service_index)

@@ -10,6 +10,9 @@
  *    "auth_method":"jwt","key_id":null,"decision":"allow","reason":null,
  *    "bytes_in":512,"bytes_out":2048,"remote_addr":"10.0.0.7"}
  *
+ * It is also where the pipeline's bookkeeping ends: the request's configuration reference is
+ * released and the worker's in-flight count goes down.
+ *
  * Never a token, a key or an Authorization value: the line is built from the pipeline's
  * decision, not from the request's headers, and query parameters whose names suggest a secret
  * have their values replaced.

@@ -74,8 +74,8 @@ static void on_request_response(h2o_req_prefilter_t *prefilter, h2o_req_t *req, 
     if (failure != NULL) {
         r->proxy_failed = 1;
         int timed_out = h2o_memis(failure->msg.base, failure->msg.len, H2O_STRLIT(PROXY_TIMEOUT_ERROR));
-        sc_log_warn("service %s: upstream %s: %.*s (request %s)", r->service->name, r->service->upstream, (int)failure->msg.len,
-                    failure->msg.base, r->id);
+        sc_log_throttled(&r->worker->upstream_log, SC_LOG_WARN, "service %s: upstream %s: %.*s (request %s)", r->service->name,
+                         r->service->upstream, (int)failure->msg.len, failure->msg.base, r->id);
         if (timed_out)
             slot = replace_with_json(req, slot, 504, "upstream_timeout", "the service did not answer in time", r->id);
         else

@@ -180,16 +180,13 @@ void sc_worker_use_config(sc_worker_t *w, sc_config_t *config)
     send_control(w, config);
 }
 
-static void on_request_done(void *p)
+/* inflight is written by this worker only, and read by the /metrics scrape on any thread */
+void sc_worker_request_started(sc_worker_t *w)
 {
-    sc_worker_t *w = *(sc_worker_t **)p;
-    /* written here only; read by the /metrics scrape on any thread */
-    __atomic_store_n(&w->inflight, w->inflight - 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->inflight, w->inflight + 1, __ATOMIC_RELAXED);
 }
 
-void sc_worker_track_request(sc_worker_t *w, h2o_mem_pool_t *pool)
+void sc_worker_request_finished(sc_worker_t *w)
 {
-    sc_worker_t **slot = h2o_mem_alloc_shared(pool, sizeof(*slot), on_request_done);
-    *slot = w;
-    __atomic_store_n(&w->inflight, w->inflight + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->inflight, w->inflight - 1, __ATOMIC_RELAXED);
 }

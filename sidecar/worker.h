@@ -14,6 +14,7 @@
 #include <pthread.h>
 
 #include "config.h"
+#include "log.h"
 #include "metrics.h"
 #include "tenant_store.h"
 
@@ -41,6 +42,7 @@ typedef struct sc_worker {
     sc_store_t *store;                  /* tenant and key records; NULL without redis */
     struct sc_jwt_cache *jwt_cache;     /* verified tokens; NULL when disabled */
     int ratelimit_degraded;             /* redis-mode limits are being decided locally (logged once) */
+    sc_log_throttle_t upstream_log;     /* backend failures: one log line per second at most */
     sc_worker_stats_t stats;
     sc_metrics_t metrics;
     size_t inflight; /* requests between handler and response end */
@@ -70,8 +72,10 @@ void sc_worker_request_drain(sc_worker_t *worker);
 void sc_worker_use_config(sc_worker_t *worker, sc_config_t *config);
 
 /**
- * Counts a request as in flight until `pool` is cleared (when its response has been sent).
+ * A request entered the pipeline, and (called by the request logger, which h2o runs once the
+ * response is over) it has left: the in-flight count that shutdown waits on.
  */
-void sc_worker_track_request(sc_worker_t *worker, h2o_mem_pool_t *pool);
+void sc_worker_request_started(sc_worker_t *worker);
+void sc_worker_request_finished(sc_worker_t *worker);
 
 #endif
