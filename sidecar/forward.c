@@ -31,20 +31,34 @@ h2o_iovec_t sc_forward_path(h2o_mem_pool_t *pool, const sc_policy_t *policy, h2o
     return h2o_iovec_init(out, path.len + query_len);
 }
 
+/* Dotted quad, by hand: this runs on every request (inet_ntop costs several times more). */
+static size_t format_ipv4(const struct in_addr *addr, char *out)
+{
+    const unsigned char *b = (const unsigned char *)&addr->s_addr;
+    char *p = out;
+    for (int i = 0; i != 4; ++i) {
+        unsigned v = b[i];
+        if (v >= 100)
+            *p++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        if (i != 3)
+            *p++ = '.';
+    }
+    return (size_t)(p - out);
+}
+
 h2o_iovec_t sc_peer_address(h2o_req_t *req)
 {
     struct sockaddr_storage ss;
     socklen_t sslen = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    const void *addr = NULL;
-    if (sslen != 0 && ss.ss_family == AF_INET)
-        addr = &((struct sockaddr_in *)&ss)->sin_addr;
-    else if (sslen != 0 && ss.ss_family == AF_INET6)
-        addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-    if (addr == NULL)
+    if (sslen == 0 || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
         return h2o_iovec_init(NULL, 0);
-    /* inet_ntop, not getnameinfo: a tenth of the cost, on every request */
     char *text = h2o_mem_alloc_pool(&req->pool, INET6_ADDRSTRLEN);
-    if (inet_ntop(ss.ss_family, addr, text, INET6_ADDRSTRLEN) == NULL)
+    if (ss.ss_family == AF_INET)
+        return h2o_iovec_init(text, format_ipv4(&((struct sockaddr_in *)&ss)->sin_addr, text));
+    if (inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, text, INET6_ADDRSTRLEN) == NULL)
         return h2o_iovec_init(NULL, 0);
     return h2o_iovec_init(text, strlen(text));
 }

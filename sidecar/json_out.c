@@ -49,11 +49,25 @@ static size_t utf8_seq_len(const unsigned char *s, size_t avail)
     return n;
 }
 
+/* 1 for the bytes that can be copied as they are: printable ASCII but the quote and backslash. */
+static int plain_byte(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 void sc_json_string(sc_json_buf_t *b, const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
     sc_json_lit(b, "\"");
     for (size_t i = 0; i < len;) {
+        size_t run = i;
+        while (run < len && plain_byte(s[run])) /* the common case: copied in one go */
+            ++run;
+        if (run != i) {
+            sc_json_raw(b, str + i, run - i);
+            i = run;
+            continue;
+        }
         unsigned char c = s[i];
         char esc[8];
         if (c == '"' || c == '\\') {
@@ -80,7 +94,10 @@ void sc_json_string(sc_json_buf_t *b, const char *str, size_t len)
 
 void sc_json_uint(sc_json_buf_t *b, unsigned long long v)
 {
-    char num[24];
-    int n = snprintf(num, sizeof(num), "%llu", v);
-    sc_json_raw(b, num, (size_t)n);
+    char num[24], *p = num + sizeof(num);
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    sc_json_raw(b, p, (size_t)(num + sizeof(num) - p));
 }

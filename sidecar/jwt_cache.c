@@ -26,6 +26,7 @@ typedef struct entry {
  */
 struct sc_jwt_cache {
     EVP_MD *sha256;
+    EVP_MD_CTX *md_ctx; /* reused: a digest context per lookup would be set up and torn down each time */
     entry_t *entries;
     size_t capacity, next, count;
     int32_t *index; /* entry number, or -1 */
@@ -50,8 +51,8 @@ sc_jwt_cache_t *sc_jwt_cache_create(size_t capacity)
         slots *= 2;
     c->capacity = capacity;
     c->mask = slots - 1;
-    if ((c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL || (c->entries = calloc(capacity, sizeof(*c->entries))) == NULL ||
-        (c->index = malloc(slots * sizeof(*c->index))) == NULL) {
+    if ((c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL || (c->md_ctx = EVP_MD_CTX_new()) == NULL ||
+        (c->entries = calloc(capacity, sizeof(*c->entries))) == NULL || (c->index = malloc(slots * sizeof(*c->index))) == NULL) {
         ERR_clear_error();
         sc_jwt_cache_free(c);
         return NULL;
@@ -79,6 +80,7 @@ void sc_jwt_cache_free(sc_jwt_cache_t *c)
         sc_jwt_cache_clear(c);
     free(c->entries);
     free(c->index);
+    EVP_MD_CTX_free(c->md_ctx);
     EVP_MD_free(c->sha256);
     free(c);
 }
@@ -90,7 +92,8 @@ size_t sc_jwt_cache_count(const sc_jwt_cache_t *c)
 
 static int digest_token(const sc_jwt_cache_t *c, const char *token, size_t len, unsigned char *digest)
 {
-    if (EVP_Digest(token, len, digest, NULL, c->sha256, NULL) != 1) {
+    if (EVP_DigestInit_ex2(c->md_ctx, c->sha256, NULL) != 1 || EVP_DigestUpdate(c->md_ctx, token, len) != 1 ||
+        EVP_DigestFinal_ex(c->md_ctx, digest, NULL) != 1) {
         ERR_clear_error();
         return -1;
     }

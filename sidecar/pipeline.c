@@ -108,25 +108,31 @@ static void on_lookup_done(void *data, sc_lookup_t result)
     }
 }
 
-/* Starts one lookup; a synchronous answer is stored at once, otherwise the request waits. */
-static void start_lookup(sc_request_t *r, sc_lookup_t *slot, const char *key_hash)
+static int store_lookup(sc_request_t *r, const char *key_hash, sc_store_cb cb, void *data, sc_lookup_t *result)
 {
     sc_store_t *store = r->worker->store;
-    lookup_waiter_t *lw = malloc(sizeof(*lw));
-    sc_lookup_t result;
-    int done;
+    if (key_hash != NULL)
+        return sc_store_get_apikey(store, r->tenant.base, r->tenant.len, key_hash, cb, data, result);
+    return sc_store_get_tenant(store, r->tenant.base, r->tenant.len, cb, data, result);
+}
 
+/* Starts one lookup; a synchronous answer (the warm path: no allocation) is stored at once,
+ * otherwise the request waits. */
+static void start_lookup(sc_request_t *r, sc_lookup_t *slot, const char *key_hash)
+{
+    sc_lookup_t result;
+    if (store_lookup(r, key_hash, NULL, NULL, &result)) {
+        keep_result(r, slot, result);
+        return;
+    }
+    lookup_waiter_t *lw = malloc(sizeof(*lw));
     if (lw == NULL || (lw->waiter = sc_waiter_new(&r->req->pool, r)) == NULL) {
         free(lw);
         *slot = (sc_lookup_t){SC_LOOKUP_UNAVAILABLE, NULL, 0};
         return;
     }
     lw->slot = slot;
-    if (key_hash != NULL)
-        done = sc_store_get_apikey(store, r->tenant.base, r->tenant.len, key_hash, on_lookup_done, lw, &result);
-    else
-        done = sc_store_get_tenant(store, r->tenant.base, r->tenant.len, on_lookup_done, lw, &result);
-    if (done) {
+    if (store_lookup(r, key_hash, on_lookup_done, lw, &result)) {
         sc_waiter_take(lw->waiter);
         free(lw);
         keep_result(r, slot, result);

@@ -232,12 +232,41 @@ static int add_waiter(sc_cache_entry_t *e, sc_store_cb cb, void *data)
     return 0;
 }
 
-/* The common path of both lookups: cache first, then one shared Redis lookup. */
-static int lookup(sc_store_t *s, record_kind_t kind, const char *cache_key, size_t cache_key_len, const char *tenant,
-                  size_t tenant_len, const char *redis_key, size_t redis_key_len, sc_store_cb cb, void *data, sc_lookup_t *result)
+/* "t:TENANT" or "k:TENANT:HEX", built without printf: this runs on every request. */
+static size_t cache_key(char *buf, record_kind_t kind, const char *tenant, size_t len, const char *sha256_hex)
 {
+    char *p = buf;
+    *p++ = kind == RECORD_TENANT ? 't' : 'k';
+    *p++ = ':';
+    memcpy(p, tenant, len);
+    p += len;
+    if (kind == RECORD_APIKEY) {
+        *p++ = ':';
+        memcpy(p, sha256_hex, SC_SHA256_HEX_LEN);
+        p += SC_SHA256_HEX_LEN;
+    }
+    *p = '\0';
+    return (size_t)(p - buf);
+}
+
+static size_t redis_key(const sc_store_t *s, char *buf, record_kind_t kind, const char *tenant, size_t len, const char *sha256_hex)
+{
+    if (kind == RECORD_TENANT)
+        return sc_schema_tenant_key(buf, s->redis_config->prefix, tenant, len);
+    return sc_schema_apikey_key(buf, s->redis_config->prefix, tenant, len, sha256_hex);
+}
+
+/*
+ * The common path of both lookups: cache first, then one shared Redis lookup. With cb NULL,
+ * only the synchronous answers are given: 0 means "call again with a callback".
+ */
+static int lookup(sc_store_t *s, record_kind_t kind, const char *tenant, size_t tenant_len, const char *sha256_hex, sc_store_cb cb,
+                  void *data, sc_lookup_t *result)
+{
+    char key[SC_SCHEMA_KEY_MAX], rkey[SC_SCHEMA_KEY_MAX];
+    size_t key_len = cache_key(key, kind, tenant, tenant_len, sha256_hex);
     uint64_t now = h2o_now(s->loop);
-    sc_cache_entry_t *e = sc_record_cache_find(s->cache, cache_key, cache_key_len);
+    sc_cache_entry_t *e = sc_record_cache_find(s->cache, key, key_len);
 
     if (e != NULL && e->value != NULL) {
         uint64_t ttl = e->value->record != NULL ? s->config.ttl_ms : s->config.negative_ttl_ms;
@@ -247,16 +276,19 @@ static int lookup(sc_store_t *s, record_kind_t kind, const char *cache_key, size
             return 1;
         }
     }
-    sc_metrics_count(&s->stats.misses);
-    if (e != NULL && e->pending)
-        goto Wait;
-    if (!sc_redis_client_is_ready(s->redis)) {
+    if (!sc_redis_client_is_ready(s->redis) && !(e != NULL && e->pending)) {
+        sc_metrics_count(&s->stats.misses);
         *result = unavailable_or_stale(s, e, now);
         return 1;
     }
-    if (e == NULL && (e = sc_record_cache_insert(s->cache, cache_key, cache_key_len)) == NULL)
+    if (cb == NULL)
+        return 0;
+    sc_metrics_count(&s->stats.misses);
+    if (e != NULL && e->pending)
+        goto Wait;
+    if (e == NULL && (e = sc_record_cache_insert(s->cache, key, key_len)) == NULL)
         goto Fail;
-    if (start_fetch(s, e, kind, tenant, tenant_len, redis_key, redis_key_len) != 0) {
+    if (start_fetch(s, e, kind, tenant, tenant_len, rkey, redis_key(s, rkey, kind, tenant, tenant_len, sha256_hex)) != 0) {
         if (e->value == NULL)
             sc_record_cache_remove(s->cache, e);
         goto Fail;
@@ -272,19 +304,13 @@ Fail:
 
 int sc_store_get_tenant(sc_store_t *s, const char *tenant, size_t len, sc_store_cb cb, void *data, sc_lookup_t *result)
 {
-    char cache_key[SC_SCHEMA_KEY_MAX], redis_key[SC_SCHEMA_KEY_MAX];
-    size_t cache_key_len = (size_t)snprintf(cache_key, sizeof(cache_key), "t:%.*s", (int)len, tenant);
-    size_t redis_key_len = sc_schema_tenant_key(redis_key, s->redis_config->prefix, tenant, len);
-    return lookup(s, RECORD_TENANT, cache_key, cache_key_len, tenant, len, redis_key, redis_key_len, cb, data, result);
+    return lookup(s, RECORD_TENANT, tenant, len, NULL, cb, data, result);
 }
 
 int sc_store_get_apikey(sc_store_t *s, const char *tenant, size_t len, const char *sha256_hex, sc_store_cb cb, void *data,
                         sc_lookup_t *result)
 {
-    char cache_key[SC_SCHEMA_KEY_MAX], redis_key[SC_SCHEMA_KEY_MAX];
-    size_t cache_key_len = (size_t)snprintf(cache_key, sizeof(cache_key), "k:%.*s:%s", (int)len, tenant, sha256_hex);
-    size_t redis_key_len = sc_schema_apikey_key(redis_key, s->redis_config->prefix, tenant, len, sha256_hex);
-    return lookup(s, RECORD_APIKEY, cache_key, cache_key_len, tenant, len, redis_key, redis_key_len, cb, data, result);
+    return lookup(s, RECORD_APIKEY, tenant, len, sha256_hex, cb, data, result);
 }
 
 /* ------------------------------------------------------------------ lifecycle */

@@ -60,6 +60,8 @@ void sc_store_destroy(sc_store_t *store);
 /**
  * Looks up a tenant record. Returns 1 with *result filled when answered synchronously (cache
  * hit, or Redis known to be down); returns 0 when `cb` will be called later, exactly once.
+ * With `cb` NULL nothing is started: 0 then means "not answerable now; call again with a
+ * callback" (so that callers allocate their waiting state only when they have to wait).
  */
 int sc_store_get_tenant(sc_store_t *store, const char *tenant, size_t len, sc_store_cb cb, void *data, sc_lookup_t *result);
 
