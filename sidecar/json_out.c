@@ -1,5 +1,7 @@
 #include "json_out.h"
 
+#include "numfmt.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -94,10 +96,6 @@ void sc_json_string(sc_json_buf_t *b, const char *str, size_t len)
 
 void sc_json_uint(sc_json_buf_t *b, unsigned long long v)
 {
-    char num[24], *p = num + sizeof(num);
-    do {
-        *--p = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    sc_json_raw(b, p, (size_t)(num + sizeof(num) - p));
+    char num[SC_UINT_MAX_DIGITS];
+    sc_json_raw(b, num, sc_format_uint(num, v));
 }

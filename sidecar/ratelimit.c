@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "numfmt.h"
 #include "metrics.h"
 #include "ratelimit_redis.h"
 #include "server.h"
@@ -48,10 +49,23 @@ static sc_ratelimit_verdict_t verdict_of(const sc_limit_decision_t *d)
     return d->gcra.allowed ? SC_RATELIMIT_PASS : SC_RATELIMIT_REFUSED;
 }
 
+/* "TENANT" or "TENANT:SERVICE": the process-local key, built without printf */
+static size_t local_key(const sc_request_t *r, char *key)
+{
+    const char *service = service_scope(r);
+    memcpy(key, r->tenant.base, r->tenant.len);
+    if (service == NULL)
+        return r->tenant.len;
+    size_t n = strlen(service);
+    key[r->tenant.len] = ':';
+    memcpy(key + r->tenant.len + 1, service, n);
+    return r->tenant.len + 1 + n;
+}
+
 static sc_ratelimit_verdict_t decide_locally(sc_request_t *r)
 {
     char key[SC_SCHEMA_KEY_MAX];
-    size_t len = sc_schema_ratelimit_key(key, "", r->tenant.base, r->tenant.len, service_scope(r));
+    size_t len = local_key(r, key);
     uint64_t day = (uint64_t)r->req->processed_at.at.tv_sec / S_PER_DAY;
     r->ratelimit.decision = sc_local_limits_decide(r->worker->server->local_limits, key, len, r->ratelimit.limit,
                                                    r->ratelimit.quota, monotonic_ns(), day);
@@ -132,12 +146,23 @@ static uint64_t ceil_seconds(uint64_t ns)
     return (ns + NS_PER_S - 1) / NS_PER_S;
 }
 
+/* Appends a literal and returns the new end. */
+static char *append(char *p, const char *s, size_t len)
+{
+    memcpy(p, s, len);
+    return p + len;
+}
+#define APPEND_LIT(p, lit) append((p), (lit), sizeof(lit) - 1)
+
 void sc_ratelimit_add_headers(sc_request_t *r)
 {
     h2o_req_t *req = r->req;
     const sc_limit_decision_t *d = &r->ratelimit.decision;
-    char *policy = h2o_mem_alloc_pool(&req->pool, 64), *state = h2o_mem_alloc_pool(&req->pool, 64);
-    int plen = snprintf(policy, 64, "\"tenant\";q=%llu;w=1", (unsigned long long)r->ratelimit.limit.rate);
+    char *policy = h2o_mem_alloc_pool(&req->pool, 64), *state = h2o_mem_alloc_pool(&req->pool, 64), *p;
+    p = APPEND_LIT(policy, "\"tenant\";q=");
+    p += sc_format_uint(p, r->ratelimit.limit.rate);
+    p = APPEND_LIT(p, ";w=1");
+    size_t plen = (size_t)(p - policy);
     uint64_t retry_s = 0;
     if (d->quota_exhausted) {
         retry_s = S_PER_DAY - (uint64_t)req->processed_at.at.tv_sec % S_PER_DAY; /* until UTC midnight */
@@ -147,12 +172,14 @@ void sc_ratelimit_add_headers(sc_request_t *r)
     if (!d->gcra.allowed && retry_s == 0)
         retry_s = 1; /* Retry-After is at least one second */
     uint64_t reset_s = d->gcra.allowed ? ceil_seconds(d->gcra.reset_ns) : retry_s;
-    int slen = snprintf(state, 64, "\"tenant\";r=%llu;t=%llu", (unsigned long long)d->gcra.remaining, (unsigned long long)reset_s);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-policy"), 0, NULL, policy, (size_t)plen);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit"), 0, NULL, state, (size_t)slen);
+    p = APPEND_LIT(state, "\"tenant\";r=");
+    p += sc_format_uint(p, d->gcra.remaining);
+    p = APPEND_LIT(p, ";t=");
+    p += sc_format_uint(p, reset_s);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-policy"), 0, NULL, policy, plen);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit"), 0, NULL, state, (size_t)(p - state));
     if (!d->gcra.allowed) {
-        char *retry = h2o_mem_alloc_pool(&req->pool, 24);
-        int rlen = snprintf(retry, 24, "%llu", (unsigned long long)retry_s);
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, retry, (size_t)rlen);
+        char *retry = h2o_mem_alloc_pool(&req->pool, SC_UINT_MAX_DIGITS);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, retry, sc_format_uint(retry, retry_s));
     }
 }
