@@ -276,6 +276,8 @@ class PausedRedisTest(IdentityBase):
     """CLIENT PAUSE: Redis is connected but answers nothing. Fresh cache entries (TTL 60 s) must
     not wait for it, and neither must public routes."""
 
+    threads = 1  # the cache is per worker thread: with one, "warm" does not depend on which accepts
+
     def test_paused_redis_does_not_slow_cached_tenants(self):
         token = mint(claims())
         for _ in range(4):
@@ -298,11 +300,11 @@ class PausedRedisTest(IdentityBase):
 
 class StoreOutageTest(IdentityBase):
     cache = "{ttl_s: 1, negative_ttl_s: 1, max_stale_s: 4}"
+    threads = 1  # the cache is per worker thread: with one, "cached" does not depend on which accepts
 
     def test_redis_down_serves_cached_then_fails_closed_then_recovers(self):
         token = mint(claims())
-        for _ in range(4):  # both workers
-            self.assertEqual(self.call(token=token).status, 200)
+        self.assertEqual(self.call(token=token).status, 200)
         self.redis.stop()
         stopped = time.monotonic()
         # the cached tenant keeps working past its TTL...
