@@ -114,24 +114,30 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* Frees what sc_access_log_open allocated before the writer started (the file stays open). */
+static void free_unstarted(sc_access_log_t *log)
+{
+    free(log->path);
+    free(log->pending);
+    free(log->spare);
+    free(log);
+}
+
 sc_access_log_t *sc_access_log_open(const char *path, char *err, size_t errsize)
 {
     sc_access_log_t *log = calloc(1, sizeof(*log));
     if (log == NULL || (log->pending = malloc(MAX_PENDING)) == NULL || (log->spare = malloc(MAX_PENDING)) == NULL) {
         if (log != NULL)
-            free(log->pending);
-        free(log);
+            free_unstarted(log);
         snprintf(err, errsize, "out of memory");
         return NULL;
     }
+    log->fd = -1;
     if (strcmp(path, "-") == 0) {
         log->fd = STDOUT_FILENO;
     } else if ((log->path = strdup(path)) == NULL || (log->fd = open_file(path)) == -1) {
         snprintf(err, errsize, "%s: cannot open for appending: %s", path, strerror(errno));
-        free(log->path);
-        free(log->pending);
-        free(log->spare);
-        free(log);
+        free_unstarted(log);
         return NULL;
     }
     pthread_condattr_t attr;
@@ -144,10 +150,7 @@ sc_access_log_t *sc_access_log_open(const char *path, char *err, size_t errsize)
         snprintf(err, errsize, "cannot start the access log writer");
         if (log->path != NULL)
             close(log->fd);
-        free(log->path);
-        free(log->pending);
-        free(log->spare);
-        free(log);
+        free_unstarted(log);
         return NULL;
     }
     return log;

@@ -383,6 +383,23 @@ def put_key(redis, tenant, key, key_id, scopes="", status="active", expires_at=0
 FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures", "jwt")
 
 
+TEST_ISSUER = "https://idp.test/"
+
+
+def identity_host_yaml(redis_port, *extra_lines, timeout_ms=500, issuer=TEST_ISSUER):
+    """Host-file lines for a sidecar that checks identities: Redis on `redis_port` and one
+    RS256 issuer whose keys are the fixtures' (tokens from harness.mint verify)."""
+    lines = ["redis:",
+             "  url: redis://127.0.0.1:%d/0" % redis_port,
+             "  timeout_ms: %d" % timeout_ms,
+             "jwt_issuers:",
+             "  - issuer: %s" % issuer,
+             "    audiences: [platform]",
+             "    jwks_file: %s" % os.path.join(FIXTURES, "rs256.jwks.json"),
+             "    algorithms: [RS256]"]
+    return "\n".join(list(extra_lines) + lines) + "\n"
+
+
 def b64url(data):
     import base64
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()

@@ -4,8 +4,7 @@ import os
 import time
 import unittest
 
-from harness import (FIXTURES, IntegrationTest, Redis, mint, port_open, put_key, put_tenant, request, sha256_hex,
-                     wait_until, write)
+from harness import FIXTURES, IntegrationTest, Redis, mint, put_key, put_tenant, wait_until
 
 ISSUER = "https://idp.test/"
 OTHER_ISSUER = "https://other-idp.test/"

@@ -5,10 +5,9 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 import unittest
 
-from harness import FIXTURES, IntegrationTest, Redis, mint, put_key, put_tenant, request, wait_until
+from harness import IntegrationTest, identity_host_yaml, Redis, mint, put_key, put_tenant, request, wait_until
 
 ISSUER = "https://idp.test/"
 POLICY = """
@@ -31,17 +30,8 @@ class ObservabilityBase(IntegrationTest):
         self.backend = self.start_backend()
         put_tenant(self.redis, "acme")
         self.log_path = os.path.join(self.tmp, "access.log")
-        host = """
-        access_log: %s
-        metrics: {per_tenant: true, max_tenants: 1}
-        redis:
-          url: redis://127.0.0.1:%d/0
-        jwt_issuers:
-          - issuer: %s
-            audiences: [platform]
-            jwks_file: %s
-            algorithms: [RS256]
-        """ % (self.log_path, self.redis.port, ISSUER, os.path.join(FIXTURES, "rs256.jwks.json"))
+        host = identity_host_yaml(self.redis.port, "access_log: %s" % self.log_path,
+                                  "metrics: {per_tenant: true, max_tenants: 1}")
         self.sidecar = self.start_sidecar({"langchain": {"upstream_port": self.backend.port, "policy": POLICY}},
                                           extra_host_yaml=host)
         self.token = mint({"iss": ISSUER, "sub": "user-1", "aud": "platform", "exp": 4102444800, "tenant_id": "acme"})

@@ -1,12 +1,11 @@
 """Per-tenant rate limiting (issue: limits that hold across every sidecar sharing one Redis),
 over real HTTP with real sidecars, a real backend and a real redis-server."""
 import http.client
-import os
 import threading
 import time
 import unittest
 
-from harness import FIXTURES, IntegrationTest, Redis, mint, put_tenant, request, wait_until
+from harness import IntegrationTest, identity_host_yaml, Redis, mint, put_tenant, wait_until
 
 ISSUER = "https://idp.test/"
 FAR = 4102444800
@@ -39,16 +38,7 @@ class RateLimitBase(IntegrationTest):
         put_tenant(self.redis, "globex", services="*")
 
     def sidecar(self, threads=2):
-        host = """
-        redis:
-          url: redis://127.0.0.1:%d/0
-          timeout_ms: 500
-        jwt_issuers:
-          - issuer: %s
-            audiences: [platform]
-            jwks_file: %s
-            algorithms: [RS256]
-        """ % (self.redis.port, ISSUER, os.path.join(FIXTURES, "rs256.jwks.json"))
+        host = identity_host_yaml(self.redis.port)
         return self.start_sidecar({"langchain": {"upstream_port": self.backend.port,
                                                  "policy": POLICY.format(mode=self.mode)}},
                                   extra_host_yaml=host, threads=threads)

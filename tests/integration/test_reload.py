@@ -5,7 +5,6 @@ import os
 import shutil
 import signal
 import threading
-import time
 import unittest
 
 from harness import FIXTURES, IntegrationTest, Redis, mint, put_tenant, request, wait_until, write

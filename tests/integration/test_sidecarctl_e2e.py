@@ -6,7 +6,7 @@ import os
 import time
 import unittest
 
-from harness import BUILD_DIR, FIXTURES, IntegrationTest, Redis, mint, run_cli, wait_until
+from harness import BUILD_DIR, IntegrationTest, Redis, identity_host_yaml, mint, run_cli, wait_until
 
 SIDECARCTL = os.path.join(BUILD_DIR, "sidecarctl")
 ISSUER = "https://idp.test/"
@@ -37,17 +37,8 @@ class SidecarctlEndToEndTest(IntegrationTest):
         self.processes.append(self.redis)
         self.backend = self.start_backend()
         # a long negative TTL: only the invalidation messages can make a new tenant visible quickly
-        host = """
-        redis:
-          url: redis://127.0.0.1:%d/0
-          timeout_ms: 500
-        tenant_cache: {ttl_s: 60, negative_ttl_s: 60, max_stale_s: 120}
-        jwt_issuers:
-          - issuer: %s
-            audiences: [platform]
-            jwks_file: %s
-            algorithms: [RS256]
-        """ % (self.redis.port, ISSUER, os.path.join(FIXTURES, "rs256.jwks.json"))
+        host = identity_host_yaml(self.redis.port, "tenant_cache: {ttl_s: 60, negative_ttl_s: 60, max_stale_s: 120}",
+                                  issuer=ISSUER)
         self.sidecar = self.start_sidecar({"langchain": {"upstream_port": self.backend.port, "policy": POLICY}},
                                           extra_host_yaml=host)
 
