@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds from scratch in build/, and runs every unit and integration
-# test (CTest). Tests start their own redis-server and backends on free loopback ports and stop
+# Installs what is missing, builds, and runs every unit and integration test (CTest): first on
+# the normal build (build/), then again on an AddressSanitizer + UndefinedBehaviorSanitizer build
+# (build-sanitize/), where any memory error, leak (unit tests) or undefined behaviour fails the
+# run. Tests start their own redis-server, backends and sidecars on free loopback ports and stop
 # them by PID. Usage: scripts/test.sh [extra ctest arguments, e.g. -R unit]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh
+jobs=$(nproc)
+
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
-cmake --build build -j"$(nproc)"
-cd build
-ctest --output-on-failure --timeout 900 "$@"
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure --timeout 900 "$@")
+
+cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DSIDECAR_SANITIZE=ON
+cmake --build build-sanitize -j"$jobs"
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+# unit tests free everything they allocate: leaks fail them
+(cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure --timeout 900 -L unit "$@")
+# the daemon exits without tearing down its event loops: leak checking at exit would be noise
+(cd build-sanitize && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure --timeout 900 -L integration "$@")

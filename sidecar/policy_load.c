@@ -75,8 +75,10 @@ static int parse_methods(sc_conf_reader_t *r, const sc_yaml_node_t *map, const c
     sc_conf_key(key, where, "methods");
     if (sc_conf_strings(r, map, where, "methods", &names, &n) != 0)
         return -1;
-    if (at != NULL && !sc_yaml_is_null(at) && n == 0)
+    if (at != NULL && !sc_yaml_is_null(at) && n == 0) {
+        sc_conf_free_strings(names, n);
         return sc_conf_error(r, at, key, "must list at least one method (omit the key to allow any)");
+    }
     for (size_t i = 0; i != n; ++i) {
         unsigned bit = sc_method_bit(names[i], strlen(names[i]));
         if (bit == 0) {
