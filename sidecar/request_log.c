@@ -82,6 +82,18 @@ static const char *decision_of(const sc_request_t *r)
     return r->route->auth == 0 ? "public" : "allow";
 }
 
+/*
+ * The tenant's metrics series. Only tenants that exist get one (random X-Tenant-ID values must
+ * not use up the bounded label set), and the shared registry is asked once per cached record,
+ * not on every request: records belong to this worker's cache.
+ */
+static size_t tenant_label(sc_worker_t *w, sc_tenant_record_t *t)
+{
+    if (t->metrics_label == SIZE_MAX)
+        t->metrics_label = sc_tenant_labels_index(w->server->tenant_labels, t->id, strlen(t->id));
+    return t->metrics_label;
+}
+
 static void record_metrics(sc_worker_t *w, size_t service_index, const sc_request_t *r, h2o_req_t *req, uint64_t total_us)
 {
     sc_service_metrics_t *m = &w->metrics.services[service_index];
@@ -98,8 +110,8 @@ static void record_metrics(sc_worker_t *w, size_t service_index, const sc_reques
     }
     if (r->forwarded && !r->proxy_failed)
         sc_metrics_observe(&m->upstream, elapsed_us(&r->forwarded_at, &req->timestamps.response_start_at));
-    if (m->tenant_requests != NULL && r->tenant.len != 0)
-        sc_metrics_count(&m->tenant_requests[sc_tenant_labels_index(w->server->tenant_labels, r->tenant.base, r->tenant.len)]);
+    if (m->tenant_requests != NULL && r->tenant_lookup.cached != NULL) /* a record was found */
+        sc_metrics_count(&m->tenant_requests[tenant_label(w, r->tenant_lookup.cached->record)]);
 }
 
 /* ------------------------------------------------------------------ the access-log line */

@@ -70,6 +70,7 @@ typedef struct sc_tenant_record {
     uint64_t rate; /* 0: the policy's default */
     uint64_t burst;
     uint64_t quota_daily; /* 0: none */
+    size_t metrics_label; /* the tenant's series in the metrics, once assigned (SIZE_MAX before) */
 } sc_tenant_record_t;
 
 typedef struct sc_apikey_record {

@@ -85,6 +85,12 @@ class ObservabilityTest(ObservabilityBase):
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
     def test_tenant_series_are_bounded(self):
+        # tenants that do not exist never take one of the (max_tenants: 1) series
+        for i in range(5):
+            bogus = "nobody-%d" % i
+            tok = mint({"iss": ISSUER, "sub": "u", "aud": "platform", "exp": 4102444800, "tenant_id": bogus})
+            self.assertEqual(self.sidecar.request("langchain", "GET", "/langchain/x", headers=[
+                ("Authorization", "Bearer " + tok), ("X-Tenant-ID", bogus)]).status, 403)
         put_tenant(self.redis, "globex")
         token = mint({"iss": ISSUER, "sub": "u", "aud": "platform", "exp": 4102444800, "tenant_id": "globex"})
         for t, tok in (("acme", self.token), ("globex", token)):
@@ -93,6 +99,8 @@ class ObservabilityTest(ObservabilityBase):
         text = wait_until(lambda: (lambda m: m if "_other" in m else None)(self.metrics()), ceiling_s=10, what="_other")
         tenant_lines = [l for l in text.splitlines() if l.startswith("policy_sidecar_tenant_requests_total{")]
         self.assertEqual(len(tenant_lines), 2, tenant_lines)  # max_tenants: 1, plus _other
+        self.assertIn('policy_sidecar_tenant_requests_total{service="langchain",tenant="acme"} 1', tenant_lines)
+        self.assertFalse([l for l in tenant_lines if "nobody" in l], tenant_lines)
 
     def test_access_log_lines_hold_no_secret(self):
         put_key(self.redis, "acme", "psk_secret_value_123", "k_1")
