@@ -351,7 +351,8 @@ def sha256_hex(text):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def put_tenant(redis, tenant, status="active", services="*", scopes=None, issuers=None, rate=None, burst=None, publish=True):
+def put_tenant(redis, tenant, status="active", services="*", scopes=None, issuers=None, rate=None, burst=None, publish=True,
+               quota_daily=None):
     """Writes a tenant record the way sidecarctl does (schema in sidecar/schema.h)."""
     fields = ["status", status, "services", services]
     if scopes is not None:
@@ -362,6 +363,8 @@ def put_tenant(redis, tenant, status="active", services="*", scopes=None, issuer
         fields += ["rate", str(rate)]
     if burst is not None:
         fields += ["burst", str(burst)]
+    if quota_daily is not None:
+        fields += ["quota_daily", str(quota_daily)]
     key = "%s{%s}:tenant" % (PREFIX, tenant)
     redis.cmd("DEL", key)
     redis.cmd("HSET", key, *fields)

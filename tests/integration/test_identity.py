@@ -38,6 +38,7 @@ def claims(tenant="acme", sub="user-1", iss=ISSUER, aud="platform", exp=FAR, **e
 
 class IdentityBase(IntegrationTest):
     mode = "enforce"
+    policy_head = ""  # extra policy lines
     threads = 2
     cache = "{ttl_s: 60, negative_ttl_s: 1, max_stale_s: 120}"
 
@@ -73,7 +74,7 @@ class IdentityBase(IntegrationTest):
             algorithms: [HS256]
         """ % (self.redis.port, self.cache, ISSUER, os.path.join(FIXTURES, "rs256.jwks.json"), OTHER_ISSUER, secret)
         self.sidecar = self.start_sidecar({"langchain": {"upstream_port": self.backend.port,
-                                                         "policy": POLICY.format(mode=self.mode)}},
+                                                         "policy": self.policy_head + POLICY.format(mode=self.mode)}},
                                           extra_host_yaml=host, threads=self.threads)
 
     def call(self, path="/langchain/v1/invoke", token=None, key=None, tenant="acme", headers=(), method="GET", body=None):
@@ -253,6 +254,17 @@ class IdentityTest(IdentityBase):
         started = time.monotonic()
         wait_until(lambda: self.call(key="psk_glx_live", tenant="globex").status == 401, ceiling_s=5, what="revocation")
         self.assertLess(time.monotonic() - started, 1.0)
+
+class NoAuthorizationForwardedTest(IdentityBase):
+    policy_head = "forward_authorization: false\n"
+
+    def test_authorization_is_not_forwarded(self):
+        resp = self.call(token=mint(claims()))
+        self.assertEqual(resp.status, 200, resp)
+        h = self.forwarded_headers()
+        self.assertNotIn("authorization", h)
+        self.assertEqual(h["x-auth-subject"], ["user-1"])  # the identity still is
+
 
 class WarmCacheTest(IdentityBase):
     threads = 1  # each worker thread has its own cache: one thread makes "warm" deterministic

@@ -87,7 +87,35 @@ def hammer(ports, headers, total, duration_s, threads=8):
     return statuses, max(sent_at) - min(sent_at)
 
 
-class RedisModeTest(RateLimitBase):
+class QuotaAndScopeTests:
+    """Run by both modes: the daily quota, and budgets per tenant or per tenant and service."""
+
+    def test_daily_quota(self):
+        put_tenant(self.redis, "acme", services="*", rate=1000, burst=1000, quota_daily=3)
+        s = self.sidecar()
+        self.assertEqual([self.call(s).status for _ in range(3)], [200, 200, 200])
+        refused = self.call(s)
+        self.assertEqual(refused.status, 429, refused)
+        self.assertEqual(refused.json()["reason"], "quota_exceeded")
+        self.assertTrue(1 <= int(refused.header("Retry-After")) <= 86400)  # until the next UTC midnight
+        self.assertEqual(self.call(s, "globex").status, 200)  # other tenants keep theirs
+
+    def test_budget_per_tenant_or_per_service(self):
+        for per_service, expected in ((False, 429), (True, 200)):
+            self.redis.cmd("FLUSHDB")  # forget the previous round's Redis-side state
+            put_tenant(self.redis, "acme", services="*", rate=1, burst=1)
+            policy = POLICY.format(mode=self.mode).replace("mode: %s}" % self.mode,
+                                                           "mode: %s, per_service: %s}" % (self.mode, str(per_service).lower()))
+            s = self.start_sidecar({"langchain": {"upstream_port": self.backend.port, "policy": policy},
+                                    "tools": {"upstream_port": self.backend.port, "policy": policy.replace("langchain", "tools")}},
+                                   extra_host_yaml=identity_host_yaml(self.redis.port), threads=1)
+            headers = [("Authorization", "Bearer " + self.tokens["acme"]), ("X-Tenant-ID", "acme")]
+            self.assertEqual(s.request("langchain", "GET", "/langchain/x", headers=headers).status, 200)
+            self.assertEqual(s.request("tools", "GET", "/tools/x", headers=headers).status, expected, per_service)
+            s.stop()
+
+
+class RedisModeTest(QuotaAndScopeTests, RateLimitBase):
     def test_limit_holds_across_two_sidecars(self):
         a, b = self.sidecar(), self.sidecar()
         headers = {"Authorization": "Bearer " + self.tokens["acme"], "X-Tenant-ID": "acme"}
@@ -176,7 +204,7 @@ class RedisModeTest(RateLimitBase):
         self.assertNotIn("local limits apply", s.process.output())
 
 
-class LocalModeTest(RateLimitBase):
+class LocalModeTest(QuotaAndScopeTests, RateLimitBase):
     mode = "local"
 
     def test_local_limit_is_exact_for_one_sidecar_across_threads(self):
