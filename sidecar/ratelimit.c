@@ -109,8 +109,7 @@ static sc_ratelimit_verdict_t decide_with_redis(sc_request_t *r)
     struct tm tm;
     sc_redis_client_t *client = sc_store_redis(r->worker->store);
 
-    if (!sc_redis_client_is_ready(client))
-        return fall_back(r, "not connected");
+    /* while the connection is being made the decision waits for it (bounded): see sc_redis_command */
     sc_schema_ratelimit_key(rate_key, prefix, r->tenant.base, r->tenant.len, service_scope(r));
     gmtime_r(&now, &tm);
     strftime(day, sizeof(day), "%Y%m%d", &tm);

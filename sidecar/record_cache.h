@@ -31,6 +31,7 @@ typedef struct sc_cache_entry {
     h2o_linklist_t lru;
     sc_cached_t *value;     /* NULL until the first lookup completes */
     uint64_t fetched_at;    /* ms, when value was fetched */
+    uint64_t epoch;         /* owned by the store: which subscription the value was read under */
     int pending;            /* a lookup is in flight */
     int detached;           /* removed from the cache while pending: freed when the lookup completes */
     h2o_linklist_t waiters; /* owned by the store */

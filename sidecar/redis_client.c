@@ -14,9 +14,13 @@ typedef enum { STATE_DOWN, STATE_CONNECTING, STATE_READY } state_t;
 
 #define TICK_MS 50
 #define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
+/* Short enough that a sidecar is ready again within about a second of Redis coming back. A
+ * refused connect on a live host costs Redis one accept and one close. */
+#define BACKOFF_MAX_MS 1000
 #define PING_INTERVAL_MS 1000
 #define PING_TIMEOUT_MIN_MS 1000
+/* Commands waiting for a connection, per client: beyond this, callers decide at once. */
+#define MAX_WAITING 4096
 
 struct sc_redis_client {
     h2o_evloop_t *loop;
@@ -34,26 +38,42 @@ struct sc_redis_client {
     h2o_timeout_t tick_timeout;
     h2o_timeout_entry_t tick;
     h2o_timeout_t command_timeout;
+    h2o_timeout_t startup_wait_timeout; /* connect_timeout_ms: how long commands wait before the first connection */
+    h2o_linklist_t waiting;             /* pending_t.queued: commands waiting for the connection */
+    size_t num_waiting;
     sc_redis_client_stats_t stats;
     int destroying;
 };
 
-/* One command in flight; hiredis owns a pointer to it until its callback runs. */
+/*
+ * One command. While the connection is not ready it waits in client->waiting, formatted, with
+ * its deadline running; once sent, hiredis owns a pointer to it until its callback runs.
+ */
 typedef struct pending {
     sc_redis_client_t *client; /* NULL once the command has completed (timeout or destroy) */
     sc_redis_reply_cb cb;
     void *data;
     h2o_timeout_entry_t deadline;
+    h2o_linklist_t queued; /* linked while waiting for the connection */
+    char *formatted;       /* the command in RESP, while waiting */
+    size_t formatted_len;
 } pending_t;
 
 static void start_connect(sc_redis_client_t *c);
+static void send_waiting(sc_redis_client_t *c);
+
+/* state is written by the owning thread only, and read by /ready on any thread */
+static void set_state(sc_redis_client_t *c, state_t state)
+{
+    __atomic_store_n(&c->state, state, __ATOMIC_RELEASE);
+}
 
 /* ------------------------------------------------------------------ connection lifecycle */
 
 static void schedule_reconnect(sc_redis_client_t *c, const char *why)
 {
     int was_ready = c->state == STATE_READY;
-    c->state = STATE_DOWN;
+    set_state(c, STATE_DOWN);
     c->ac = NULL;
     c->ping_sent_at = 0;
     sc_metrics_count(&c->stats.failures);
@@ -97,12 +117,13 @@ static void on_connect(const redisAsyncContext *ac, int status)
 
 static void become_ready(sc_redis_client_t *c)
 {
-    c->state = STATE_READY;
+    set_state(c, STATE_READY);
     c->backoff_ms = BACKOFF_MIN_MS;
     c->last_reply_at = h2o_now(c->loop);
     sc_metrics_count(&c->stats.connects);
     if (c->stats.connects > 1 || c->stats.failures > 0)
         sc_log_info("redis %s%s: connected", c->config->url, c->channel != NULL ? " (subscriber)" : "");
+    send_waiting(c);
     if (c->cb->on_ready != NULL)
         c->cb->on_ready(c, c->data);
 }
@@ -187,7 +208,7 @@ static void start_connect(sc_redis_client_t *c)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     c->ac = ac;
-    c->state = STATE_CONNECTING;
+    set_state(c, STATE_CONNECTING);
     c->connect_deadline = h2o_now(c->loop) + c->config->connect_timeout_ms;
     send_handshake(c);
 }
@@ -273,9 +294,99 @@ static void on_command_timeout(h2o_timeout_entry_t *entry)
     p->cb(NULL, p->data, "timeout");
 }
 
+/* Hands a command to hiredis; from now on its deadline is the command timeout. */
+static int send_pending(sc_redis_client_t *c, pending_t *p, int argc, const char **argv, const size_t *argvlen)
+{
+    int rc = p->formatted != NULL ? redisAsyncFormattedCommand(c->ac, on_command_reply, p, p->formatted, p->formatted_len)
+                                  : redisAsyncCommandArgv(c->ac, on_command_reply, p, argc, argv, argvlen);
+    if (rc != REDIS_OK)
+        return -1;
+    free(p->formatted);
+    p->formatted = NULL;
+    p->deadline.cb = on_command_timeout;
+    h2o_timeout_link(c->loop, &c->command_timeout, &p->deadline);
+    return 0;
+}
+
+/* A waiting command leaves the queue: its deadline and its copy of the command go with it. */
+static void unqueue(sc_redis_client_t *c, pending_t *p)
+{
+    h2o_linklist_unlink(&p->queued);
+    h2o_timeout_unlink(&p->deadline);
+    --c->num_waiting;
+}
+
+static void complete_waiting(sc_redis_client_t *c, pending_t *p, const char *why)
+{
+    unqueue(c, p);
+    sc_metrics_count(&c->stats.timeouts);
+    p->cb(NULL, p->data, why);
+    free(p->formatted);
+    free(p);
+}
+
+static void on_wait_timeout(h2o_timeout_entry_t *entry)
+{
+    pending_t *p = H2O_STRUCT_FROM_MEMBER(pending_t, deadline, entry);
+    complete_waiting(p->client, p, "not connected");
+}
+
+/* The connection is ready: the commands that waited for it go out, oldest first. */
+static void send_waiting(sc_redis_client_t *c)
+{
+    while (!h2o_linklist_is_empty(&c->waiting) && c->state == STATE_READY) {
+        pending_t *p = H2O_STRUCT_FROM_MEMBER(pending_t, queued, c->waiting.next);
+        unqueue(c, p);
+        if (send_pending(c, p, 0, NULL, NULL) != 0) {
+            sc_metrics_count(&c->stats.errors);
+            p->cb(NULL, p->data, "connection lost");
+            free(p->formatted);
+            free(p);
+        }
+    }
+}
+
+static void fail_waiting(sc_redis_client_t *c, const char *why)
+{
+    while (!h2o_linklist_is_empty(&c->waiting))
+        complete_waiting(c, H2O_STRUCT_FROM_MEMBER(pending_t, queued, c->waiting.next), why);
+}
+
+/*
+ * How long a command may wait for the connection: the connect timeout until the first
+ * connection (a sidecar that has just started), the command timeout after that.
+ */
+static h2o_timeout_t *wait_timeout(sc_redis_client_t *c)
+{
+    return c->stats.connects == 0 ? &c->startup_wait_timeout : &c->command_timeout;
+}
+
+/* Whether the connection can be up before a command queued now would time out. */
+static int worth_waiting(sc_redis_client_t *c)
+{
+    if (c->num_waiting >= MAX_WAITING)
+        return 0;
+    if (c->state == STATE_CONNECTING)
+        return 1;
+    return c->reconnect_at <= h2o_now(c->loop) + wait_timeout(c)->timeout;
+}
+
+static int queue_command(sc_redis_client_t *c, pending_t *p, int argc, const char **argv, const size_t *argvlen)
+{
+    long long len = redisFormatCommandArgv(&p->formatted, argc, argv, argvlen);
+    if (len < 0)
+        return -1;
+    p->formatted_len = (size_t)len;
+    p->deadline.cb = on_wait_timeout;
+    h2o_linklist_insert(&c->waiting, &p->queued);
+    ++c->num_waiting;
+    h2o_timeout_link(c->loop, wait_timeout(c), &p->deadline);
+    return 0;
+}
+
 int sc_redis_command(sc_redis_client_t *c, sc_redis_reply_cb cb, void *data, int argc, const char **argv, const size_t *argvlen)
 {
-    if (c->state != STATE_READY || c->channel != NULL)
+    if (c->channel != NULL || (c->state != STATE_READY && !worth_waiting(c)))
         return -1;
     pending_t *p = calloc(1, sizeof(*p));
     if (p == NULL)
@@ -283,13 +394,12 @@ int sc_redis_command(sc_redis_client_t *c, sc_redis_reply_cb cb, void *data, int
     p->client = c;
     p->cb = cb;
     p->data = data;
-    p->deadline.cb = on_command_timeout;
-    if (redisAsyncCommandArgv(c->ac, on_command_reply, p, argc, argv, argvlen) != REDIS_OK) {
+    int rc = c->state == STATE_READY ? send_pending(c, p, argc, argv, argvlen) : queue_command(c, p, argc, argv, argvlen);
+    if (rc != 0) {
+        free(p->formatted);
         free(p);
-        return -1;
     }
-    h2o_timeout_link(c->loop, &c->command_timeout, &p->deadline);
-    return 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ create / destroy */
@@ -308,6 +418,8 @@ sc_redis_client_t *sc_redis_client_create(h2o_evloop_t *loop, const sc_redis_con
     c->backoff_ms = BACKOFF_MIN_MS;
     h2o_timeout_init(loop, &c->tick_timeout, TICK_MS);
     h2o_timeout_init(loop, &c->command_timeout, config->timeout_ms);
+    h2o_timeout_init(loop, &c->startup_wait_timeout, config->connect_timeout_ms);
+    h2o_linklist_init_anchor(&c->waiting);
     c->tick.cb = on_tick;
     h2o_timeout_link(loop, &c->tick_timeout, &c->tick);
     start_connect(c);
@@ -318,16 +430,18 @@ void sc_redis_client_destroy(sc_redis_client_t *c)
 {
     c->destroying = 1;
     reset_connection(c, "shutting down");
+    fail_waiting(c, "shutting down");
     h2o_timeout_unlink(&c->tick);
-    /* commands still waiting for their deadline are owned by hiredis, freed above */
+    /* commands sent and still within their deadline are owned by hiredis, completed above */
     h2o_timeout_dispose(c->loop, &c->tick_timeout);
     h2o_timeout_dispose(c->loop, &c->command_timeout);
+    h2o_timeout_dispose(c->loop, &c->startup_wait_timeout);
     free(c);
 }
 
 int sc_redis_client_is_ready(const sc_redis_client_t *c)
 {
-    return c->state == STATE_READY;
+    return __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == STATE_READY;
 }
 
 const sc_redis_client_stats_t *sc_redis_client_stats(const sc_redis_client_t *c)

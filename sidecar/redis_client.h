@@ -60,14 +60,21 @@ sc_redis_client_t *sc_redis_client_create(h2o_evloop_t *loop, const sc_redis_con
  */
 void sc_redis_client_destroy(sc_redis_client_t *client);
 
+/**
+ * 1 while connected, authenticated (and subscribed). Thread-safe: /ready asks from any thread.
+ */
 int sc_redis_client_is_ready(const sc_redis_client_t *client);
 
 const sc_redis_client_stats_t *sc_redis_client_stats(const sc_redis_client_t *client);
 
 /**
- * Sends a command. Returns -1 without calling `cb` when the client is not ready (the caller
- * decides at once: serve stale data, fall back, or 503); otherwise 0, and `cb` runs exactly
- * once: with the reply, or with "timeout" after timeout_ms, or with "connection lost".
+ * Sends a command. When the connection is being made (at start-up, or again after a failure),
+ * the command waits for it: at most connect_timeout_ms before the client's first connection,
+ * timeout_ms after that; once sent it has timeout_ms for its reply. Returns -1 without calling
+ * `cb` when it cannot be sent in time (the next connection attempt is further away than that
+ * deadline, too many commands wait already, or out of memory): the caller decides at once —
+ * serve stale data, fall back, or 503. Otherwise 0, and `cb` runs exactly once: with the reply,
+ * or with "timeout", "not connected" or "connection lost".
  */
 int sc_redis_command(sc_redis_client_t *client, sc_redis_reply_cb cb, void *data, int argc, const char **argv,
                      const size_t *argvlen);

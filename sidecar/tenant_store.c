@@ -16,6 +16,9 @@ struct sc_store {
     sc_redis_client_t *subscriber;
     sc_record_cache_t *cache;
     char channel[SC_SCHEMA_KEY_MAX];
+    /* Incremented each time the subscription is made again: a value read under an older epoch
+     * may have missed an invalidation, so it is read again before it counts as fresh. */
+    uint64_t epoch;
     sc_store_stats_t stats;
 };
 
@@ -32,6 +35,7 @@ typedef struct fetch {
     sc_cache_entry_t *entry;
     record_kind_t kind;
     char *tenant;
+    uint64_t epoch; /* when the command was sent */
 } fetch_t;
 
 /* ------------------------------------------------------------------ invalidation */
@@ -69,13 +73,17 @@ void sc_store_invalidate(sc_store_t *s, const char *msg, size_t len)
     }
 }
 
+/*
+ * Messages published while we were not subscribed are lost for good, so every record cached
+ * before now is read again. It is not dropped: until the fresh read answers (and, if Redis is
+ * not back yet, within max_stale) it is still served, so a restart of Redis is not a blip.
+ */
 static void on_subscriber_ready(sc_redis_client_t *client, void *data)
 {
     sc_store_t *s = data;
     (void)client;
-    /* messages published while we were not subscribed are lost for good */
     sc_metrics_count(&s->stats.flushes);
-    sc_record_cache_clear(s->cache);
+    ++s->epoch;
 }
 
 static void on_subscriber_message(sc_redis_client_t *client, void *data, const char *payload, size_t len)
@@ -164,6 +172,12 @@ static sc_cached_t *parse_reply(fetch_t *f, const redisReply *reply, sc_lookup_s
                                                           : (void (*)(void *))sc_apikey_record_free);
 }
 
+static void store_value(sc_cache_entry_t *e, sc_cached_t *value, uint64_t now, uint64_t epoch)
+{
+    sc_record_cache_set(e, value, now);
+    e->epoch = epoch;
+}
+
 static void on_fetch_reply(redisReply *reply, void *data, const char *err)
 {
     fetch_t *f = data;
@@ -176,11 +190,13 @@ static void on_fetch_reply(redisReply *reply, void *data, const char *err)
     if (err != NULL || reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         if (err == NULL)
             sc_log_error("tenant store: unexpected reply to HGETALL %s", e->key);
-        result = unavailable_or_stale(s, e, now);
+        /* a refresh in the background has nobody to answer: the entry stays as it was */
+        result =
+            h2o_linklist_is_empty(&e->waiters) ? (sc_lookup_t){SC_LOOKUP_UNAVAILABLE, NULL, 0} : unavailable_or_stale(s, e, now);
     } else if (reply->elements == 0) {
         sc_cached_t *absent = sc_cached_new(NULL, NULL);
         if (!e->detached)
-            sc_record_cache_set(e, absent, now);
+            store_value(e, absent, now, f->epoch);
         h2o_mem_release_shared(absent);
         result = (sc_lookup_t){SC_LOOKUP_NOT_FOUND, NULL, 0};
     } else {
@@ -188,7 +204,7 @@ static void on_fetch_reply(redisReply *reply, void *data, const char *err)
         sc_cached_t *value = parse_reply(f, reply, &status);
         result = (sc_lookup_t){status, value, 0}; /* our reference moves into the result */
         if (value != NULL && !e->detached)
-            sc_record_cache_set(e, value, now);
+            store_value(e, value, now, f->epoch);
     }
     notify_waiters(e, result);
     if (e->detached)
@@ -210,6 +226,7 @@ static int start_fetch(sc_store_t *s, sc_cache_entry_t *e, record_kind_t kind, c
     f->store = s;
     f->entry = e;
     f->kind = kind;
+    f->epoch = s->epoch;
     const char *argv[] = {"HGETALL", redis_key};
     size_t argvlen[] = {7, redis_key_len};
     if (sc_redis_command(s->redis, on_fetch_reply, f, 2, argv, argvlen) != 0) {
@@ -256,9 +273,20 @@ static size_t redis_key(const sc_store_t *s, char *buf, record_kind_t kind, cons
     return sc_schema_apikey_key(buf, s->redis_config->prefix, tenant, len, sha256_hex);
 }
 
+static int within_ttl(const sc_store_t *s, const sc_cache_entry_t *e, uint64_t now)
+{
+    return within(now, e->fetched_at, e->value->record != NULL ? s->config.ttl_ms : s->config.negative_ttl_ms);
+}
+
 /*
- * The common path of both lookups: cache first, then one shared Redis lookup. With cb NULL,
- * only the synchronous answers are given: 0 means "call again with a callback".
+ * The common path of both lookups: cache first, then one shared Redis lookup, which waits for
+ * the connection if it is being made. With cb NULL, only the synchronous answers are given: 0
+ * means "call again with a callback".
+ *
+ * A value past its TTL but within max_stale is answered at once, without waiting, in two
+ * cases: Redis is not connected (an outage must not add a wait to every request), and the value
+ * is only due to be read again because the subscription was made again (it is refreshed in the
+ * background, and served until the fresh read answers).
  */
 static int lookup(sc_store_t *s, record_kind_t kind, const char *tenant, size_t tenant_len, const char *sha256_hex, sc_store_cb cb,
                   void *data, sc_lookup_t *result)
@@ -269,17 +297,20 @@ static int lookup(sc_store_t *s, record_kind_t kind, const char *tenant, size_t 
     sc_cache_entry_t *e = sc_record_cache_find(s->cache, key, key_len);
 
     if (e != NULL && e->value != NULL) {
-        uint64_t ttl = e->value->record != NULL ? s->config.ttl_ms : s->config.negative_ttl_ms;
-        if (within(now, e->fetched_at, ttl)) {
+        int in_ttl = within_ttl(s, e, now);
+        if (in_ttl && e->epoch == s->epoch) {
             sc_metrics_count(&s->stats.hits);
             *result = answer_from_entry(e, 0);
             return 1;
         }
-    }
-    if (!sc_redis_client_is_ready(s->redis) && !(e != NULL && e->pending)) {
-        sc_metrics_count(&s->stats.misses);
-        *result = unavailable_or_stale(s, e, now);
-        return 1;
+        int connected = sc_redis_client_is_ready(s->redis), revalidating = in_ttl; /* only the epoch is behind */
+        if ((!connected || revalidating) && within(now, e->fetched_at, s->config.max_stale_ms)) {
+            if (connected && !e->pending)
+                start_fetch(s, e, kind, tenant, tenant_len, rkey, redis_key(s, rkey, kind, tenant, tenant_len, sha256_hex));
+            sc_metrics_count(&s->stats.stale_served);
+            *result = answer_from_entry(e, 1);
+            return 1;
+        }
     }
     if (cb == NULL)
         return 0;
@@ -348,6 +379,16 @@ void sc_store_destroy(sc_store_t *s)
 const sc_store_stats_t *sc_store_stats(const sc_store_t *s)
 {
     return &s->stats;
+}
+
+int sc_store_commands_ready(const sc_store_t *s)
+{
+    return sc_redis_client_is_ready(s->redis);
+}
+
+int sc_store_subscribed(const sc_store_t *s)
+{
+    return sc_redis_client_is_ready(s->subscriber);
 }
 
 sc_redis_client_t *sc_store_redis(sc_store_t *s)

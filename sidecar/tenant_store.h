@@ -8,11 +8,14 @@
  *  - "Absent" is cached too, briefly, and the cache is bounded, so random keys cannot exhaust
  *    memory.
  *  - Changes are pushed: the store subscribes to PREFIX"invalidate" on its own connection and
- *    drops the named entries at once; after every (re)subscription it drops everything,
- *    because messages sent while it was away are lost.
+ *    drops the named entries at once; after every re-subscription every cached record is read
+ *    again before it counts as fresh, because messages sent while it was away are lost (it is
+ *    still served, within max_stale, until the fresh read answers).
+ *  - While the connection is being made (start-up, reconnection) a lookup waits for it, up to
+ *    the client's deadline (see sc_redis_command).
  *  - When Redis cannot answer (down, or slower than timeout_ms), a record fetched less than
- *    max_stale ago is served; past that the answer is "unavailable" and the pipeline fails
- *    closed (503).
+ *    max_stale ago is served, without waiting when Redis is known to be disconnected; past that
+ *    the answer is "unavailable" and the pipeline fails closed (503).
  */
 #ifndef SC_TENANT_STORE_H
 #define SC_TENANT_STORE_H
@@ -78,6 +81,13 @@ int sc_store_get_apikey(sc_store_t *store, const char *tenant, size_t len, const
 void sc_store_invalidate(sc_store_t *store, const char *message, size_t len);
 
 const sc_store_stats_t *sc_store_stats(const sc_store_t *store);
+
+/**
+ * Whether the command connection, and the invalidation subscription, are up. Thread-safe:
+ * /ready asks from any worker.
+ */
+int sc_store_commands_ready(const sc_store_t *store);
+int sc_store_subscribed(const sc_store_t *store);
 
 sc_redis_client_t *sc_store_redis(sc_store_t *store);
 
