@@ -1,5 +1,7 @@
 #include "admin.h"
 
+#include <stdio.h>
+
 #include "http_error.h"
 #include "metrics_text.h"
 #include "request_id.h"
@@ -20,6 +22,31 @@ static void send_json(h2o_req_t *req, int status, const char *body, size_t len)
     h2o_send_inline(req, body, len);
 }
 
+/* 200 {"status":"ready"}, or 503 with what the server waits for, e.g.
+ * {"status":"not_ready","waiting_for":["redis: worker 1","redis: subscription, worker 1"]} */
+static void send_readiness(h2o_req_t *req, const sc_server_t *server)
+{
+    sc_server_wait_t waits[64];
+    size_t n = sc_server_waiting_for(server, waits, sizeof(waits) / sizeof(waits[0]));
+    if (n == 0) {
+        send_json(req, 200, H2O_STRLIT("{\"status\":\"ready\"}\n"));
+        return;
+    }
+    size_t cap = 64 + n * 64, len;
+    char *body = h2o_mem_alloc_pool(&req->pool, cap);
+    len = (size_t)snprintf(body, cap, "{\"status\":\"%s\",\"waiting_for\":[",
+                           sc_server_is_draining(server) ? "draining" : "not_ready");
+    for (size_t i = 0; i != n; ++i) {
+        const char *sep = i == 0 ? "" : ",";
+        if (waits[i].worker < 0)
+            len += (size_t)snprintf(body + len, cap - len, "%s\"%s\"", sep, waits[i].what);
+        else
+            len += (size_t)snprintf(body + len, cap - len, "%s\"%s %d\"", sep, waits[i].what, waits[i].worker);
+    }
+    len += (size_t)snprintf(body + len, cap - len, "]}\n");
+    send_json(req, 503, body, len);
+}
+
 static int on_req(h2o_handler_t *_self, h2o_req_t *req)
 {
     sc_admin_handler_t *self = (void *)_self;
@@ -30,10 +57,7 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     if (is_get && h2o_memis(path.base, path.len, H2O_STRLIT("/healthz"))) {
         send_json(req, 200, H2O_STRLIT("{\"status\":\"OK\"}\n"));
     } else if (is_get && h2o_memis(path.base, path.len, H2O_STRLIT("/ready"))) {
-        if (sc_server_is_draining(self->server))
-            send_json(req, 503, H2O_STRLIT("{\"status\":\"draining\"}\n"));
-        else
-            send_json(req, 200, H2O_STRLIT("{\"status\":\"ready\"}\n"));
+        send_readiness(req, self->server);
     } else if (is_get && h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
         h2o_iovec_t page = sc_metrics_render(self->server, &req->pool);
         req->res.status = 200;

@@ -152,6 +152,9 @@ static void subsystems(text_t *t, sc_server_t *s)
             REDIS_SUM(s, errors));
     counter(t, "policy_sidecar_ratelimit_fallbacks_total", "Redis-mode rate-limit decisions made locally because Redis could not.",
             SUM_WORKERS(s, __atomic_load_n(&w->stats.ratelimit_fallbacks, __ATOMIC_RELAXED)));
+    sc_server_wait_t wait;
+    header(t, "policy_sidecar_ready", "gauge", "1 when /ready answers 200 (Redis connections and subscriptions up, not draining).");
+    emit(t, "policy_sidecar_ready %d\n", sc_server_waiting_for(s, &wait, 1) == 0);
     header(t, "policy_sidecar_inflight_requests", "gauge", "Requests between the pipeline and the end of their response.");
     emit(t, "policy_sidecar_inflight_requests %llu\n",
          (unsigned long long)SUM_WORKERS(s, __atomic_load_n(&w->inflight, __ATOMIC_RELAXED)));

@@ -48,4 +48,17 @@ int sc_server_run(sc_config_t *config);
  */
 int sc_server_is_draining(const sc_server_t *server);
 
+/* Something the server waits for before it can serve every request. */
+typedef struct sc_server_wait {
+    const char *what;
+    int worker; /* whose it is; -1: the process's */
+} sc_server_wait_t;
+
+/**
+ * What keeps the server from being ready (thread-safe): draining, and each worker's Redis
+ * connection and invalidation subscription that is not up. Fills at most `max` and returns how
+ * many; 0 means ready. The configuration is loaded and the workers run before anyone can ask.
+ */
+size_t sc_server_waiting_for(const sc_server_t *server, sc_server_wait_t *waits, size_t max);
+
 #endif

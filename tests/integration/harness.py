@@ -157,7 +157,7 @@ class Sidecar:
     """policy-sidecar with a generated host config; `services` maps name -> dict of settings
     (upstream port, policy text, optional timeout_s / max_body_bytes)."""
 
-    def __init__(self, log_dir, services, extra_host_yaml="", threads=2, grace_s=10, wait_ready=True):
+    def __init__(self, log_dir, services, extra_host_yaml="", threads=2, grace_s=10, wait_ready=True, wait_alive=False):
         self.dir = log_dir
         self.admin_port = free_port()
         self.ports = {}
@@ -180,19 +180,40 @@ class Sidecar:
         self.config_path = os.path.join(log_dir, "sidecar.yaml")
         write(self.config_path, "\n".join(lines) + "\n")
         self.process = Process("sidecar-%d" % self.admin_port, [SIDECAR, "-c", self.config_path], log_dir)
-        if wait_ready:
-            self.wait_ready()
+        try:
+            if wait_alive:
+                self.wait_alive()
+            elif wait_ready:
+                self.wait_ready()
+        except BaseException:
+            sys.stderr.write("---- %s ----\n%s\n" % (self.process.name, self.process.output()[-4000:]))
+            self.process.stop()  # nobody else knows this process yet
+            raise
 
-    def ready(self):
+    def _admin_status(self, path):
         if not self.process.running():
             raise AssertionError("sidecar exited with %s:\n%s" % (self.process.proc.returncode, self.process.output()))
         try:
-            return request(self.admin_port, "GET", "/ready", timeout=2).status == 200
+            return request(self.admin_port, "GET", path, timeout=2).status
         except OSError:
-            return False
+            return None
 
-    def wait_ready(self):
-        wait_until(self.ready, what="sidecar /ready")
+    def ready(self):
+        """/ready: serving, with every Redis connection and subscription up."""
+        return self._admin_status("/ready") == 200
+
+    def alive(self):
+        """/healthz: the process answers (whether or not Redis is there)."""
+        return self._admin_status("/healthz") == 200
+
+    def readiness(self):
+        return request(self.admin_port, "GET", "/ready", timeout=HTTP_TIMEOUT_S)
+
+    def wait_ready(self, ceiling_s=START_CEILING_S):
+        wait_until(self.ready, ceiling_s=ceiling_s, what="sidecar /ready")
+
+    def wait_alive(self):
+        wait_until(self.alive, what="sidecar /healthz")
 
     def request(self, service, method, path, headers=None, body=None, timeout=HTTP_TIMEOUT_S):
         return request(self.ports[service], method, path, headers, body, timeout)
@@ -389,13 +410,15 @@ FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures", "jwt")
 TEST_ISSUER = "https://idp.test/"
 
 
-def identity_host_yaml(redis_port, *extra_lines, timeout_ms=500, issuer=TEST_ISSUER):
+def identity_host_yaml(redis_port, *extra_lines, timeout_ms=500, connect_timeout_ms=None, issuer=TEST_ISSUER):
     """Host-file lines for a sidecar that checks identities: Redis on `redis_port` and one
     RS256 issuer whose keys are the fixtures' (tokens from harness.mint verify)."""
     lines = ["redis:",
              "  url: redis://127.0.0.1:%d/0" % redis_port,
-             "  timeout_ms: %d" % timeout_ms,
-             "jwt_issuers:",
+             "  timeout_ms: %d" % timeout_ms]
+    if connect_timeout_ms is not None:
+        lines.append("  connect_timeout_ms: %d" % connect_timeout_ms)
+    lines += ["jwt_issuers:",
              "  - issuer: %s" % issuer,
              "    audiences: [platform]",
              "    jwks_file: %s" % os.path.join(FIXTURES, "rs256.jwks.json"),

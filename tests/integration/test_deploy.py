@@ -408,14 +408,15 @@ class ExampleServesTest(IntegrationTest):
         self.sidecar = Process("example-sidecar", [SIDECAR, "-c", config], self.tmp)
         self.processes.append(self.sidecar)
 
-        def ready():
+        def alive():
             if not self.sidecar.running():
                 raise AssertionError("the example sidecar exited:\n" + self.sidecar.output())
             try:
-                return request(self.admin_port, "GET", "/ready", timeout=2).status == 200
+                return request(self.admin_port, "GET", "/healthz", timeout=2).status == 200
             except OSError:
                 return False
-        wait_until(ready, what="example sidecar /ready")
+        # Redis is unreachable: the sidecar is alive and serves public routes, but is not ready
+        wait_until(alive, what="example sidecar /healthz")
 
     def https(self, service, method, path, headers=(), cert="gateway-client"):
         ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
@@ -435,6 +436,14 @@ class ExampleServesTest(IntegrationTest):
         except (ssl.SSLError, ConnectionError, http.client.RemoteDisconnected, socket.timeout):
             return True
         return status != 200
+
+    def test_not_ready_while_redis_is_unreachable(self):
+        resp = request(self.admin_port, "GET", "/ready")
+        self.assertEqual(resp.status, 503, resp)
+        self.assertEqual(resp.json()["status"], "not_ready")
+        self.assertIn("redis: worker 0", resp.json()["waiting_for"])
+        self.assertIn("redis: subscription, worker 0", resp.json()["waiting_for"])
+        self.assertEqual(request(self.admin_port, "GET", "/healthz").status, 200)
 
     def test_public_health_over_mtls(self):
         for name in SERVICES:

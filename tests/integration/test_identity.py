@@ -354,7 +354,7 @@ if __name__ == "__main__":
 class RedisAclTest(IntegrationTest):
     """ACL user and password from a file, a database index and a key prefix."""
 
-    def start_with(self, password):
+    def start_with(self, password, **kw):
         pw = os.path.join(self.tmp, "redis.pass")
         with open(pw, "w") as f:
             f.write(password + "\n")
@@ -372,7 +372,7 @@ class RedisAclTest(IntegrationTest):
             algorithms: [RS256]
         """ % (self.redis.port, ISSUER, os.path.join(FIXTURES, "rs256.jwks.json"))
         return self.start_sidecar({"langchain": {"upstream_port": self.backend.port, "policy": POLICY.format(mode="enforce")}},
-                                  extra_host_yaml=host)
+                                  extra_host_yaml=host, **kw)
 
     def setUp(self):
         super().setUp()
@@ -406,7 +406,7 @@ class RedisAclTest(IntegrationTest):
         self.assertNotIn("s3cret-pass", sidecar.process.output())
 
     def test_wrong_password_fails_closed_and_says_why(self):
-        sidecar = self.start_with("wrong-password")
+        sidecar = self.start_with("wrong-password", wait_alive=True)
         token = mint(claims())
         resp = sidecar.request("langchain", "GET", "/langchain/x", headers=[("Authorization", "Bearer " + token),
                                                                               ("X-Tenant-ID", "acme")])
@@ -415,6 +415,10 @@ class RedisAclTest(IntegrationTest):
                    ceiling_s=10, what="the refused AUTH to be logged")
         self.assertNotIn("wrong-password", sidecar.process.output())
         self.assertEqual(sidecar.request("langchain", "GET", "/langchain/health").status, 200)
+        ready = sidecar.readiness()
+        self.assertEqual(ready.status, 503, ready)
+        self.assertEqual(ready.json()["status"], "not_ready")
+        self.assertIn("redis: worker 0", ready.json()["waiting_for"])
 
 
 class ClientGoneTest(IdentityBase):

@@ -41,7 +41,7 @@ class ProxyTest(IntegrationTest):
         self.sidecar = self.start_sidecar({
             "langchain": {"upstream_port": self.backend.port, "policy": POLICY, "timeout_s": 1, "max_body_bytes": 1000},
             "tools": {"upstream_port": self.backend.port, "policy": NO_STRIP_POLICY},
-        }, extra_host_yaml=NO_REDIS)
+        }, extra_host_yaml=NO_REDIS, wait_alive=True)
 
     def get(self, path, **kw):
         return self.sidecar.request("langchain", kw.pop("method", "GET"), path, **kw)
@@ -182,8 +182,19 @@ class ProxyTest(IntegrationTest):
 
     def test_admin_endpoints(self):
         self.assertEqual(request(self.sidecar.admin_port, "GET", "/healthz").json(), {"status": "OK"})
-        self.assertEqual(request(self.sidecar.admin_port, "GET", "/ready").json(), {"status": "ready"})
+        # credential routes need Redis, and none listens: alive, serving public routes, not ready
+        ready = request(self.sidecar.admin_port, "GET", "/ready")
+        self.assertEqual(ready.status, 503, ready)
+        self.assertEqual(ready.json(), {"status": "not_ready", "waiting_for": [
+            "redis: worker 0", "redis: subscription, worker 0", "redis: worker 1", "redis: subscription, worker 1"]})
+        self.assertEqual(self.get("/langchain/health").status, 200)
         self.assertEqual(request(self.sidecar.admin_port, "GET", "/nope").status, 404)
+
+    def test_ready_at_once_without_credential_routes(self):
+        sidecar = self.start_sidecar({"tools": {"upstream_port": self.backend.port, "policy": NO_STRIP_POLICY}},
+                                     wait_alive=True)
+        ready = request(sidecar.admin_port, "GET", "/ready")
+        self.assertEqual((ready.status, ready.json()), (200, {"status": "ready"}))
 
     def test_http2_is_not_offered(self):
         resp = self.get("/langchain/health", headers={"Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c",
@@ -204,7 +215,7 @@ class ShutdownTest(IntegrationTest):
     def test_sigterm_drains_in_flight_request(self):
         backend = self.start_backend()
         sidecar = self.start_sidecar({"langchain": {"upstream_port": backend.port, "policy": POLICY, "timeout_s": 60}},
-                                     extra_host_yaml=NO_REDIS)
+                                     extra_host_yaml=NO_REDIS, wait_alive=True)
         port = sidecar.ports["langchain"]
         conn = socket.create_connection(("127.0.0.1", port), timeout=60)
         self.addCleanup(conn.close)
@@ -226,7 +237,7 @@ class ShutdownTest(IntegrationTest):
     def test_grace_period_is_bounded(self):
         backend = self.start_backend()
         sidecar = self.start_sidecar({"langchain": {"upstream_port": backend.port, "policy": POLICY, "timeout_s": 60}},
-                                     grace_s=1, extra_host_yaml=NO_REDIS)
+                                     grace_s=1, extra_host_yaml=NO_REDIS, wait_alive=True)
         conn = socket.create_connection(("127.0.0.1", sidecar.ports["langchain"]), timeout=60)
         self.addCleanup(conn.close)
         self.addCleanup(backend.release, "never")
