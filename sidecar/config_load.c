@@ -491,7 +491,7 @@ int sc_config_check_reloadable(const sc_config_t *cur, const sc_config_t *next, 
             a->timeout_ms != b->timeout_ms || a->max_body_bytes != b->max_body_bytes ||
             a->upstream_keepalive_ms != b->upstream_keepalive_ms || (a->tls == NULL) != (b->tls == NULL))
             REFUSE("%s:%u: services[%zu] (%s): name, listen, upstream, timeout_s, max_body_bytes, upstream_keepalive_ms and "
-                   "tls need a restart; only its policy reloads",
+                   "turning tls on or off need a restart; its policy and its tls files and pins reload",
                    next->file, b->line, i, b->name);
     }
     return 0;

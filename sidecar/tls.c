@@ -2,13 +2,72 @@
 
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 
-static int pins_index = -1; /* SSL_CTX ex_data slot holding the sc_tls_config_t */
+/*
+ * The client-certificate pins, owned by the SSL_CTX (freed with its last reference): after a
+ * reload a connection still in its handshake on the previous context verifies against the
+ * pins it was accepted with, whatever became of that configuration.
+ */
+typedef struct pins {
+    char **subjects;
+    size_t num_subjects;
+    unsigned char (*fingerprints)[32];
+    size_t num_fingerprints;
+} pins_t;
+
+static int pins_index = -1; /* SSL_CTX ex_data slot holding the pins_t */
+static pthread_once_t pins_index_once = PTHREAD_ONCE_INIT;
+
+static void free_pins(pins_t *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i != p->num_subjects; ++i)
+        free(p->subjects[i]);
+    free(p->subjects);
+    free(p->fingerprints);
+    free(p);
+}
+
+static void on_ctx_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    free_pins(ptr);
+}
+
+static void create_pins_index(void)
+{
+    pins_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, on_ctx_free);
+}
+
+static pins_t *copy_pins(const sc_tls_config_t *tls)
+{
+    pins_t *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    if (tls->num_client_subjects != 0) {
+        if ((p->subjects = calloc(tls->num_client_subjects, sizeof(*p->subjects))) == NULL)
+            goto Fail;
+        for (; p->num_subjects != tls->num_client_subjects; ++p->num_subjects)
+            if ((p->subjects[p->num_subjects] = strdup(tls->client_subjects[p->num_subjects])) == NULL)
+                goto Fail;
+    }
+    if (tls->num_client_fingerprints != 0) {
+        if ((p->fingerprints = malloc(tls->num_client_fingerprints * sizeof(*p->fingerprints))) == NULL)
+            goto Fail;
+        memcpy(p->fingerprints, tls->client_fingerprints, tls->num_client_fingerprints * sizeof(*p->fingerprints));
+        p->num_fingerprints = tls->num_client_fingerprints;
+    }
+    return p;
+Fail:
+    free_pins(p);
+    return NULL;
+}
 
 static void openssl_reason(char *buf, size_t size)
 {
@@ -28,7 +87,7 @@ static int fail(char *err, size_t errsize, const char *file, const char *what)
     return -1;
 }
 
-static int subject_pinned(const sc_tls_config_t *tls, X509 *cert)
+static int subject_pinned(const pins_t *pins, X509 *cert)
 {
     char subject[1024];
     BIO *bio = BIO_new(BIO_s_mem());
@@ -39,20 +98,20 @@ static int subject_pinned(const sc_tls_config_t *tls, X509 *cert)
     if (n < 0)
         return 0;
     subject[n] = '\0';
-    for (size_t i = 0; i != tls->num_client_subjects; ++i)
-        if (strcmp(subject, tls->client_subjects[i]) == 0)
+    for (size_t i = 0; i != pins->num_subjects; ++i)
+        if (strcmp(subject, pins->subjects[i]) == 0)
             return 1;
     return 0;
 }
 
-static int fingerprint_pinned(const sc_tls_config_t *tls, X509 *cert)
+static int fingerprint_pinned(const pins_t *pins, X509 *cert)
 {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     if (X509_digest(cert, EVP_sha256(), digest, &len) != 1 || len != 32)
         return 0;
-    for (size_t i = 0; i != tls->num_client_fingerprints; ++i)
-        if (memcmp(digest, tls->client_fingerprints[i], 32) == 0)
+    for (size_t i = 0; i != pins->num_fingerprints; ++i)
+        if (memcmp(digest, pins->fingerprints[i], 32) == 0)
             return 1;
     return 0;
 }
@@ -63,11 +122,13 @@ static int on_verify(int preverify_ok, X509_STORE_CTX *store)
     if (!preverify_ok || X509_STORE_CTX_get_error_depth(store) != 0)
         return preverify_ok;
     SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
-    const sc_tls_config_t *tls = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), pins_index);
+    const pins_t *pins = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), pins_index);
     X509 *cert = X509_STORE_CTX_get_current_cert(store);
-    if (tls->num_client_subjects != 0 && !subject_pinned(tls, cert))
+    if (pins == NULL)
+        goto Refuse; /* cannot happen: set before the context is used */
+    if (pins->num_subjects != 0 && !subject_pinned(pins, cert))
         goto Refuse;
-    if (tls->num_client_fingerprints != 0 && !fingerprint_pinned(tls, cert))
+    if (pins->num_fingerprints != 0 && !fingerprint_pinned(pins, cert))
         goto Refuse;
     return 1;
 Refuse:
@@ -83,9 +144,13 @@ static int require_client_certificates(sc_tls_config_t *tls, char *err, size_t e
         return fail(err, errsize, tls->client_ca_file, "cannot load the client CA certificates");
     }
     SSL_CTX_set_client_CA_list(tls->ctx, names); /* takes ownership */
-    if (pins_index == -1)
-        pins_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-    SSL_CTX_set_ex_data(tls->ctx, pins_index, tls);
+    pthread_once(&pins_index_once, create_pins_index);
+    pins_t *pins = copy_pins(tls);
+    if (pins == NULL || SSL_CTX_set_ex_data(tls->ctx, pins_index, pins) != 1) {
+        free_pins(pins);
+        snprintf(err, errsize, "%s: out of memory", tls->client_ca_file);
+        return -1;
+    }
     SSL_CTX_set_verify(tls->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, on_verify);
     SSL_CTX_set_verify_depth(tls->ctx, 4);
     return 0;

@@ -7,7 +7,10 @@
  * fingerprints of the certificate) are enforced in the OpenSSL verify callback, so a connection
  * without an acceptable certificate fails its handshake and never reaches a handler.
  *
- * Everything is read and checked when the configuration is loaded.
+ * Everything is read and checked when the configuration is loaded, and again on reload: a
+ * reload applies new certificates, keys, client CAs and pins to new connections, while open
+ * ones finish on the context they were accepted with (the SSL_CTX is reference-counted, and
+ * owns a copy of its pins).
  */
 #ifndef SC_TLS_H
 #define SC_TLS_H
@@ -23,7 +26,7 @@ typedef struct sc_tls_config {
     size_t num_client_subjects;
     unsigned char (*client_fingerprints)[32]; /* SHA-256 of the DER certificate; NULL/0: any */
     size_t num_client_fingerprints;
-    SSL_CTX *ctx; /* built at load */
+    SSL_CTX *ctx; /* built at load; one reference, released with the configuration */
 } sc_tls_config_t;
 
 /**

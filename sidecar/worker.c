@@ -57,10 +57,19 @@ static void close_service_listeners(sc_worker_t *w)
     }
 }
 
+/* New connections get the configuration's TLS context; open ones keep theirs (see tls.h). */
+static void use_tls_contexts(sc_worker_t *w, const sc_config_t *config)
+{
+    for (size_t i = 0; i != config->num_services; ++i)
+        if (config->services[i].tls != NULL)
+            w->service_accept[i].ssl_ctx = config->services[i].tls->ctx;
+}
+
 static void switch_config(sc_worker_t *w, sc_config_t *config)
 {
     sc_config_t *old = w->config;
     w->config = config; /* the message's reference becomes the worker's */
+    use_tls_contexts(w, config);
     /* cached claims point into the old issuers, and a key may have been withdrawn: verify again */
     if (w->jwt_cache != NULL)
         sc_jwt_cache_clear(w->jwt_cache);
@@ -115,11 +124,10 @@ int sc_worker_init(sc_worker_t *w, sc_server_t *server, unsigned index)
         sc_request_log_bind_worker(svc->fallback_logger, &w->service_ctx[i], w);
         w->service_accept[i].ctx = &w->service_ctx[i];
         w->service_accept[i].hosts = svc->globalconf.hosts;
-        if (server->config->services[i].tls != NULL)
-            w->service_accept[i].ssl_ctx = server->config->services[i].tls->ctx; /* the start-up one: TLS does not reload */
         if ((w->service_listeners[i] = open_listener(w, svc->listen_fd, &w->service_accept[i])) == NULL)
             return -1;
     }
+    use_tls_contexts(w, w->config);
 
     const sc_config_t *config = server->config;
     if (config->redis != NULL && (w->store = sc_store_create(w->loop, config->redis, &config->store)) == NULL)

@@ -2,12 +2,14 @@
 pinned by subject or fingerprint; a connection without an acceptable one never reaches a
 handler (the backend sees nothing)."""
 import os
+import shutil
+import signal
 import socket
 import ssl
 import subprocess
 import unittest
 
-from harness import SOURCE_DIR, IntegrationTest
+from harness import SOURCE_DIR, IntegrationTest, request, wait_until
 
 POLICY = """
 routes:
@@ -25,7 +27,7 @@ def fingerprint(cert):
     return out.stdout.decode().strip().split("=", 1)[1]
 
 
-class TlsTest(IntegrationTest):
+class TlsBase(IntegrationTest):
     def setUp(self):
         super().setUp()
         self.certs = os.path.join(self.tmp, "certs")
@@ -62,6 +64,8 @@ class TlsTest(IntegrationTest):
     def tls_block(self, extra=""):
         return ("    tls:\n      cert_file: %s\n      key_file: %s\n" % (self.cert("server.crt"), self.cert("server.key"))) + extra
 
+
+class TlsTest(TlsBase):
     def test_tls_listener(self):
         sidecar = self.start(self.tls_block())
         data, version, alpn = self.get(sidecar)
@@ -103,6 +107,83 @@ class TlsTest(IntegrationTest):
         self.processes[-1].stop()
         sidecar = self.start(other)
         self.assertTrue(self.refused(sidecar, "client"))
+
+
+class TlsReloadTest(TlsBase):
+    """Certificates are rotated far more often than sidecars restart: SIGHUP applies new
+    certificates, keys, client CAs and pins to new connections; open ones finish on theirs."""
+
+    def reload(self, sidecar):
+        def successes():
+            for line in request(sidecar.admin_port, "GET", "/metrics").body.decode().splitlines():
+                if line.startswith('policy_sidecar_config_reloads_total{result="success"}'):
+                    return int(line.split()[-1])
+            return 0
+        before = successes()
+        sidecar.process.signal(signal.SIGHUP)
+        wait_until(lambda: successes() > before, ceiling_s=30, what="the reload")
+
+    def open_keepalive(self, sidecar, cafile):
+        ctx = ssl.create_default_context(cafile=cafile)
+        raw = socket.create_connection(("127.0.0.1", sidecar.ports["svc"]), timeout=30)
+        s = ctx.wrap_socket(raw, server_hostname="localhost")
+        self.addCleanup(s.close)
+        return s
+
+    @staticmethod
+    def keepalive_get(s):
+        s.sendall(b"GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
+        while len(body) < length:
+            body += s.recv(65536)
+        return head.split(b"\r\n")[0]
+
+    def test_reload_rotates_the_certificate(self):
+        sidecar = self.start(self.tls_block())
+        old = self.open_keepalive(sidecar, self.cert("ca.crt"))
+        self.assertEqual(self.keepalive_get(old), b"HTTP/1.1 200 OK")
+        # the rotation: new files in place of the old ones, from a new CA
+        rotated = os.path.join(self.tmp, "rotated")
+        make_certs(rotated)
+        for name in ("server.crt", "server.key"):
+            shutil.copyfile(os.path.join(rotated, name), self.cert(name))
+        self.reload(sidecar)
+        ctx = ssl.create_default_context(cafile=os.path.join(rotated, "ca.crt"))
+        with socket.create_connection(("127.0.0.1", sidecar.ports["svc"]), timeout=30) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                self.assertEqual(fingerprint_der(s.getpeercert(binary_form=True)), fingerprint(self.cert("server.crt")))
+        with self.assertRaises(ssl.SSLCertVerificationError):  # the old certificate is no longer served
+            self.open_keepalive(sidecar, self.cert("ca.crt"))
+        self.assertEqual(self.keepalive_get(old), b"HTTP/1.1 200 OK")  # the open connection goes on
+
+    def test_reload_applies_new_pins(self):
+        refuse_all = self.tls_block("      client_ca_file: %s\n      client_subjects: ['CN=someone-else']\n" % self.cert("ca.crt"))
+        sidecar = self.start(refuse_all)
+        self.assertTrue(self.refused(sidecar, "client"))
+        config = sidecar.config_path
+        with open(config) as f:
+            text = f.read()
+        with open(config, "w") as f:
+            f.write(text.replace("CN=someone-else", "CN=api-gateway,O=Example Platform"))
+        self.reload(sidecar)
+        data, _, _ = self.get(sidecar, "client")
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data)
+        with open(config, "w") as f:
+            f.write(text)
+        self.reload(sidecar)
+        self.assertTrue(self.refused(sidecar, "client"))
+
+
+def fingerprint_der(der):
+    import hashlib
+    return ":".join("%02X" % b for b in hashlib.sha256(der).digest())
 
 
 if __name__ == "__main__":
