@@ -29,6 +29,8 @@ struct sc_jwt_cache {
     EVP_MD_CTX *md_ctx; /* reused: a digest context per lookup would be set up and torn down each time */
     entry_t *entries;
     size_t capacity, next, count;
+    size_t touched; /* entries [0, touched) have been written: clearing stops there, so a large,
+                       mostly unused ring (calloc'd, never touched) does not become resident */
     int32_t *index; /* entry number, or -1 */
     size_t mask;
 };
@@ -63,7 +65,7 @@ sc_jwt_cache_t *sc_jwt_cache_create(size_t capacity)
 
 void sc_jwt_cache_clear(sc_jwt_cache_t *c)
 {
-    for (size_t i = 0; i != c->capacity; ++i) {
+    for (size_t i = 0; i != c->touched; ++i) {
         if (c->entries[i].used)
             sc_jwt_claims_free(&c->entries[i].claims);
         c->entries[i].used = 0;
@@ -181,6 +183,8 @@ int sc_jwt_cache_insert(sc_jwt_cache_t *c, const char *token, size_t len, const 
     /* the eviction above may have moved the empty slot the new digest belongs in */
     slot = find_slot(c, digest, &found);
     c->index[slot] = (int32_t)c->next;
+    if (c->next + 1 > c->touched)
+        c->touched = c->next + 1;
     c->next = (c->next + 1) % c->capacity;
     return 0;
 }
