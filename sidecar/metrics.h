@@ -14,6 +14,7 @@
  *   policy_sidecar_upstream_duration_seconds{service}          histogram
  *   policy_sidecar_tenant_requests_total{service,tenant}       only with metrics.per_tenant; bounded
  *   policy_sidecar_inflight_requests
+ *   policy_sidecar_ready                                       1 when /ready answers 200
  *   policy_sidecar_redis_connects_total / _failures_total / _timeouts_total / _errors_total
  *   policy_sidecar_tenant_cache_hits_total / _misses_total / _stale_total / _unavailable_total
  *   policy_sidecar_tenant_cache_invalidations_total

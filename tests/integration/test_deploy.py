@@ -121,6 +121,8 @@ class SystemdUnitTest(unittest.TestCase):
         self.assertEqual(self.values("DynamicUser"), [])
         self.assertEqual(self.value("ExecStartPre"), "/usr/local/bin/policy-sidecar -c /etc/policy-sidecar/policy-sidecar.yaml --check")
         self.assertEqual(self.value("ExecStart"), "/usr/local/bin/policy-sidecar -c /etc/policy-sidecar/policy-sidecar.yaml")
+        # started = alive: liveness, never /ready (a sidecar waiting for Redis must not fail its start)
+        self.assertRegex(self.value("ExecStartPost"), r"^/usr/bin/curl .*http://127\.0\.0\.1:9901/healthz$")
         self.assertIn("/bin/kill -HUP $MAINPID", self.values("ExecReload"))
         expected = {"Restart": "on-failure", "NoNewPrivileges": "yes", "ProtectSystem": "strict", "PrivateTmp": "yes",
                     "CapabilityBoundingSet": "", "AmbientCapabilities": "", "ProtectHome": "yes", "PrivateDevices": "yes",
@@ -178,7 +180,7 @@ class PrometheusFilesTest(unittest.TestCase):
     def test_alerts_query_exported_series(self):
         documented = metrics_h_names()
         used = queried_metrics(read(ALERTS))
-        self.assertTrue({"policy_sidecar_denials_total", "policy_sidecar_redis_failures_total",
+        self.assertTrue({"policy_sidecar_denials_total", "policy_sidecar_redis_failures_total", "policy_sidecar_ready",
                          "policy_sidecar_ratelimit_fallbacks_total", "policy_sidecar_requests_total"} <= used, used)
         self.assertEqual(used - documented, set(), "alerts.yml queries series that sidecar/metrics.h does not list")
 
@@ -214,6 +216,10 @@ tests:
         values: '0x30'
       - series: 'policy_sidecar_tenant_cache_unavailable_total{instance="h1:9901",job="policy-sidecar"}'
         values: '0x30'
+      - series: 'policy_sidecar_ready{instance="h1:9901",job="policy-sidecar"}'
+        values: '1x10 0x20'
+      - series: 'policy_sidecar_ready{instance="h2:9901",job="policy-sidecar"}'
+        values: '1x30'
       - series: 'policy_sidecar_requests_total{instance="h1:9901",job="policy-sidecar",service="rag",code="200"}'
         values: '0+60x30'
       - series: 'policy_sidecar_requests_total{instance="h1:9901",job="policy-sidecar",service="rag",code="502"}'
@@ -227,6 +233,10 @@ tests:
         alertname: PolicySidecarRedisFailures
         exp_alerts:
           - exp_labels: {severity: warning, instance: "h1:9901", job: policy-sidecar}
+      - eval_time: 20m
+        alertname: PolicySidecarNotReady
+        exp_alerts:
+          - exp_labels: {severity: critical, instance: "h1:9901", job: policy-sidecar}
       - eval_time: 20m
         alertname: PolicySidecarRateLimitFallbacks
         exp_alerts: []
