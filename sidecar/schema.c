@@ -18,6 +18,50 @@ int sc_tenant_id_valid(const char *id, size_t len)
     return 1;
 }
 
+static int is_sha256_hex(const char *s, size_t len)
+{
+    if (len != SC_SHA256_HEX_LEN)
+        return 0;
+    for (size_t i = 0; i != len; ++i)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+static int has_prefix(const char *s, size_t len, const char *lit, size_t lit_len)
+{
+    return len >= lit_len && memcmp(s, lit, lit_len) == 0;
+}
+
+int sc_invalidation_parse(const char *msg, size_t len, sc_invalidation_t *out)
+{
+    *out = (sc_invalidation_t){SC_INVALIDATE_ALL, NULL, 0, NULL};
+    if (len == 3 && memcmp(msg, "all", 3) == 0)
+        return 0;
+    if (has_prefix(msg, len, "tenant ", 7)) {
+        out->kind = SC_INVALIDATE_TENANT;
+        out->tenant = msg + 7;
+        out->tenant_len = len - 7;
+        return sc_tenant_id_valid(out->tenant, out->tenant_len) ? 0 : -1;
+    }
+    if (has_prefix(msg, len, "key ", 4) && len >= 4 + 1 + 1 + SC_SHA256_HEX_LEN && msg[len - SC_SHA256_HEX_LEN - 1] == ' ') {
+        out->kind = SC_INVALIDATE_KEY;
+        out->tenant = msg + 4;
+        out->tenant_len = len - 4 - 1 - SC_SHA256_HEX_LEN;
+        out->sha256_hex = msg + len - SC_SHA256_HEX_LEN;
+        return sc_tenant_id_valid(out->tenant, out->tenant_len) && is_sha256_hex(out->sha256_hex, SC_SHA256_HEX_LEN) ? 0 : -1;
+    }
+    return -1;
+}
+
+size_t sc_invalidation_format(char *buf, const char *tenant, const char *sha256_hex)
+{
+    int n = sha256_hex == NULL
+                ? snprintf(buf, SC_INVALIDATION_MAX, "tenant %.*s", SC_TENANT_ID_MAX, tenant)
+                : snprintf(buf, SC_INVALIDATION_MAX, "key %.*s %.*s", SC_TENANT_ID_MAX, tenant, SC_SHA256_HEX_LEN, sha256_hex);
+    return n < 0 ? 0 : (size_t)n < SC_INVALIDATION_MAX ? (size_t)n : SC_INVALIDATION_MAX - 1;
+}
+
 size_t sc_schema_tenant_key(char *buf, const char *prefix, const char *tenant, size_t tenant_len)
 {
     return (size_t)snprintf(buf, SC_SCHEMA_KEY_MAX, "%s{%.*s}:tenant", prefix, (int)tenant_len, tenant);

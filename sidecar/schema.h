@@ -51,6 +51,32 @@ size_t sc_schema_ratelimit_key(char *buf, const char *prefix, const char *tenant
 size_t sc_schema_quota_key(char *buf, const char *prefix, const char *tenant, size_t tenant_len, const char *yyyymmdd);
 size_t sc_schema_global_key(char *buf, const char *prefix, const char *name); /* "tenants", "keyid-index", "audit", "invalidate" */
 
+/* An invalidation message, as published on PREFIX"invalidate" by sidecarctl. */
+typedef enum { SC_INVALIDATE_ALL, SC_INVALIDATE_TENANT, SC_INVALIDATE_KEY } sc_invalidation_kind_t;
+
+typedef struct sc_invalidation {
+    sc_invalidation_kind_t kind;
+    const char *tenant; /* TENANT and KEY: a valid tenant id, pointing into the message */
+    size_t tenant_len;
+    const char *sha256_hex; /* KEY: SC_SHA256_HEX_LEN lower-case hex digits, pointing into the message */
+} sc_invalidation_t;
+
+/* "key " + tenant + " " + hex, and a NUL */
+#define SC_INVALIDATION_MAX (4 + SC_TENANT_ID_MAX + 1 + SC_SHA256_HEX_LEN + 1)
+
+/**
+ * Parses "all", "tenant TENANT" or "key TENANT SHA256HEX". Anyone who can PUBLISH on the channel
+ * can send anything: every part is checked (tenant id syntax, 64 lower-case hex digits, exact
+ * length), and anything else returns -1.
+ */
+int sc_invalidation_parse(const char *msg, size_t len, sc_invalidation_t *out);
+
+/**
+ * Writes the message naming a tenant (sha256_hex NULL) or one of its API keys into buf
+ * (SC_INVALIDATION_MAX bytes) and returns its length. The tenant id must be valid.
+ */
+size_t sc_invalidation_format(char *buf, const char *tenant, const char *sha256_hex);
+
 /**
  * SHA-256 of an API key as 64 lower-case hex characters and a NUL.
  */

@@ -112,7 +112,7 @@ static int prepare_tenant_change(ctl_redis_t *r, ctl_tx_t *tx, void *data, ctl_e
     char *detail = ctl_record_describe(&c->fields);
     ctl_tx_audit(tx, c->action, id, NULL, detail);
     free(detail);
-    ctl_tx_publish(tx, "tenant %s", id);
+    ctl_tx_invalidate(tx, id, NULL);
     return CTL_EXIT_OK;
 }
 
@@ -169,12 +169,12 @@ static int prepare_tenant_delete(ctl_redis_t *r, ctl_tx_t *tx, void *data, ctl_e
     for (size_t i = 0; i != keys.count; ++i) {
         ctl_tx_add(tx, "DEL", ctl_store_apikey_key(r, id, keys.items[i].sha256, key), NULL);
         ctl_tx_add(tx, "HDEL", ctl_store_global_key(r, "keyid-index", global), keys.items[i].key_id, NULL);
-        ctl_tx_publish(tx, "key %s %s", id, keys.items[i].sha256);
+        ctl_tx_invalidate(tx, id, keys.items[i].sha256);
     }
     char *detail = ctl_xasprintf("deleted with its %zu API key%s", keys.count, keys.count == 1 ? "" : "s");
     ctl_tx_audit(tx, "tenant.delete", id, NULL, detail);
     free(detail);
-    ctl_tx_publish(tx, "tenant %s", id);
+    ctl_tx_invalidate(tx, id, NULL);
     ctl_key_list_free(&keys);
     return CTL_EXIT_OK;
 }
@@ -314,7 +314,7 @@ static void queue_new_key(ctl_redis_t *r, ctl_tx_t *tx, const char *tenant, cons
     ctl_tx_write_record(tx, ctl_store_apikey_key(r, tenant, k->sha256, key), rec);
     ctl_tx_add(tx, "HSET", ctl_store_keyids_key(r, tenant, key), k->key_id, k->sha256, NULL);
     ctl_tx_add(tx, "HSET", ctl_store_global_key(r, "keyid-index", key), k->key_id, tenant, NULL);
-    ctl_tx_publish(tx, "key %s %s", tenant, k->sha256);
+    ctl_tx_invalidate(tx, tenant, k->sha256);
 }
 
 static void new_key_record(ctl_record_t *rec, const char *tenant, const ctl_new_key_t *k, const char *name, const char *scopes,
@@ -403,7 +403,7 @@ static int prepare_key_revoke(ctl_redis_t *r, ctl_tx_t *tx, void *data, ctl_err_
         ctl_record_set(&change, "status", "revoked");
         ctl_tx_write_record(tx, ctl_store_apikey_key(r, ref.tenant, ref.sha256, key), &change);
         ctl_tx_audit(tx, "key.revoke", ref.tenant, c->key_id, "status=revoked");
-        ctl_tx_publish(tx, "key %s %s", ref.tenant, ref.sha256);
+        ctl_tx_invalidate(tx, ref.tenant, ref.sha256);
         ctl_record_free(&change);
         memcpy(c->tenant, ref.tenant, sizeof(c->tenant));
     }
@@ -474,7 +474,7 @@ static void queue_rotation(ctl_redis_t *r, ctl_tx_t *tx, key_rotate_t *c, const 
     queue_new_key(r, tx, old->tenant, &c->key, &rec);
     retire_old_key(c, o, &change);
     ctl_tx_write_record(tx, ctl_store_apikey_key(r, old->tenant, old->sha256, key), &change);
-    ctl_tx_publish(tx, "key %s %s", old->tenant, old->sha256);
+    ctl_tx_invalidate(tx, old->tenant, old->sha256);
     char *detail = c->old_expires_at == 0
                        ? ctl_xasprintf("new key_id=%s; old key revoked", c->key.key_id)
                        : ctl_xasprintf("new key_id=%s; old key expires_at=%lld", c->key.key_id, (long long)c->old_expires_at);

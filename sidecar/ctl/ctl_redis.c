@@ -225,19 +225,15 @@ void ctl_tx_audit(ctl_tx_t *tx, const char *action, const char *tenant, const ch
         argv_push(a, tail[i]);
 }
 
-void ctl_tx_publish(ctl_tx_t *tx, const char *fmt, ...)
+void ctl_tx_invalidate(ctl_tx_t *tx, const char *tenant, const char *sha256_hex)
 {
-    char channel[SC_SCHEMA_KEY_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    char *message = ctl_xvasprintf(fmt, ap);
-    va_end(ap);
+    char channel[SC_SCHEMA_KEY_MAX], message[SC_INVALIDATION_MAX];
+    sc_invalidation_format(message, tenant, sha256_hex);
     sc_schema_global_key(channel, tx->redis->config->prefix, "invalidate");
     argv_buf_t *a = tx_new_cmd(&tx->publishes, &tx->num_publishes);
     argv_push(a, "PUBLISH");
     argv_push(a, channel);
     argv_push(a, message);
-    free(message);
 }
 
 static void tx_free(ctl_tx_t *tx)

@@ -101,8 +101,9 @@ void ctl_tx_write_record(ctl_tx_t *tx, const char *key, const ctl_record_t *rec)
 void ctl_tx_audit(ctl_tx_t *tx, const char *action, const char *tenant, const char *key_id, const char *detail);
 
 /**
- * Queues an invalidation message ("tenant T", "key T SHA256HEX").
+ * Queues the invalidation message of a tenant (sha256_hex NULL) or of one of its API keys, in
+ * the format the sidecar parses (sc_invalidation_format / sc_invalidation_parse in schema.h).
  */
-void ctl_tx_publish(ctl_tx_t *tx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ctl_tx_invalidate(ctl_tx_t *tx, const char *tenant, const char *sha256_hex);
 
 #endif

@@ -272,7 +272,7 @@ static int prepare_import_tenant(ctl_redis_t *r, ctl_tx_t *tx, void *data, ctl_e
     for (size_t i = 0; i != old.count; ++i) {
         ctl_tx_add(tx, "DEL", ctl_store_apikey_key(r, t->id, old.items[i].sha256, key), NULL);
         ctl_tx_add(tx, "HDEL", ctl_store_global_key(r, "keyid-index", global), old.items[i].key_id, NULL);
-        ctl_tx_publish(tx, "key %s %s", t->id, old.items[i].sha256);
+        ctl_tx_invalidate(tx, t->id, old.items[i].sha256);
     }
     for (size_t i = 0; i != t->num_keys; ++i) {
         const char *key_id = ctl_record_get(&t->keys[i].rec, "key_id");
@@ -280,12 +280,12 @@ static int prepare_import_tenant(ctl_redis_t *r, ctl_tx_t *tx, void *data, ctl_e
         ctl_tx_write_record(tx, key, &t->keys[i].rec);
         ctl_tx_add(tx, "HSET", keyids, key_id, t->keys[i].sha256, NULL);
         ctl_tx_add(tx, "HSET", ctl_store_global_key(r, "keyid-index", global), key_id, t->id, NULL);
-        ctl_tx_publish(tx, "key %s %s", t->id, t->keys[i].sha256);
+        ctl_tx_invalidate(tx, t->id, t->keys[i].sha256);
     }
     char *detail = ctl_xasprintf("replaced: %zu API key%s (had %zu)", t->num_keys, t->num_keys == 1 ? "" : "s", old.count);
     ctl_tx_audit(tx, "tenant.import", t->id, NULL, detail);
     free(detail);
-    ctl_tx_publish(tx, "tenant %s", t->id);
+    ctl_tx_invalidate(tx, t->id, NULL);
     ctl_key_list_free(&old);
     return CTL_EXIT_OK;
 }

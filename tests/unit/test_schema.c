@@ -462,6 +462,88 @@ static void test_apikey_record_incomplete(void **state)
     }
 }
 
+#define LIT(s) (s), (sizeof(s) - 1)
+#define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static void test_invalidation_parse_valid(void **state)
+{
+    sc_invalidation_t m;
+    assert_int_equal(sc_invalidation_parse(LIT("all"), &m), 0);
+    assert_int_equal(m.kind, SC_INVALIDATE_ALL);
+    assert_int_equal(sc_invalidation_parse(LIT("tenant acme-1.x_y"), &m), 0);
+    assert_int_equal(m.kind, SC_INVALIDATE_TENANT);
+    assert_int_equal(m.tenant_len, 10);
+    assert_memory_equal(m.tenant, "acme-1.x_y", 10);
+    assert_int_equal(sc_invalidation_parse(LIT("key acme " HEX64), &m), 0);
+    assert_int_equal(m.kind, SC_INVALIDATE_KEY);
+    assert_int_equal(m.tenant_len, 4);
+    assert_memory_equal(m.tenant, "acme", 4);
+    assert_memory_equal(m.sha256_hex, HEX64, 64);
+}
+
+/* The format the sidecar reads is the one sidecarctl writes. */
+static void test_invalidation_round_trip(void **state)
+{
+    char buf[SC_INVALIDATION_MAX], longest[SC_TENANT_ID_MAX + 1];
+    sc_invalidation_t m;
+    memset(longest, 'T', SC_TENANT_ID_MAX);
+    longest[SC_TENANT_ID_MAX] = '\0';
+    size_t len = sc_invalidation_format(buf, longest, HEX64);
+    assert_int_equal(len, strlen(buf));
+    assert_int_equal(sc_invalidation_parse(buf, len, &m), 0);
+    assert_int_equal(m.kind, SC_INVALIDATE_KEY);
+    assert_int_equal(m.tenant_len, SC_TENANT_ID_MAX);
+    len = sc_invalidation_format(buf, "acme", NULL);
+    assert_string_equal(buf, "tenant acme");
+    assert_int_equal(sc_invalidation_parse(buf, len, &m), 0);
+    assert_int_equal(m.kind, SC_INVALIDATE_TENANT);
+}
+
+/* Anyone who can PUBLISH on the channel can send these: each must be refused, none read out of
+ * bounds (the first one overflowed a stack buffer in the tenant store). */
+static void test_invalidation_parse_hostile(void **state)
+{
+    char tenant400[4 + 400 + 1 + 64 + 1];
+    memset(tenant400, 'A', sizeof(tenant400));
+    memcpy(tenant400, "key ", 4);
+    tenant400[4 + 400] = ' ';
+    memset(tenant400 + 4 + 400 + 1, '0', 64);
+    const struct {
+        const char *msg;
+        size_t len;
+    } cases[] = {
+        {tenant400, sizeof(tenant400) - 1},
+        {LIT("")},
+        {LIT("al")},
+        {LIT("all ")},
+        {LIT("ALL")},
+        {LIT("tenant ")},
+        {LIT("tenant a b")},
+        {LIT("tenant a\"b")},
+        {LIT("tenant \xff")},
+        {LIT("tenant a\0b")},
+        {LIT("key  " HEX64)},                                                               /* empty tenant */
+        {LIT("key acme " HEX64 "0")},                                                       /* 65 digits */
+        {LIT("key acme 0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef")}, /* upper case */
+        {LIT("key acme 0123456789abcdeg0123456789abcdef0123456789abcdef0123456789abcdef")}, /* not hex */
+        {LIT("key " HEX64)},                                                                /* no tenant at all */
+        {LIT("key a/b " HEX64)},
+        {LIT("keys acme " HEX64)},
+    };
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        sc_invalidation_t m;
+        if (sc_invalidation_parse(cases[i].msg, cases[i].len, &m) != -1)
+            fail_msg("case %zu accepted", i);
+    }
+    char too_long[4 + SC_TENANT_ID_MAX + 1 + 1 + 64 + 1];
+    memcpy(too_long, "key ", 4);
+    memset(too_long + 4, 't', SC_TENANT_ID_MAX + 1);
+    too_long[4 + SC_TENANT_ID_MAX + 1] = ' ';
+    memcpy(too_long + 4 + SC_TENANT_ID_MAX + 2, HEX64, 64);
+    sc_invalidation_t m;
+    assert_int_equal(sc_invalidation_parse(too_long, sizeof(too_long) - 1, &m), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -478,6 +560,9 @@ int main(void)
         cmocka_unit_test(test_apikey_record_full),
         cmocka_unit_test(test_apikey_record_invalid),
         cmocka_unit_test(test_apikey_record_incomplete),
+        cmocka_unit_test(test_invalidation_parse_valid),
+        cmocka_unit_test(test_invalidation_round_trip),
+        cmocka_unit_test(test_invalidation_parse_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
