@@ -32,7 +32,7 @@
 static const char *const host_keys[] = {"threads",     "admin_listen",      "shutdown_grace_s", "services", "redis", "tenant_cache",
                                         "jwt_issuers", "jwt_cache_entries", "access_log",       "metrics",  NULL};
 static const char *const metrics_keys[] = {"per_tenant", "max_tenants", NULL};
-static const char *const cache_keys[] = {"ttl_s", "negative_ttl_s", "max_stale_s", "max_entries", NULL};
+static const char *const cache_keys[] = {"ttl_s", "negative_ttl_s", "max_stale_s", "max_entries", "max_negative_entries", NULL};
 static const char *const service_keys[] = {
     "name", "listen", "upstream", "policy", "timeout_s", "max_body_bytes", "upstream_keepalive_ms", "tls", NULL};
 static const char *const tls_keys[] = {"cert_file", "key_file", "client_ca_file", "client_subjects", "client_fingerprints_sha256",
@@ -280,17 +280,20 @@ static int read_tenant_cache(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc
 {
     const sc_yaml_node_t *node = sc_yaml_get(root, "tenant_cache");
     uint64_t ttl = DEFAULT_CACHE_TTL_S, negative = DEFAULT_CACHE_NEGATIVE_TTL_S, stale = DEFAULT_CACHE_MAX_STALE_S,
-             entries = DEFAULT_CACHE_MAX_ENTRIES;
+             entries = DEFAULT_CACHE_MAX_ENTRIES, negative_entries = 0;
     if (node != NULL && (sc_conf_mapping(r, node, "tenant_cache", cache_keys) != 0 ||
                          sc_conf_uint(r, node, "tenant_cache", "ttl_s", 1, 3600, &ttl) != 0 ||
                          sc_conf_uint(r, node, "tenant_cache", "negative_ttl_s", 1, 3600, &negative) != 0 ||
                          sc_conf_uint(r, node, "tenant_cache", "max_stale_s", 0, 86400, &stale) != 0 ||
-                         sc_conf_uint(r, node, "tenant_cache", "max_entries", 16, 10000000, &entries) != 0))
+                         sc_conf_uint(r, node, "tenant_cache", "max_entries", 16, 10000000, &entries) != 0 ||
+                         sc_conf_uint(r, node, "tenant_cache", "max_negative_entries", 16, 10000000, &negative_entries) != 0))
         return -1;
+    if (negative_entries == 0) /* not set: a quarter of the records, kept apart (see tenant_store.h) */
+        negative_entries = entries / 4 > 16 ? entries / 4 : 16;
     if (stale != 0 && stale < ttl)
         return sc_conf_error(r, sc_yaml_get(node, "max_stale_s"), "tenant_cache.max_stale_s", "must be 0 or at least ttl_s (%llu)",
                              (unsigned long long)ttl);
-    c->store = (sc_store_config_t){ttl * 1000, negative * 1000, stale * 1000, (size_t)entries};
+    c->store = (sc_store_config_t){ttl * 1000, negative * 1000, stale * 1000, (size_t)entries, (size_t)negative_entries};
     return 0;
 }
 

@@ -18,6 +18,7 @@
  *   policy_sidecar_redis_connects_total / _failures_total / _timeouts_total / _errors_total
  *   policy_sidecar_tenant_cache_hits_total / _misses_total / _stale_total / _unavailable_total
  *   policy_sidecar_tenant_cache_invalidations_total
+ *   policy_sidecar_tenant_cache_malformed_invalidations_total
  *   policy_sidecar_ratelimit_fallbacks_total
  *   policy_sidecar_config_reloads_total{result}                result: success | failure
  *   policy_sidecar_access_log_dropped_total

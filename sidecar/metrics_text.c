@@ -144,6 +144,8 @@ static void subsystems(text_t *t, sc_server_t *s)
     counter(t, "policy_sidecar_tenant_cache_unavailable_total", "Lookups with neither Redis nor a usable cached record.",
             STORE_SUM(s, unavailable));
     counter(t, "policy_sidecar_tenant_cache_invalidations_total", "Invalidation messages received.", STORE_SUM(s, invalidations));
+    counter(t, "policy_sidecar_tenant_cache_malformed_invalidations_total",
+            "Invalidation messages that could not be read (each dropped the whole cache).", STORE_SUM(s, malformed_invalidations));
     counter(t, "policy_sidecar_redis_connects_total", "Successful Redis handshakes (the first one included).",
             REDIS_SUM(s, connects));
     counter(t, "policy_sidecar_redis_failures_total", "Redis connections lost or refused.", REDIS_SUM(s, failures));

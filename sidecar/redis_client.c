@@ -81,7 +81,7 @@ static void schedule_reconnect(sc_redis_client_t *c, const char *why)
     /* jitter keeps a fleet of sidecars from reconnecting in lock-step */
     c->reconnect_at = now + c->backoff_ms / 2 + (uint64_t)(rand() % (int)(c->backoff_ms / 2 + 1));
     c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
-    if (was_ready || c->stats.failures == 1)
+    if ((was_ready || c->stats.failures == 1) && !c->destroying)
         sc_log_warn("redis %s%s: %s; reconnecting", c->config->url, c->channel != NULL ? " (subscriber)" : "", why);
     if (c->cb->on_down != NULL && !c->destroying)
         c->cb->on_down(c, c->data, why);

@@ -1,5 +1,6 @@
 #include "tenant_store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,11 +15,17 @@ struct sc_store {
     sc_store_config_t config;
     sc_redis_client_t *redis;
     sc_redis_client_t *subscriber;
+    /* Two caches, so that unauthenticated traffic with made-up tenant ids and keys cannot evict
+     * the records of real tenants: `cache` holds records that exist; a lookup of anything not in
+     * it starts in `probation`, smaller, which keeps "absent" answers and is promoted to `cache`
+     * only when Redis returns a record. */
     sc_record_cache_t *cache;
+    sc_record_cache_t *probation;
     char channel[SC_SCHEMA_KEY_MAX];
     /* Incremented each time the subscription is made again: a value read under an older epoch
      * may have missed an invalidation, so it is read again before it counts as fresh. */
     uint64_t epoch;
+    sc_log_throttle_t malformed_log;
     sc_store_stats_t stats;
 };
 
@@ -33,6 +40,7 @@ typedef struct waiter {
 typedef struct fetch {
     sc_store_t *store;
     sc_cache_entry_t *entry;
+    sc_record_cache_t *cache; /* the one holding entry */
     record_kind_t kind;
     char *tenant;
     uint64_t epoch; /* when the command was sent */
@@ -40,36 +48,48 @@ typedef struct fetch {
 
 /* ------------------------------------------------------------------ invalidation */
 
-static int starts_with(const char *s, size_t len, const char *lit)
+static size_t cache_key(char *buf, record_kind_t kind, const char *tenant, size_t len, const char *sha256_hex);
+
+static void drop_entry(sc_store_t *s, record_kind_t kind, const sc_invalidation_t *m)
 {
-    size_t n = strlen(lit);
-    return len >= n && memcmp(s, lit, n) == 0;
+    char key[SC_SCHEMA_KEY_MAX];
+    size_t len = cache_key(key, kind, m->tenant, m->tenant_len, m->sha256_hex);
+    sc_record_cache_t *caches[] = {s->cache, s->probation};
+    for (size_t i = 0; i != 2; ++i) {
+        sc_cache_entry_t *e = sc_record_cache_find(caches[i], key, len);
+        if (e != NULL)
+            sc_record_cache_remove(caches[i], e);
+    }
 }
 
-static void drop_key(sc_store_t *s, const char *key, size_t len)
+static void drop_all(sc_store_t *s)
 {
-    sc_cache_entry_t *e = sc_record_cache_find(s->cache, key, len);
-    if (e != NULL)
-        sc_record_cache_remove(s->cache, e);
+    sc_record_cache_clear(s->cache);
+    sc_record_cache_clear(s->probation);
 }
 
 void sc_store_invalidate(sc_store_t *s, const char *msg, size_t len)
 {
-    char key[SC_SCHEMA_KEY_MAX];
+    sc_invalidation_t m;
     sc_metrics_count(&s->stats.invalidations);
-    if (len == 3 && memcmp(msg, "all", 3) == 0) {
-        sc_record_cache_clear(s->cache);
-    } else if (starts_with(msg, len, "tenant ") && sc_tenant_id_valid(msg + 7, len - 7)) {
-        drop_key(s, key, (size_t)snprintf(key, sizeof(key), "t:%.*s", (int)(len - 7), msg + 7));
-    } else if (starts_with(msg, len, "key ") && len > 4 + 1 + SC_SHA256_HEX_LEN && msg[len - SC_SHA256_HEX_LEN - 1] == ' ') {
-        size_t tlen = len - 4 - 1 - SC_SHA256_HEX_LEN;
-        drop_key(s, key,
-                 (size_t)snprintf(key, sizeof(key), "k:%.*s:%.*s", (int)tlen, msg + 4, SC_SHA256_HEX_LEN,
-                                  msg + len - SC_SHA256_HEX_LEN));
-    } else {
-        /* an unknown message may announce a change we do not understand: be safe */
-        sc_log_warn("tenant store: unrecognised invalidation message (%zu bytes); dropping the cache", len);
-        sc_record_cache_clear(s->cache);
+    if (sc_invalidation_parse(msg, len, &m) != 0) {
+        /* a message we cannot read may announce a change all the same: be safe */
+        sc_metrics_count(&s->stats.malformed_invalidations);
+        sc_log_throttled(&s->malformed_log, SC_LOG_WARN,
+                         "tenant store: malformed invalidation message (%zu bytes); dropping the cache", len);
+        drop_all(s);
+        return;
+    }
+    switch (m.kind) {
+    case SC_INVALIDATE_ALL:
+        drop_all(s);
+        break;
+    case SC_INVALIDATE_TENANT:
+        drop_entry(s, RECORD_TENANT, &m);
+        break;
+    case SC_INVALIDATE_KEY:
+        drop_entry(s, RECORD_APIKEY, &m);
+        break;
     }
 }
 
@@ -144,20 +164,40 @@ static sc_lookup_t unavailable_or_stale(sc_store_t *s, const sc_cache_entry_t *e
 
 /* ------------------------------------------------------------------ fetching */
 
-static sc_cached_t *parse_reply(fetch_t *f, const redisReply *reply, sc_lookup_status_t *status)
+/* Field/value pairs read from one record: far more than any writer sets. A record with more is
+ * refused whole (fails closed): cutting it would drop whatever fields come last, scopes or
+ * issuers included. */
+#define MAX_RECORD_FIELDS 128
+
+/* HGETALL's reply as strings; anything but an even number of strings, within bounds, is refused. */
+static int reply_strings(const redisReply *reply, const char **strs, size_t *lens, char *err, size_t errsize)
 {
-    const char *strs[64];
-    size_t lens[64];
-    char err[256];
-    void *record = NULL;
-    size_t n = reply->elements < 64 ? reply->elements : 64;
-    for (size_t i = 0; i != n; ++i) {
+    if (reply->elements % 2 != 0 || reply->elements > 2 * MAX_RECORD_FIELDS) {
+        snprintf(err, errsize, "record with %zu reply elements (at most %d fields)", reply->elements, MAX_RECORD_FIELDS);
+        return -1;
+    }
+    for (size_t i = 0; i != reply->elements; ++i) {
         if (reply->element[i]->type != REDIS_REPLY_STRING) {
-            *status = SC_LOOKUP_INVALID;
-            return NULL;
+            snprintf(err, errsize, "record element %zu is not a string", i);
+            return -1;
         }
         strs[i] = reply->element[i]->str;
         lens[i] = reply->element[i]->len;
+    }
+    return 0;
+}
+
+static sc_cached_t *parse_reply(fetch_t *f, const redisReply *reply, sc_lookup_status_t *status)
+{
+    const char *strs[2 * MAX_RECORD_FIELDS];
+    size_t lens[2 * MAX_RECORD_FIELDS];
+    char err[256];
+    void *record = NULL;
+    size_t n = reply->elements;
+    if (reply_strings(reply, strs, lens, err, sizeof(err)) != 0) {
+        sc_log_error("tenant store: %s (%s)", err, f->entry->key);
+        *status = SC_LOOKUP_INVALID;
+        return NULL;
     }
     int rc = f->kind == RECORD_TENANT
                  ? sc_tenant_record_parse(f->tenant, strs, lens, n, (sc_tenant_record_t **)&record, err, sizeof(err))
@@ -178,6 +218,19 @@ static void store_value(sc_cache_entry_t *e, sc_cached_t *value, uint64_t now, u
     e->epoch = epoch;
 }
 
+/*
+ * A record found for an entry in probation moves to the cache of records that exist. Returns 1
+ * when it did (the probation entry is then removed by the caller, once its waiters are answered).
+ */
+static int promote(sc_store_t *s, const sc_cache_entry_t *e, sc_cached_t *value, uint64_t now, uint64_t epoch)
+{
+    sc_cache_entry_t *p = sc_record_cache_find(s->cache, e->key, e->key_len);
+    if (p == NULL && (p = sc_record_cache_insert(s->cache, e->key, e->key_len)) == NULL)
+        return 0;
+    store_value(p, value, now, epoch);
+    return 1;
+}
+
 static void on_fetch_reply(redisReply *reply, void *data, const char *err)
 {
     fetch_t *f = data;
@@ -185,6 +238,7 @@ static void on_fetch_reply(redisReply *reply, void *data, const char *err)
     sc_cache_entry_t *e = f->entry;
     uint64_t now = h2o_now(s->loop);
     sc_lookup_t result;
+    int promoted = 0;
 
     e->pending = 0;
     if (err != NULL || reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
@@ -203,20 +257,20 @@ static void on_fetch_reply(redisReply *reply, void *data, const char *err)
         sc_lookup_status_t status;
         sc_cached_t *value = parse_reply(f, reply, &status);
         result = (sc_lookup_t){status, value, 0}; /* our reference moves into the result */
-        if (value != NULL && !e->detached)
+        if (value != NULL && !e->detached && !(f->cache == s->probation && (promoted = promote(s, e, value, now, f->epoch))))
             store_value(e, value, now, f->epoch);
     }
     notify_waiters(e, result);
     if (e->detached)
         sc_record_cache_free_detached(e);
-    else if (e->value == NULL)
-        sc_record_cache_remove(s->cache, e); /* nothing learnt: do not keep an empty entry */
+    else if (e->value == NULL || promoted)
+        sc_record_cache_remove(f->cache, e); /* nothing learnt, or moved: do not keep this entry */
     free(f->tenant);
     free(f);
 }
 
-static int start_fetch(sc_store_t *s, sc_cache_entry_t *e, record_kind_t kind, const char *tenant, size_t tenant_len,
-                       const char *redis_key, size_t redis_key_len)
+static int start_fetch(sc_store_t *s, sc_record_cache_t *cache, sc_cache_entry_t *e, record_kind_t kind, const char *tenant,
+                       size_t tenant_len, const char *redis_key, size_t redis_key_len)
 {
     fetch_t *f = calloc(1, sizeof(*f));
     if (f == NULL || (f->tenant = strndup(tenant, tenant_len)) == NULL) {
@@ -224,6 +278,7 @@ static int start_fetch(sc_store_t *s, sc_cache_entry_t *e, record_kind_t kind, c
         return -1;
     }
     f->store = s;
+    f->cache = cache;
     f->entry = e;
     f->kind = kind;
     f->epoch = s->epoch;
@@ -294,7 +349,10 @@ static int lookup(sc_store_t *s, record_kind_t kind, const char *tenant, size_t 
     char key[SC_SCHEMA_KEY_MAX], rkey[SC_SCHEMA_KEY_MAX];
     size_t key_len = cache_key(key, kind, tenant, tenant_len, sha256_hex);
     uint64_t now = h2o_now(s->loop);
-    sc_cache_entry_t *e = sc_record_cache_find(s->cache, key, key_len);
+    sc_record_cache_t *cache = s->cache;
+    sc_cache_entry_t *e = sc_record_cache_find(cache, key, key_len);
+    if (e == NULL)
+        e = sc_record_cache_find(cache = s->probation, key, key_len);
 
     if (e != NULL && e->value != NULL) {
         int in_ttl = within_ttl(s, e, now);
@@ -306,7 +364,7 @@ static int lookup(sc_store_t *s, record_kind_t kind, const char *tenant, size_t 
         int connected = sc_redis_client_is_ready(s->redis), revalidating = in_ttl; /* only the epoch is behind */
         if ((!connected || revalidating) && within(now, e->fetched_at, s->config.max_stale_ms)) {
             if (connected && !e->pending)
-                start_fetch(s, e, kind, tenant, tenant_len, rkey, redis_key(s, rkey, kind, tenant, tenant_len, sha256_hex));
+                start_fetch(s, cache, e, kind, tenant, tenant_len, rkey, redis_key(s, rkey, kind, tenant, tenant_len, sha256_hex));
             sc_metrics_count(&s->stats.stale_served);
             *result = answer_from_entry(e, 1);
             return 1;
@@ -317,11 +375,11 @@ static int lookup(sc_store_t *s, record_kind_t kind, const char *tenant, size_t 
     sc_metrics_count(&s->stats.misses);
     if (e != NULL && e->pending)
         goto Wait;
-    if (e == NULL && (e = sc_record_cache_insert(s->cache, key, key_len)) == NULL)
+    if (e == NULL && (e = sc_record_cache_insert(cache, key, key_len)) == NULL)
         goto Fail;
-    if (start_fetch(s, e, kind, tenant, tenant_len, rkey, redis_key(s, rkey, kind, tenant, tenant_len, sha256_hex)) != 0) {
+    if (start_fetch(s, cache, e, kind, tenant, tenant_len, rkey, redis_key(s, rkey, kind, tenant, tenant_len, sha256_hex)) != 0) {
         if (e->value == NULL)
-            sc_record_cache_remove(s->cache, e);
+            sc_record_cache_remove(cache, e);
         goto Fail;
     }
 Wait:
@@ -356,6 +414,7 @@ sc_store_t *sc_store_create(h2o_evloop_t *loop, const sc_redis_config_t *redis, 
     s->config = *config;
     sc_schema_global_key(s->channel, redis->prefix, "invalidate");
     if ((s->cache = sc_record_cache_create(config->max_entries)) == NULL ||
+        (s->probation = sc_record_cache_create(config->max_negative_entries)) == NULL ||
         (s->redis = sc_redis_client_create(loop, redis, NULL, &command_callbacks, s)) == NULL ||
         (s->subscriber = sc_redis_client_create(loop, redis, s->channel, &subscriber_callbacks, s)) == NULL) {
         sc_store_destroy(s);
@@ -373,6 +432,7 @@ void sc_store_destroy(sc_store_t *s)
     if (s->redis != NULL)
         sc_redis_client_destroy(s->redis); /* pending fetches complete (their waiters get "unavailable") */
     sc_record_cache_destroy(s->cache);
+    sc_record_cache_destroy(s->probation);
     free(s);
 }
 

@@ -5,8 +5,10 @@
  *  - A fresh cache hit answers synchronously: a warm tenant and key cost no Redis round trip.
  *  - A miss (or an expired entry) sends one HGETALL; concurrent requests for the same record
  *    wait on that one lookup. The caller is suspended meanwhile, never the loop.
- *  - "Absent" is cached too, briefly, and the cache is bounded, so random keys cannot exhaust
- *    memory.
+ *  - "Absent" is cached too, briefly, and the caches are bounded, so random keys cannot exhaust
+ *    memory. Absent answers (and lookups of records not yet known to exist) live in a smaller
+ *    cache of their own: random tenant ids and keys sent before any authentication cannot evict
+ *    the records of real tenants, which keep serving through a Redis outage.
  *  - Changes are pushed: the store subscribes to PREFIX"invalidate" on its own connection and
  *    drops the named entries at once; after every re-subscription every cached record is read
  *    again before it counts as fresh, because messages sent while it was away are lost (it is
@@ -27,10 +29,12 @@
 #include "schema.h"
 
 typedef struct sc_store_config {
-    uint64_t ttl_ms;          /* a record is refreshed after this long */
-    uint64_t negative_ttl_ms; /* "absent" is remembered this long */
-    uint64_t max_stale_ms;    /* with Redis unavailable, records this old are still served */
-    size_t max_entries;       /* per worker thread */
+    uint64_t ttl_ms;             /* a record is refreshed after this long */
+    uint64_t negative_ttl_ms;    /* "absent" is remembered this long */
+    uint64_t max_stale_ms;       /* with Redis unavailable, records this old are still served */
+    size_t max_entries;          /* records that exist, per worker thread */
+    size_t max_negative_entries; /* "absent" answers and first lookups, per worker thread: apart, so
+                                    made-up tenant ids and keys never evict real records */
 } sc_store_config_t;
 
 typedef enum {
@@ -51,7 +55,7 @@ typedef struct sc_lookup {
 typedef void (*sc_store_cb)(void *data, sc_lookup_t result);
 
 typedef struct sc_store_stats {
-    uint64_t hits, misses, stale_served, unavailable, invalidations, flushes;
+    uint64_t hits, misses, stale_served, unavailable, invalidations, malformed_invalidations, flushes;
 } sc_store_stats_t;
 
 typedef struct sc_store sc_store_t;
@@ -76,7 +80,9 @@ int sc_store_get_apikey(sc_store_t *store, const char *tenant, size_t len, const
                         sc_lookup_t *result);
 
 /**
- * Applies an invalidation message ("tenant T", "key T HEX" or "all"). Exposed for tests.
+ * Applies an invalidation message ("tenant T", "key T HEX" or "all"; see sc_invalidation_parse).
+ * Anything else drops the whole cache and is counted as malformed. Called by the subscriber,
+ * and by tests.
  */
 void sc_store_invalidate(sc_store_t *store, const char *message, size_t len);
 
