@@ -239,7 +239,9 @@ class StartupTest(IntegrationTest):
         # Redis accepts connections (the kernel does) but answers nothing until SIGCONT.
         redis.process.signal(signal.SIGSTOP)
         self.addCleanup(redis.process.signal, signal.SIGCONT)
-        sidecar = self.start_sidecar({"langchain": {"upstream_port": backend.port, "policy": POLICY}},
+        # rate limits decided by Redis: their commands wait for the connection too
+        policy = POLICY.replace("routes:", "rate_limit: {rate: 1000, burst: 1000, mode: redis}\nroutes:")
+        sidecar = self.start_sidecar({"langchain": {"upstream_port": backend.port, "policy": policy}},
                                      extra_host_yaml=identity_host_yaml(redis.port, connect_timeout_ms=30000),
                                      threads=2, wait_alive=True)
         ready = sidecar.readiness()
@@ -262,22 +264,25 @@ class StartupTest(IntegrationTest):
         for t in clients:
             t.start()
         # every request is in the sidecar, waiting on a tenant or key lookup
-        wait_until(lambda: self.misses(sidecar) >= 16, ceiling_s=30, what="16 lookups waiting for Redis")
+        wait_until(lambda: self.metric(sidecar, "policy_sidecar_tenant_cache_misses_total") >= 16, ceiling_s=30,
+                   what="16 lookups waiting for Redis")
         with lock:
             self.assertEqual(answers, [], "answered before Redis could answer")
         redis.process.signal(signal.SIGCONT)
         for t in clients:
             t.join(timeout=60)
         self.assertEqual(answers, [200] * 16)
+        self.assertEqual(self.metric(sidecar, "policy_sidecar_ratelimit_fallbacks_total"), 0)
+        self.assertGreaterEqual(redis.command_count("evalsha") + redis.command_count("eval"), 16)
         sidecar.wait_ready(ceiling_s=10)
 
     @staticmethod
-    def misses(sidecar):
+    def metric(sidecar, name):
         text = request(sidecar.admin_port, "GET", "/metrics").body.decode()
         for line in text.splitlines():
-            if line.startswith("policy_sidecar_tenant_cache_misses_total "):
+            if line.startswith(name + " "):
                 return int(line.split()[-1])
-        return 0
+        raise AssertionError("no %s in /metrics" % name)
 
 
 if __name__ == "__main__":
