@@ -319,7 +319,6 @@ static void unqueue(sc_redis_client_t *c, pending_t *p)
 static void complete_waiting(sc_redis_client_t *c, pending_t *p, const char *why)
 {
     unqueue(c, p);
-    sc_metrics_count(&c->stats.timeouts);
     p->cb(NULL, p->data, why);
     free(p->formatted);
     free(p);
@@ -328,6 +327,7 @@ static void complete_waiting(sc_redis_client_t *c, pending_t *p, const char *why
 static void on_wait_timeout(h2o_timeout_entry_t *entry)
 {
     pending_t *p = H2O_STRUCT_FROM_MEMBER(pending_t, deadline, entry);
+    sc_metrics_count(&p->client->stats.timeouts);
     complete_waiting(p->client, p, "not connected");
 }
 
