@@ -206,6 +206,14 @@ class Sidecar:
         """/healthz: the process answers (whether or not Redis is there)."""
         return self._admin_status("/healthz") == 200
 
+    def metric(self, series):
+        """The value of one series in /metrics, e.g. 'policy_sidecar_ready' or
+        'policy_sidecar_config_reloads_total{result="success"}'."""
+        for line in request(self.admin_port, "GET", "/metrics", timeout=HTTP_TIMEOUT_S).body.decode().splitlines():
+            if line.startswith(series + " "):
+                return int(line.split()[-1])
+        raise AssertionError("no %s in /metrics" % series)
+
     def readiness(self):
         return request(self.admin_port, "GET", "/ready", timeout=HTTP_TIMEOUT_S)
 

@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 
-from harness import IntegrationTest, Redis, identity_host_yaml, mint, put_key, put_tenant, request, wait_until, write
+from harness import IntegrationTest, Redis, identity_host_yaml, mint, put_key, put_tenant, wait_until, write
 
 ISSUER = "https://idp.test/"
 FAR = 4102444800
@@ -145,11 +145,7 @@ class FaultsUnderLoadTest(IntegrationTest):
         self.assertLess(took, seconds, "/ready took %.2f s after %s" % (took, what))
 
     def reloads(self):
-        text = request(self.sidecar.admin_port, "GET", "/metrics").body.decode()
-        for line in text.splitlines():
-            if line.startswith('policy_sidecar_config_reloads_total{result="success"}'):
-                return int(line.split()[-1])
-        return 0
+        return self.sidecar.metric('policy_sidecar_config_reloads_total{result="success"}')
 
     def test_faults_one_after_the_other(self):
         load = Load(self.sidecar.ports["langchain"], self.token)
@@ -264,7 +260,7 @@ class StartupTest(IntegrationTest):
         for t in clients:
             t.start()
         # every request is in the sidecar, waiting on a tenant or key lookup
-        wait_until(lambda: self.metric(sidecar, "policy_sidecar_tenant_cache_misses_total") >= 16, ceiling_s=30,
+        wait_until(lambda: sidecar.metric("policy_sidecar_tenant_cache_misses_total") >= 16, ceiling_s=30,
                    what="16 lookups waiting for Redis")
         with lock:
             self.assertEqual(answers, [], "answered before Redis could answer")
@@ -272,17 +268,9 @@ class StartupTest(IntegrationTest):
         for t in clients:
             t.join(timeout=60)
         self.assertEqual(answers, [200] * 16)
-        self.assertEqual(self.metric(sidecar, "policy_sidecar_ratelimit_fallbacks_total"), 0)
+        self.assertEqual(sidecar.metric("policy_sidecar_ratelimit_fallbacks_total"), 0)
         self.assertGreaterEqual(redis.command_count("evalsha") + redis.command_count("eval"), 16)
         sidecar.wait_ready(ceiling_s=10)
-
-    @staticmethod
-    def metric(sidecar, name):
-        text = request(sidecar.admin_port, "GET", "/metrics").body.decode()
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return int(line.split()[-1])
-        raise AssertionError("no %s in /metrics" % name)
 
 
 if __name__ == "__main__":

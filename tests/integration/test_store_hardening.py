@@ -1,12 +1,10 @@
 """The tenant store against hostile input: invalidation messages anyone with PUBLISH can send,
 floods of made-up tenant ids and keys before any authentication, and records longer than any
 writer makes. Real redis-server, backend and sidecar."""
-import os
 import random
 import signal
 
-from harness import (FIXTURES, IntegrationTest, PREFIX, Redis, identity_host_yaml, mint, put_key, put_tenant, request,
-                     wait_until)
+from harness import IntegrationTest, PREFIX, Redis, identity_host_yaml, mint, put_tenant, wait_until
 
 ISSUER = "https://idp.test/"
 FAR = 4102444800
@@ -22,13 +20,6 @@ routes:
   - path: /langchain/**
     auth: [jwt, api_key]
 """
-
-
-def metric(sidecar, name):
-    for line in request(sidecar.admin_port, "GET", "/metrics").body.decode().splitlines():
-        if line.startswith(name + " "):
-            return int(line.split()[-1])
-    raise AssertionError("no %s in /metrics" % name)
 
 
 class StoreHardeningTest(IntegrationTest):
@@ -58,7 +49,7 @@ class StoreHardeningTest(IntegrationTest):
         for m in messages:
             self.redis.cmd("PUBLISH", channel, m)
         self.redis.cmd("PUBLISH", channel, "key " + "A" * (16 << 20))  # a release build segfaulted on 16 MiB
-        wait_until(lambda: metric(self.sidecar, "policy_sidecar_tenant_cache_malformed_invalidations_total") == len(messages) + 1,
+        wait_until(lambda: self.sidecar.metric("policy_sidecar_tenant_cache_malformed_invalidations_total") == len(messages) + 1,
                    ceiling_s=30, what="every malformed message counted")
         self.assertTrue(self.sidecar.process.running())
         self.assertEqual(self.call().status, 200)

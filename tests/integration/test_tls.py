@@ -9,7 +9,7 @@ import ssl
 import subprocess
 import unittest
 
-from harness import SOURCE_DIR, IntegrationTest, request, wait_until
+from harness import SOURCE_DIR, IntegrationTest, wait_until
 
 POLICY = """
 routes:
@@ -115,10 +115,7 @@ class TlsReloadTest(TlsBase):
 
     def reload(self, sidecar):
         def successes():
-            for line in request(sidecar.admin_port, "GET", "/metrics").body.decode().splitlines():
-                if line.startswith('policy_sidecar_config_reloads_total{result="success"}'):
-                    return int(line.split()[-1])
-            return 0
+            return sidecar.metric('policy_sidecar_config_reloads_total{result="success"}')
         before = successes()
         sidecar.process.signal(signal.SIGHUP)
         wait_until(lambda: successes() > before, ceiling_s=30, what="the reload")
