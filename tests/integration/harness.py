@@ -157,7 +157,8 @@ class Sidecar:
     """policy-sidecar with a generated host config; `services` maps name -> dict of settings
     (upstream port, policy text, optional timeout_s / max_body_bytes)."""
 
-    def __init__(self, log_dir, services, extra_host_yaml="", threads=2, grace_s=10, wait_ready=True, wait_alive=False):
+    def __init__(self, log_dir, services, extra_host_yaml="", threads=2, grace_s=10, wait_ready=True, wait_alive=False,
+                 env=None):
         self.dir = log_dir
         self.admin_port = free_port()
         self.ports = {}
@@ -179,7 +180,8 @@ class Sidecar:
             lines += svc.get("extra_yaml", "").rstrip("\n").splitlines()  # already indented for the service
         self.config_path = os.path.join(log_dir, "sidecar.yaml")
         write(self.config_path, "\n".join(lines) + "\n")
-        self.process = Process("sidecar-%d" % self.admin_port, [SIDECAR, "-c", self.config_path], log_dir)
+        self.process = Process("sidecar-%d" % self.admin_port, [SIDECAR, "-c", self.config_path], log_dir,
+                               env=dict(os.environ, **env) if env else None)
         try:
             if wait_alive:
                 self.wait_alive()
