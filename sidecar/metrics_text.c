@@ -187,8 +187,6 @@ static void jwks(text_t *t, sc_server_t *s)
     size_t n = s->jwks != NULL ? sc_jwks_refresher_stats(s->jwks, st, MAX_JWKS_SOURCES) : 0;
     char iss[512];
     int64_t now = (int64_t)time(NULL);
-    if (n == 0)
-        return;
     header(t, "policy_sidecar_jwks_refreshes_total", "counter", "Key set fetches from identity providers, by issuer and result.");
     for (size_t i = 0; i != n; ++i) {
         label_value(st[i].issuer, iss, sizeof(iss));
