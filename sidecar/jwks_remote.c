@@ -38,9 +38,12 @@ static int read_timings(sc_conf_reader_t *r, const sc_yaml_node_t *map, const ch
         sc_conf_uint(r, map, where, "jwks_min_refresh_s", 1, 3600, &rm->min_refresh_s) != 0 ||
         sc_conf_uint(r, map, where, "jwks_fetch_timeout_ms", 100, 60000, &rm->fetch_timeout_ms) != 0)
         return -1;
-    if (rm->min_refresh_s > rm->refresh_s)
+    if (rm->min_refresh_s > rm->refresh_s && sc_yaml_get(map, "jwks_min_refresh_s") != NULL)
         return sc_conf_error(r, sc_yaml_get(map, "jwks_min_refresh_s"), sc_conf_key(key, where, "jwks_min_refresh_s"),
                              "must not exceed jwks_refresh_s (%llu)", (unsigned long long)rm->refresh_s);
+    if (rm->min_refresh_s > rm->refresh_s)
+        return sc_conf_error(r, sc_yaml_get(map, "jwks_refresh_s"), sc_conf_key(key, where, "jwks_refresh_s"),
+                             "must be at least jwks_min_refresh_s (%llu)", (unsigned long long)rm->min_refresh_s);
     return 0;
 }
 
