@@ -155,12 +155,11 @@ static sc_jwks_source_t *source_alloc(sc_jwks_refresher_t *r, const sc_jwt_issue
 /* The provider could not be reached at start: the last good set from the cache file, if any. */
 static sc_jwks_set_t *load_cache_file(sc_jwks_source_t *src, const char *why, char *err, size_t errsize)
 {
-    char reason[512], url[512], *json;
+    char reason[512], buf[512], *json;
     size_t len;
     int64_t mtime;
-    const char *cache = src->remote.cache_file;
+    const char *cache = src->remote.cache_file, *url = url_for_messages(src, buf, sizeof(buf));
 
-    url_for_messages(src, url, sizeof(url));
     if (cache == NULL) {
         snprintf(err, errsize, "jwt issuer %s: cannot fetch its keys from %s: %s; and no jwks_cache_file is configured",
                  src->issuer, url, why);
@@ -369,13 +368,12 @@ static void refresh(sc_jwks_refresher_t *r, sc_jwks_source_t *src)
     set = apply(src, set, max_age);
     pthread_mutex_unlock(&r->mutex);
 
-    url_for_messages(src, url, sizeof(url));
     if (!fetched)
         sc_log_warn("jwt issuer %s: %s key refresh failed, the last good set (%zu key(s)) keeps serving: %s", src->issuer,
                     early ? "early" : "scheduled", had, why);
     else if (set != NULL)
-        sc_log_info("jwt issuer %s: new key set from %s: %zu key(s) (%s refresh)", src->issuer, url, set->num_keys,
-                    early ? "early" : "scheduled");
+        sc_log_info("jwt issuer %s: new key set from %s: %zu key(s) (%s refresh)", src->issuer,
+                    url_for_messages(src, url, sizeof(url)), set->num_keys, early ? "early" : "scheduled");
     if (set != NULL)
         write_cache_file(src, set); /* set is current: only this thread replaces it, so it lives */
     r->notify(r->data, src, set);

@@ -6,7 +6,7 @@ discovery document and a JWK Set whose content and behaviour the test sets, coun
     GET  /pool/jwks.json                          the JWK Set, or what `mode` says:
                                                   ok | 500 | hang (answers after 20 s) | empty ({"keys": []})
     GET  /moved/jwks.json                         302 to /pool/jwks.json
-    POST /__control  {"keys": [JWK...], "mode": "ok", "issuer": "..."}   any subset
+    POST /__control  {"keys": [JWK...], "mode": "ok", "issuer": "...", "max_age": N}   any subset
     GET  /__stats                                 {"discovery": N, "jwks": N, "moved": N}
 
 Usage: idp.py PORT CERT KEY       (the issuer is https://localhost:PORT/pool)
@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HANG_S = 20
 
-state = {"keys": [], "mode": "ok", "issuer": None}
+state = {"keys": [], "mode": "ok", "issuer": None, "max_age": None}
 stats = {"discovery": 0, "jwks": 0, "moved": 0}
 lock = threading.Lock()
 
@@ -72,7 +72,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(HANG_S)
         if mode == "empty":
             return self.reply(200, {"keys": []})
-        return self.reply(200, {"keys": snapshot["keys"]})
+        extra = [("Cache-Control", "public, max-age=%d" % snapshot["max_age"])] if snapshot["max_age"] is not None else []
+        return self.reply(200, {"keys": snapshot["keys"]}, extra)
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

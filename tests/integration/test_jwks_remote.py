@@ -324,6 +324,29 @@ class RotationTest(RemoteKeysBase):
         self.assertEqual(self.provider.stats()["jwks"], fetches)
 
 
+    def test_cache_control_max_age_shortens_the_refresh(self):
+        self.provider.set(max_age=1)
+        before = self.provider.stats()["jwks"]
+        # one early refresh brings the max-age; from then on the set is fetched every second or so
+        # (jwks_refresh_s is 900), with no request at all
+        self.assert_status(self.call(fake_token(self.provider.issuer, "nobody")), 401, "unknown_key")
+        wait_until(lambda: self.provider.stats()["jwks"] >= before + 3, what="refreshes driven by max-age")
+
+    def test_reload_that_changes_the_key_source_must_fetch_first(self):
+        token = self.id_token()
+        self.assert_status(self.call(token), 200)
+        # the new source cannot be fetched (a redirect) and has no cache file: the reload is refused
+        write(self.sidecar.config_path, open(self.sidecar.config_path).read().replace(
+            "discovery: true", "jwks_uri: https://localhost:%d/moved/jwks.json" % self.provider.port).replace(
+            "jwks_cache_file: %s" % self.cache_file, ""))
+        self.sidecar.process.signal(1)  # SIGHUP
+        wait_until(lambda: self.metric("policy_sidecar_config_reloads_total", result="failure") == 1, what="refused reload")
+        self.assertIn("reload refused, the running configuration keeps serving: jwt issuer %s: cannot fetch its keys from "
+                      "https://localhost:%d/moved/jwks.json" % (self.provider.issuer, self.provider.port),
+                      self.sidecar.process.output())
+        self.assert_status(self.call(token), 200)
+
+
 class UnknownKidStormTest(RemoteKeysBase):
     min_refresh_s = 30
 
