@@ -77,7 +77,7 @@ typedef enum sc_jwt_result {
     SC_JWT_UNKNOWN_ISSUER,   /* "iss" names no configured issuer */
     SC_JWT_UNKNOWN_KEY,      /* no key with that "kid"; or no "kid" and not exactly one key for the algorithm */
     SC_JWT_BAD_SIGNATURE,
-    SC_JWT_MISSING_CLAIM,      /* "iss", "exp" or "aud" is absent */
+    SC_JWT_MISSING_CLAIM,      /* "iss" or "exp"; "aud" of an ID token, "client_id" of an access token */
     SC_JWT_EXPIRED,            /* now >= exp + leeway */
     SC_JWT_NOT_YET_VALID,      /* now + leeway < nbf, or now + leeway < iat */
     SC_JWT_AUDIENCE_MISMATCH,  /* "aud" names none of the issuer's audiences, or "client_id" none of its client_ids */

@@ -5,6 +5,7 @@ discovery document and a JWK Set whose content and behaviour the test sets, coun
     GET  /pool/.well-known/openid-configuration   {"issuer": ..., "jwks_uri": .../pool/jwks.json}
     GET  /pool/jwks.json                          the JWK Set, or what `mode` says:
                                                   ok | 500 | hang (answers after 20 s) | empty ({"keys": []})
+                                                  | huge (the keys and 1.1 MiB of padding)
     GET  /moved/jwks.json                         302 to /pool/jwks.json
     POST /__control  {"keys": [JWK...], "mode": "ok", "issuer": "...", "max_age": N}   any subset
     GET  /__stats                                 {"discovery": N, "jwks": N, "moved": N}
@@ -72,6 +73,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(HANG_S)
         if mode == "empty":
             return self.reply(200, {"keys": []})
+        if mode == "huge":
+            return self.reply(200, {"keys": snapshot["keys"], "padding": "x" * (1100 * 1024)})
         extra = [("Cache-Control", "public, max-age=%d" % snapshot["max_age"])] if snapshot["max_age"] is not None else []
         return self.reply(200, {"keys": snapshot["keys"]}, extra)
 

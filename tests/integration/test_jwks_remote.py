@@ -301,7 +301,7 @@ class RotationTest(RemoteKeysBase):
         token = self.id_token()
         self.assert_status(self.call(token), 200)
         failures = 0
-        for mode in ("500", "hang", "empty"):
+        for mode in ("500", "hang", "empty", "huge"):
             self.provider.set(mode=mode)
             # an unknown kid asks for a refresh (at most one a second here); wait until one has failed
             wait_until(lambda: self.call(fake_token(self.provider.issuer, "k-" + mode)).status == 401 and
@@ -309,7 +309,12 @@ class RotationTest(RemoteKeysBase):
             failures += 1
             self.assert_status(self.call(token), 200)
             self.assertEqual(self.metric("policy_sidecar_jwks_keys", issuer=self.provider.issuer), 1)
-        self.assertIn("key refresh failed, the last good set (1 key(s)) keeps serving", self.sidecar.process.output())
+        out = self.sidecar.process.output()
+        self.assertIn("key refresh failed, the last good set (1 key(s)) keeps serving", out)
+        self.assertIn("HTTP 500", out)
+        self.assertIn("Operation timed out", out)
+        self.assertIn("holds no usable signature key", out)
+        self.assertIn("the answer exceeds 1048576 bytes", out)
         with open(self.cache_file) as f:
             self.assertEqual(json.load(f), {"keys": [JWKS["rsa-rs256"]]})  # never replaced by a bad set
 
