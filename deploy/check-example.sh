@@ -5,14 +5,15 @@
 # It lays the files out in a temporary directory as they would be in /etc/policy-sidecar,
 # rewrites the /etc/policy-sidecar and /var/log/policy-sidecar paths to it, and supplies what a
 # real host has: a server certificate (certs/make-dev-certs.sh), a self-signed client
-# certificate standing in for API Gateway's (its fingerprint fills the placeholder), a JWKS
-# (tests/fixtures/jwt/rs256.jwks.json as the Cognito key set) and a Redis password file.
-# Then it runs `policy-sidecar --check` on it. Nothing listens and nothing contacts Redis.
+# certificate standing in for API Gateway's (its fingerprint fills the placeholder), a last good
+# Cognito key set in the jwks_cache_file (tests/fixtures/jwt/rs256.jwks.json: the example's
+# issuer is a placeholder, so a real start falls back to it) and a Redis password file.
+# Then it runs `policy-sidecar --check` on it. Nothing listens, nothing contacts Redis or Cognito.
 #
 # Usage: deploy/check-example.sh [POLICY_SIDECAR_BINARY]
 #   default binary: $POLICY_SIDECAR, else build/policy-sidecar, else policy-sidecar on PATH
 #   CHECK_EXAMPLE_KEEP=1 keeps (and prints) the temporary directory: config/ stands for
-#   /etc/policy-sidecar, logs/ for /var/log/policy-sidecar, certs/ holds the dev CA and the
+#   /etc/policy-sidecar, logs/ for /var/log/policy-sidecar, state/ for /var/lib/policy-sidecar, certs/ holds the dev CA and the
 #   stand-in gateway certificate's key (gateway-client.key), to try the example for real.
 # Exit status: the check's (0 valid, 2 invalid), or 1 when this script cannot set it up.
 set -euo pipefail
@@ -41,12 +42,13 @@ else
 fi
 
 etc=$tmp/config # stands for /etc/policy-sidecar
-logs=$tmp/logs  # stands for /var/log/policy-sidecar
-mkdir -p "$etc/policies" "$etc/tls" "$etc/jwks" "$logs"
+logs=$tmp/logs   # stands for /var/log/policy-sidecar
+state=$tmp/state # stands for /var/lib/policy-sidecar
+mkdir -p "$etc/policies" "$etc/tls" "$logs" "$state"
 
 # The configuration and its policies, with every absolute host path moved into $tmp.
 rewrite() { # $1 = source, $2 = destination
-    sed -e "s#/etc/policy-sidecar#$etc#g" -e "s#/var/log/policy-sidecar#$logs#g" "$1" >"$2"
+    sed -e "s#/etc/policy-sidecar#$etc#g" -e "s#/var/log/policy-sidecar#$logs#g" -e "s#/var/lib/policy-sidecar#$state#g" "$1" >"$2"
 }
 rewrite "$here/policy-sidecar.yaml" "$etc/policy-sidecar.yaml"
 shopt -s nullglob
@@ -73,13 +75,13 @@ cp "$tmp/certs/gateway-client.crt" "$etc/tls/gateway-client.crt"
 fingerprint=$(openssl x509 -in "$etc/tls/gateway-client.crt" -noout -fingerprint -sha256 | sed 's/.*=//')
 sed -i "s#<gateway-client-cert-sha256>#$fingerprint#g" "$etc/policy-sidecar.yaml"
 
-# The Cognito key set and the Redis password.
-cp "$root/tests/fixtures/jwt/rs256.jwks.json" "$etc/jwks/cognito.json"
+# The last good Cognito key set and the Redis password.
+cp "$root/tests/fixtures/jwt/rs256.jwks.json" "$state/cognito.jwks.json"
 printf '%s\n' "example-redis-password" >"$etc/redis.pass"
 chmod 0600 "$etc/redis.pass"
 
 # Nothing may still point at the real host's files.
-if grep -nE '^[^#]*(/etc/policy-sidecar|/var/log/policy-sidecar)' "$etc/policy-sidecar.yaml" "$etc"/policies/*.yaml; then
+if grep -nE '^[^#]*(/etc/policy-sidecar|/var/log/policy-sidecar|/var/lib/policy-sidecar)' "$etc/policy-sidecar.yaml" "$etc"/policies/*.yaml; then
     echo "check-example: host paths left after the rewrite" >&2
     exit 1
 fi

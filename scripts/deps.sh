@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
     # build
     cmake make gcc pkg-config
-    libh2o-evloop-dev libssl-dev libyaml-dev libhiredis-dev libjwt-dev libjansson-dev
+    libh2o-evloop-dev libssl-dev libyaml-dev libhiredis-dev libjwt-dev libjansson-dev libcurl4-openssl-dev
     # tests
     libcmocka-dev redis-server python3 curl openssl procps prometheus systemd logrotate
 )

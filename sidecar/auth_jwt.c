@@ -4,9 +4,12 @@
 
 #include "jwt.h"
 #include "jwt_cache.h"
+#include "jwt_keys.h"
 #include "log.h"
 #include "server.h"
 #include "worker.h"
+
+const sc_denial_t sc_auth_jwt_waiting = {0, "waiting_for_keys", "waiting for the issuer's keys"};
 
 static const char *message_for(sc_jwt_result_t result)
 {
@@ -75,7 +78,7 @@ static const sc_denial_t *take_claims(sc_request_t *r, const sc_jwt_claims_t *cl
     return NULL;
 }
 
-const sc_denial_t *sc_auth_jwt(sc_request_t *r, h2o_iovec_t token)
+const sc_denial_t *sc_auth_jwt(sc_request_t *r, h2o_iovec_t token, void (*resume)(sc_request_t *r, h2o_iovec_t token))
 {
     sc_worker_t *w = r->worker;
     int64_t now = r->req->processed_at.at.tv_sec;
@@ -84,7 +87,13 @@ const sc_denial_t *sc_auth_jwt(sc_request_t *r, h2o_iovec_t token)
         return take_claims(r, cached);
 
     sc_jwt_claims_t claims;
-    sc_jwt_result_t result = sc_jwt_verify(&r->config->jwt_issuers, token.base, token.len, now, &claims);
+    sc_jwt_keyring_t fetched = sc_jwt_keys_ring(w);
+    const sc_jwt_issuer_t *issuer;
+    sc_jwt_result_t result = sc_jwt_verify_ex(&r->config->jwt_issuers, &fetched, token.base, token.len, now, &claims, &issuer);
+    /* new keys may be on the way: one early refresh per jwks_min_refresh_s, whatever the number of such tokens */
+    if (result == SC_JWT_UNKNOWN_KEY && resume != NULL && issuer != NULL && issuer->source != NULL &&
+        sc_jwks_source_request_refresh(issuer->source) && sc_jwt_keys_wait(r, issuer->source, token, resume) == 0)
+        return &sc_auth_jwt_waiting;
     if (result != SC_JWT_OK) {
         sc_log_debug("service %s: bearer token refused: %s (request %s)", r->service->name, sc_jwt_result_reason(result), r->id);
         return denial_for(&r->req->pool, result);

@@ -9,9 +9,15 @@
 #include "identity.h"
 #include "request.h"
 
+/* Returned by sc_auth_jwt when the request waits for fetched keys: `resume` will run. */
+extern const sc_denial_t sc_auth_jwt_waiting;
+
 /**
- * Returns NULL when the token is valid (r->identity is then filled), else the 401 denial.
+ * Returns NULL when the token is valid (r->identity is then filled), else the 401 denial. When
+ * `resume` is not NULL and the token names a kid its issuer's fetched keys lack, an early refresh
+ * may be asked for (jwt_keys.h): the answer is then sc_auth_jwt_waiting and resume(r, token)
+ * runs later on the worker's loop, where it calls sc_auth_jwt again with resume NULL.
  */
-const sc_denial_t *sc_auth_jwt(sc_request_t *r, h2o_iovec_t token);
+const sc_denial_t *sc_auth_jwt(sc_request_t *r, h2o_iovec_t token, void (*resume)(sc_request_t *r, h2o_iovec_t token));
 
 #endif

@@ -23,6 +23,7 @@ static const char *const reasons[SC_JWT_RESULT_COUNT] = {
     [SC_JWT_EXPIRED] = "token_expired",
     [SC_JWT_NOT_YET_VALID] = "token_not_yet_valid",
     [SC_JWT_AUDIENCE_MISMATCH] = "audience_mismatch",
+    [SC_JWT_TOKEN_USE_MISMATCH] = "token_use_mismatch",
     [SC_JWT_INTERNAL_ERROR] = "internal_error",
 };
 
@@ -143,19 +144,45 @@ static int scope_pass(const json_t *v, char **ptrs, char *buf, size_t *count, si
     return 0;
 }
 
-static sc_jwt_result_t read_scopes(const json_t *payload, sc_jwt_claims_t *out)
+/* The scope claims an issuer reads: its scopes_claims, or by default "scope", else "scp". */
+static size_t scope_sources(const sc_jwt_issuer_t *issuer, const json_t *payload, const json_t **v)
 {
-    const json_t *scope = json_object_get(payload, "scope"), *v = scope != NULL ? scope : json_object_get(payload, "scp");
-    size_t count, bytes;
-    if (v == NULL)
+    size_t n = 0;
+    if (issuer->scopes_claims == NULL) {
+        const json_t *scope = json_object_get(payload, "scope");
+        v[0] = scope != NULL ? scope : json_object_get(payload, "scp");
+        return v[0] != NULL;
+    }
+    for (size_t i = 0; i != issuer->num_scopes_claims && n != SC_JWT_MAX_SCOPES_CLAIMS; ++i)
+        if ((v[n] = json_object_get(payload, issuer->scopes_claims[i])) != NULL)
+            ++n;
+    return n;
+}
+
+/* Every claim of v, each a space-separated string or an array of them, into one scopes block. */
+static sc_jwt_result_t read_scopes(const sc_jwt_issuer_t *issuer, const json_t *payload, sc_jwt_claims_t *out)
+{
+    const json_t *v[SC_JWT_MAX_SCOPES_CLAIMS];
+    size_t n = scope_sources(issuer, payload, v), count = 0, bytes = 0, c, b;
+    if (n == 0)
         return SC_JWT_OK;
-    if (v == scope && !json_is_string(v))
-        return SC_JWT_MALFORMED; /* "scope" is a string (RFC 8693 4.2); only "scp" may also be an array */
-    if (scope_pass(v, NULL, NULL, &count, &bytes) != 0)
+    /* "scope" is a string (RFC 8693 4.2); by default only "scp" may also be an array */
+    if (issuer->scopes_claims == NULL && v[0] == json_object_get(payload, "scope") && !json_is_string(v[0]))
         return SC_JWT_MALFORMED;
+    for (size_t i = 0; i != n; ++i) {
+        if (scope_pass(v[i], NULL, NULL, &c, &b) != 0)
+            return SC_JWT_MALFORMED;
+        count += c;
+        bytes += b;
+    }
     if ((out->scopes = scopes_alloc(count, bytes)) == NULL)
         return SC_JWT_INTERNAL_ERROR;
-    scope_pass(v, out->scopes, (char *)(out->scopes + count + 1), &count, &bytes);
+    char **ptrs = out->scopes, *buf = (char *)(out->scopes + count + 1);
+    for (size_t i = 0; i != n; ++i) {
+        scope_pass(v[i], ptrs, buf, &c, &b);
+        ptrs += c;
+        buf += b;
+    }
     out->scopes[count] = NULL;
     out->num_scopes = count;
     return SC_JWT_OK;
@@ -222,7 +249,7 @@ static sc_jwt_result_t check_audience(const sc_jwt_issuer_t *issuer, const json_
         n = json_array_size(aud);
     else if (!json_is_string(aud))
         return SC_JWT_MALFORMED;
-    sc_jwt_result_t result = SC_JWT_AUDIENCE_MISMATCH;
+    sc_jwt_result_t result = SC_JWT_AUDIENCE_MISMATCH; /* also when the issuer lists no audience */
     for (size_t i = 0; i != n; ++i) {
         const json_t *item = json_is_array(aud) ? json_array_get(aud, i) : aud;
         if (!json_is_string(item))
@@ -233,6 +260,47 @@ static sc_jwt_result_t check_audience(const sc_jwt_issuer_t *issuer, const json_
                 result = SC_JWT_OK;
     }
     return result;
+}
+
+static int is_in(char *const *list, size_t n, const json_t *s)
+{
+    for (size_t i = 0; i != n; ++i)
+        if (strlen(list[i]) == json_string_length(s) && memcmp(list[i], json_string_value(s), json_string_length(s)) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * Who the token is for. "token_use" (Cognito), where present, must be a kind the issuer accepts
+ * and says which kind the token is; without it, a token with "aud" is an ID token (or any JWT
+ * with an audience) and one without is an access token. An ID token needs "aud" in audiences, an
+ * access token "client_id" in client_ids: an issuer with no client_ids accepts no access token.
+ */
+static sc_jwt_result_t check_recipient(const sc_jwt_issuer_t *issuer, const json_t *payload)
+{
+    const json_t *use = json_object_get(payload, "token_use"), *client_id;
+    int access;
+    if (use != NULL && !json_is_string(use))
+        return SC_JWT_MALFORMED;
+    if (use != NULL && strcmp(json_string_value(use), "access") == 0)
+        access = 1;
+    else if (use != NULL && strcmp(json_string_value(use), "id") == 0)
+        access = 0;
+    else if (use != NULL)
+        return SC_JWT_TOKEN_USE_MISMATCH;
+    else if (issuer->token_use != SC_JWT_TOKEN_USE_ANY)
+        access = issuer->token_use == SC_JWT_TOKEN_USE_ACCESS;
+    else
+        access = json_object_get(payload, "aud") == NULL;
+    if ((issuer->token_use == SC_JWT_TOKEN_USE_ID && access) || (issuer->token_use == SC_JWT_TOKEN_USE_ACCESS && !access))
+        return SC_JWT_TOKEN_USE_MISMATCH;
+    if (!access)
+        return check_audience(issuer, payload);
+    if ((client_id = json_object_get(payload, "client_id")) == NULL)
+        return SC_JWT_MISSING_CLAIM;
+    if (!json_is_string(client_id))
+        return SC_JWT_MALFORMED;
+    return is_in(issuer->client_ids, issuer->num_client_ids, client_id) ? SC_JWT_OK : SC_JWT_AUDIENCE_MISMATCH;
 }
 
 /* The claims of a token whose signature has been verified. */
@@ -251,13 +319,13 @@ static sc_jwt_result_t read_claims(const sc_jwt_issuer_t *issuer, const json_t *
         return SC_JWT_EXPIRED;
     if ((has_nbf == 0 && now + leeway < nbf) || (has_iat == 0 && now + leeway < iat))
         return SC_JWT_NOT_YET_VALID;
-    if ((result = check_audience(issuer, payload)) != SC_JWT_OK)
+    if ((result = check_recipient(issuer, payload)) != SC_JWT_OK)
         return result;
     out->issuer = issuer;
     out->exp = exp;
     if ((result = read_string(payload, "sub", &out->subject)) != SC_JWT_OK ||
         (result = read_string(payload, issuer->tenant_claim, &out->tenant)) != SC_JWT_OK ||
-        (result = read_scopes(payload, out)) != SC_JWT_OK)
+        (result = read_scopes(issuer, payload, out)) != SC_JWT_OK)
         return result;
     return SC_JWT_OK;
 }
@@ -311,29 +379,45 @@ static sc_jwt_result_t check_header(const json_t *header, sc_jws_alg_t *alg, con
 }
 
 /*
- * The key for the header's kid and alg. With a kid: the key with that kid, which must be bound to
- * alg. Without: the issuer's only key bound to alg.
+ * Looks for the key in one array: with a kid, the key with that kid; without, the only key bound
+ * to alg. Returns 1 found, 0 not found, -1 ambiguous.
  */
-static sc_jwt_result_t choose_key(const sc_jwt_issuer_t *issuer, sc_jws_alg_t alg, const char *kid, size_t kid_len,
-                                  const sc_jwk_t **out)
+static int find_key(const sc_jwk_t *keys, size_t n, sc_jws_alg_t alg, const char *kid, size_t kid_len, const sc_jwk_t **found)
 {
-    const sc_jwk_t *found = NULL;
-    if ((issuer->algorithms & SC_JWS_ALG_BIT(alg)) == 0)
-        return SC_JWT_ALG_NOT_ALLOWED;
-    for (size_t i = 0; i != issuer->num_keys; ++i) {
-        const sc_jwk_t *key = &issuer->keys[i];
+    for (size_t i = 0; i != n; ++i) {
+        const sc_jwk_t *key = &keys[i];
         if (kid != NULL) {
             if (key->kid != NULL && strlen(key->kid) == kid_len && memcmp(key->kid, kid, kid_len) == 0) {
-                found = key;
-                break;
+                *found = key;
+                return 1;
             }
         } else if (key->alg == alg) {
-            if (found != NULL)
-                return SC_JWT_UNKNOWN_KEY; /* ambiguous: a kid is needed */
-            found = key;
+            if (*found != NULL)
+                return -1; /* ambiguous: a kid is needed */
+            *found = key;
         }
     }
-    if (found == NULL)
+    return *found != NULL;
+}
+
+/*
+ * The key for the header's kid and alg, among the issuer's own keys and then the fetched ones.
+ * With a kid: the key with that kid, which must be bound to alg. Without: the only key bound to
+ * alg.
+ */
+static sc_jwt_result_t choose_key(const sc_jwt_issuer_t *issuer, const sc_jwt_keyring_t *fetched, sc_jws_alg_t alg, const char *kid,
+                                  size_t kid_len, const sc_jwk_t **out)
+{
+    const sc_jwk_t *found = NULL, *more = NULL;
+    size_t num_more = 0;
+    if ((issuer->algorithms & SC_JWS_ALG_BIT(alg)) == 0)
+        return SC_JWT_ALG_NOT_ALLOWED;
+    if (fetched != NULL)
+        more = fetched->keys(fetched->data, issuer, &num_more);
+    int rc = find_key(issuer->keys, issuer->num_keys, alg, kid, kid_len, &found);
+    if (rc == 0 || (rc > 0 && kid == NULL))
+        rc = find_key(more, num_more, alg, kid, kid_len, &found);
+    if (rc <= 0)
         return SC_JWT_UNKNOWN_KEY;
     /* The key's own algorithm, not the token's choice: this defeats algorithm confusion. */
     if (found->alg != alg)
@@ -343,6 +427,12 @@ static sc_jwt_result_t choose_key(const sc_jwt_issuer_t *issuer, sc_jws_alg_t al
 }
 
 sc_jwt_result_t sc_jwt_verify(const sc_jwt_issuers_t *issuers, const char *token, size_t len, int64_t now, sc_jwt_claims_t *out)
+{
+    return sc_jwt_verify_ex(issuers, NULL, token, len, now, out, NULL);
+}
+
+sc_jwt_result_t sc_jwt_verify_ex(const sc_jwt_issuers_t *issuers, const sc_jwt_keyring_t *fetched, const char *token, size_t len,
+                                 int64_t now, sc_jwt_claims_t *out, const sc_jwt_issuer_t **issuer_out)
 {
     unsigned char buf[SC_JWT_MAX_TOKEN_LEN]; /* decoded segments: together, at most 3/4 of the token */
     size_t used = 0, sig_len, kid_len = 0;
@@ -354,6 +444,8 @@ sc_jwt_result_t sc_jwt_verify(const sc_jwt_issuers_t *issuers, const char *token
     sc_jwt_result_t result;
 
     memset(out, 0, sizeof(*out));
+    if (issuer_out != NULL)
+        *issuer_out = NULL;
     if (len > SC_JWT_MAX_TOKEN_LEN)
         return SC_JWT_TOO_LARGE;
     if (len == 0 || (dot1 = memchr(token, '.', len)) == NULL ||
@@ -386,7 +478,9 @@ sc_jwt_result_t sc_jwt_verify(const sc_jwt_issuers_t *issuers, const char *token
         result = SC_JWT_UNKNOWN_ISSUER;
         goto Exit;
     }
-    if ((result = choose_key(issuer, alg, kid, kid_len, &key)) != SC_JWT_OK)
+    if (issuer_out != NULL)
+        *issuer_out = issuer;
+    if ((result = choose_key(issuer, fetched, alg, kid, kid_len, &key)) != SC_JWT_OK)
         goto Exit;
 
     if (sc_base64url_decode(dot2 + 1, (size_t)(token + len - dot2 - 1), buf + used, sizeof(buf) - used, &sig_len) != 0) {

@@ -17,11 +17,27 @@
 #include "jwks.h"
 
 #define SC_JWT_MAX_TOKEN_LEN 8192
+#define SC_JWT_MAX_SCOPES_CLAIMS 8 /* claims an issuer may read scopes from */
+
+struct sc_jwks_remote;
+struct sc_jwks_source;
+
+/* Which tokens of an issuer are accepted, by their "token_use" claim (Cognito's). */
+typedef enum sc_jwt_token_use { SC_JWT_TOKEN_USE_ANY = 0, SC_JWT_TOKEN_USE_ID, SC_JWT_TOKEN_USE_ACCESS } sc_jwt_token_use_t;
 
 typedef struct sc_jwt_issuer {
-    char *issuer; /* the exact "iss" */
-    char **audiences;
+    char *issuer;     /* the exact "iss" */
+    char **audiences; /* ID tokens: "aud" must name one of them */
     size_t num_audiences;
+    char **client_ids; /* access tokens: "client_id" must be one of them */
+    size_t num_client_ids;
+    sc_jwt_token_use_t token_use;
+    char **scopes_claims; /* NULL: "scope" (a string), else "scp"; otherwise the union of these claims */
+    size_t num_scopes_claims;
+    struct sc_jwks_remote *remote; /* keys fetched from the provider (jwks_remote.h); NULL when none */
+    /* Where the fetched keys are kept: attached by the server (jwks_refresher.c) before the
+     * configuration serves a request; NULL in --check, in tests, and without `remote`. */
+    struct sc_jwks_source *source;
     char *tenant_claim;  /* the claim that names the tenant, literally ("tenant_id", "custom:tenant_id") */
     int64_t leeway_s;    /* clock skew tolerated on exp, nbf and iat */
     unsigned algorithms; /* SC_JWS_ALG_BIT() set: the allowlist */
@@ -46,7 +62,7 @@ typedef struct sc_jwt_claims {
     const sc_jwt_issuer_t *issuer;
     char *subject; /* "sub", NULL when absent */
     char *tenant;  /* the issuer's tenant_claim, NULL when absent */
-    char **scopes; /* from "scope" (space-separated) or else "scp" (array or string); one allocation */
+    char **scopes; /* from the issuer's scopes_claims (default "scope", else "scp"); one allocation */
     size_t num_scopes;
     int64_t exp; /* rounded down */
 } sc_jwt_claims_t;
@@ -61,11 +77,12 @@ typedef enum sc_jwt_result {
     SC_JWT_UNKNOWN_ISSUER,   /* "iss" names no configured issuer */
     SC_JWT_UNKNOWN_KEY,      /* no key with that "kid"; or no "kid" and not exactly one key for the algorithm */
     SC_JWT_BAD_SIGNATURE,
-    SC_JWT_MISSING_CLAIM,     /* "iss", "exp" or "aud" is absent */
-    SC_JWT_EXPIRED,           /* now >= exp + leeway */
-    SC_JWT_NOT_YET_VALID,     /* now + leeway < nbf, or now + leeway < iat */
-    SC_JWT_AUDIENCE_MISMATCH, /* "aud" names none of the issuer's audiences */
-    SC_JWT_INTERNAL_ERROR,    /* out of memory or an OpenSSL failure: not the token's fault */
+    SC_JWT_MISSING_CLAIM,      /* "iss" or "exp"; "aud" of an ID token, "client_id" of an access token */
+    SC_JWT_EXPIRED,            /* now >= exp + leeway */
+    SC_JWT_NOT_YET_VALID,      /* now + leeway < nbf, or now + leeway < iat */
+    SC_JWT_AUDIENCE_MISMATCH,  /* "aud" names none of the issuer's audiences, or "client_id" none of its client_ids */
+    SC_JWT_TOKEN_USE_MISMATCH, /* "token_use" is not the kind of token the issuer accepts */
+    SC_JWT_INTERNAL_ERROR,     /* out of memory or an OpenSSL failure: not the token's fault */
     SC_JWT_RESULT_COUNT
 } sc_jwt_result_t;
 
@@ -78,10 +95,28 @@ typedef enum sc_jwt_result {
  * Order of checks: size; three base64url segments; header JSON ("alg" case-sensitive and known,
  * "typ", no "crit"); payload JSON; "iss" chooses the issuer; "kid" chooses the key (without
  * "kid": the issuer's only key for "alg"); "alg" must be the key's algorithm and in the issuer's
- * allowlist; the signature; then the claims: exp (required), nbf, iat, aud (required), sub, the
- * tenant claim, scope/scp. Nothing read before the signature is trusted, only used to choose.
+ * allowlist; the signature; then the claims: exp (required), nbf, iat, token_use, then aud for an
+ * ID token or client_id for an access token (see read_claims), sub, the tenant claim, scopes. Nothing read before the signature is
+ * trusted, only used to choose.
  */
 sc_jwt_result_t sc_jwt_verify(const sc_jwt_issuers_t *issuers, const char *token, size_t len, int64_t now, sc_jwt_claims_t *out);
+
+/*
+ * Keys besides the issuer's own (jwks_file, hmac_secret_file): the set last fetched from the
+ * provider, as the calling worker sees it. `keys` returns them for an issuer, or NULL.
+ */
+typedef struct sc_jwt_keyring {
+    const sc_jwk_t *(*keys)(void *data, const sc_jwt_issuer_t *issuer, size_t *count);
+    void *data;
+} sc_jwt_keyring_t;
+
+/**
+ * As sc_jwt_verify, also trying the keys of `fetched` (may be NULL) after the issuer's own. When
+ * `issuer_out` is not NULL it receives the issuer that "iss" named, whatever the result (NULL
+ * when none): an unknown "kid" for an issuer with fetched keys is a reason to refresh them.
+ */
+sc_jwt_result_t sc_jwt_verify_ex(const sc_jwt_issuers_t *issuers, const sc_jwt_keyring_t *fetched, const char *token, size_t len,
+                                 int64_t now, sc_jwt_claims_t *out, const sc_jwt_issuer_t **issuer_out);
 
 /**
  * A stable machine-readable code for a result ("bad_signature"), for logs and metrics.

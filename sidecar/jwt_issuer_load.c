@@ -8,9 +8,12 @@
 #include <openssl/crypto.h>
 
 #include "file_util.h"
+#include "jwks_remote.h"
+#include "jwt_issuer_tokens.h"
 
-static const char *const issuer_keys[] = {"issuer",   "audiences",    "algorithms", "jwks_file", "hmac_secret_file",
-                                          "hmac_kid", "tenant_claim", "leeway_s",   NULL};
+static const char *const issuer_keys[] = {"issuer",   "audiences",    "algorithms", "jwks_file",         "hmac_secret_file",
+                                          "hmac_kid", "tenant_claim", "leeway_s",   SC_JWKS_REMOTE_KEYS, SC_JWT_ISSUER_TOKEN_KEYS,
+                                          NULL};
 
 static int read_algorithms(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, unsigned *out)
 {
@@ -51,10 +54,10 @@ Exit:
 static int read_audiences(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, sc_jwt_issuer_t *issuer)
 {
     char key[SC_CONF_KEY_MAX];
-    if (sc_conf_require(r, map, where, "audiences") != 0 ||
-        sc_conf_strings(r, map, where, "audiences", &issuer->audiences, &issuer->num_audiences) != 0)
+    /* optional when client_ids is given (jwt_issuer_tokens.c checks that one of them is) */
+    if (sc_conf_strings(r, map, where, "audiences", &issuer->audiences, &issuer->num_audiences) != 0)
         return -1;
-    if (issuer->num_audiences == 0)
+    if (sc_yaml_get(map, "audiences") != NULL && issuer->num_audiences == 0)
         return sc_conf_error(r, sc_yaml_get(map, "audiences"), sc_conf_key(key, where, "audiences"),
                              "must list at least one audience");
     return 0;
@@ -168,8 +171,11 @@ static int read_issuer(sc_conf_reader_t *r, const sc_yaml_node_t *map, const cha
     if (sc_conf_path(r, map, where, "jwks_file", &issuer->jwks_file) != 0 ||
         sc_conf_path(r, map, where, "hmac_secret_file", &issuer->hmac_secret_file) != 0)
         return -1;
-    if (issuer->jwks_file == NULL && issuer->hmac_secret_file == NULL)
-        return sc_conf_error(r, map, where, "needs jwks_file or hmac_secret_file (or both)");
+    if (sc_jwt_issuer_load_tokens(r, map, where, issuer) != 0 || sc_jwks_remote_load(r, map, where, issuer) != 0)
+        return -1;
+    if (issuer->jwks_file == NULL && issuer->hmac_secret_file == NULL && issuer->remote == NULL)
+        return sc_conf_error(r, map, where,
+                             "needs jwks_file or hmac_secret_file, or keys from the provider (jwks_uri or discovery: true)");
     if (read_jwks(r, map, where, issuer) != 0 || read_hmac(r, map, where, issuer) != 0 || check_kids(r, map, where, issuer) != 0)
         return -1;
     return 0;
@@ -247,6 +253,9 @@ void sc_jwt_issuers_free(sc_jwt_issuers_t *issuers)
         sc_jwks_free(it->keys, it->num_keys);
         free(it->jwks_file);
         free(it->hmac_secret_file);
+        sc_conf_free_strings(it->client_ids, it->num_client_ids);
+        sc_conf_free_strings(it->scopes_claims, it->num_scopes_claims);
+        sc_jwks_remote_free(it->remote);
     }
     free(issuers->items);
     memset(issuers, 0, sizeof(*issuers));

@@ -4,13 +4,14 @@
  *
  *     jwt_issuers:
  *       - issuer: https://idp.example.com/        # required, compared exactly with "iss"
- *         audiences: [api://sidecar]              # required, at least one
+ *         audiences: [api://sidecar]              # ID tokens' "aud"; this and/or client_ids (jwt_issuer_tokens.h)
  *         algorithms: [RS256, ES256]              # required allowlist, case-sensitive; "none" refused
  *         jwks_file: keys/idp.jwks.json           # and/or hmac_secret_file; relative to the host file
  *         hmac_secret_file: keys/idp.secret       # raw bytes, one trailing newline stripped
  *         hmac_kid: hs-1                          # optional kid of the HMAC key
  *         tenant_claim: custom:tenant_id          # default tenant_id
  *         leeway_s: 30                            # default 30, at most 300
+ *         jwks_uri: https://idp.example.com/keys  # or discovery: true; fetched keys (jwks_remote.h)
  *
  * Each key is bound to one algorithm at load (see jwks.h); a configuration in which that binding
  * would be ambiguous is refused with a message that says how to fix it.

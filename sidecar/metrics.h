@@ -22,6 +22,9 @@
  *   policy_sidecar_ratelimit_fallbacks_total
  *   policy_sidecar_config_reloads_total{result}                result: success | failure
  *   policy_sidecar_access_log_dropped_total
+ *   policy_sidecar_jwks_refreshes_total{issuer,result}         fetched key sets (jwks_refresher.h); result: success | failure
+ *   policy_sidecar_jwks_keys{issuer}                           gauge: keys in the current fetched set
+ *   policy_sidecar_jwks_age_seconds{issuer}                    gauge: since the last successful fetch
  */
 #ifndef SC_METRICS_H
 #define SC_METRICS_H

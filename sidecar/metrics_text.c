@@ -3,7 +3,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "jwks_refresher.h"
 #include "metrics.h"
 #include "server.h"
 #include "version.h"
@@ -169,6 +171,45 @@ static void subsystems(text_t *t, sc_server_t *s)
             s->access_log != NULL ? sc_access_log_dropped(s->access_log) : 0);
 }
 
+/* A label value in the text format: backslash, double quote and newline escaped. */
+static const char *label_value(const char *s, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (; *s != '\0' && n + 3 < size; ++s) {
+        if (*s == '\\' || *s == '"' || *s == '\n')
+            buf[n++] = '\\';
+        buf[n++] = *s == '\n' ? 'n' : *s;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+#define MAX_JWKS_SOURCES 64
+
+static void jwks(text_t *t, sc_server_t *s)
+{
+    sc_jwks_source_stats_t st[MAX_JWKS_SOURCES];
+    size_t n = s->jwks != NULL ? sc_jwks_refresher_stats(s->jwks, st, MAX_JWKS_SOURCES) : 0;
+    char iss[512];
+    int64_t now = (int64_t)time(NULL);
+    header(t, "policy_sidecar_jwks_refreshes_total", "counter", "Key set fetches from identity providers, by issuer and result.");
+    for (size_t i = 0; i != n; ++i) {
+        label_value(st[i].issuer, iss, sizeof(iss));
+        emit(t, "policy_sidecar_jwks_refreshes_total{issuer=\"%s\",result=\"success\"} %llu\n", iss,
+             (unsigned long long)st[i].refreshes_ok);
+        emit(t, "policy_sidecar_jwks_refreshes_total{issuer=\"%s\",result=\"failure\"} %llu\n", iss,
+             (unsigned long long)st[i].refreshes_failed);
+    }
+    header(t, "policy_sidecar_jwks_keys", "gauge", "Keys in the current fetched key set, by issuer.");
+    for (size_t i = 0; i != n; ++i)
+        emit(t, "policy_sidecar_jwks_keys{issuer=\"%s\"} %zu\n", label_value(st[i].issuer, iss, sizeof(iss)), st[i].num_keys);
+    header(t, "policy_sidecar_jwks_age_seconds", "gauge",
+           "Seconds since the current key set was last fetched successfully (or since its cache file was written).");
+    for (size_t i = 0; i != n; ++i)
+        emit(t, "policy_sidecar_jwks_age_seconds{issuer=\"%s\"} %lld\n", label_value(st[i].issuer, iss, sizeof(iss)),
+             (long long)(now - st[i].fetched_at));
+}
+
 h2o_iovec_t sc_metrics_render(sc_server_t *server, h2o_mem_pool_t *pool)
 {
     text_t t = {pool, h2o_mem_alloc_pool(pool, 16384), 0, 16384};
@@ -181,5 +222,6 @@ h2o_iovec_t sc_metrics_render(sc_server_t *server, h2o_mem_pool_t *pool)
     histogram(&t, server, "policy_sidecar_upstream_duration_seconds", "Time from forwarding to the backend's response head.", 1);
     tenants(&t, server);
     subsystems(&t, server);
+    jwks(&t, server);
     return h2o_iovec_init(t.buf, t.len);
 }

@@ -29,6 +29,7 @@ typedef enum {
 } sc_verdict_t;
 
 static sc_verdict_t finish(sc_request_t *r);
+static sc_verdict_t look_up(sc_request_t *r);
 static sc_verdict_t limit(sc_request_t *r);
 
 /* ------------------------------------------------------------------ answering */
@@ -193,6 +194,16 @@ static const sc_denial_t *read_credentials(sc_request_t *r, h2o_iovec_t *bearer,
 
 /* ------------------------------------------------------------------ the decision */
 
+/* Resumes a request that waited for an early refresh of its issuer's keys (jwt_keys.c). */
+static void on_jwt_resumed(sc_request_t *r, h2o_iovec_t token)
+{
+    const sc_denial_t *denial = sc_auth_jwt(r, token, NULL);
+    if ((denial != NULL ? deny(r, denial) : look_up(r)) == SC_VERDICT_FORWARD) {
+        forward(r);
+        h2o_delegate_request(r->req, r->handler);
+    }
+}
+
 static sc_verdict_t start(sc_request_t *r)
 {
     h2o_req_t *req = r->req;
@@ -223,12 +234,19 @@ static sc_verdict_t start(sc_request_t *r)
     if ((denial = sc_identity_tenant_header(&req->headers, &r->tenant)) != NULL)
         return deny(r, denial);
     if (bearer.base != NULL) {
-        if ((denial = sc_auth_jwt(r, bearer)) != NULL)
+        if ((denial = sc_auth_jwt(r, bearer, on_jwt_resumed)) == &sc_auth_jwt_waiting)
+            return SC_VERDICT_SUSPENDED;
+        if (denial != NULL)
             return deny(r, denial);
     } else if ((denial = take_api_key(r, api_key)) != NULL) {
         return deny(r, denial);
     }
+    return look_up(r);
+}
 
+/* The tenant record (and the API key's): from the cache, or the request waits for Redis. */
+static sc_verdict_t look_up(sc_request_t *r)
+{
     if (r->worker->store == NULL) /* cannot happen with a valid configuration */
         return deny(r, &sc_deny_store_unavailable);
     if (r->identity.method == SC_AUTH_API_KEY)

@@ -12,6 +12,9 @@
 
 #include "admin.h"
 #include "denials.h"
+#include "jwks_fetch.h"
+#include "jwks_refresher.h"
+#include "jwt_keys.h"
 #include "log.h"
 #include "pipeline.h"
 #include "request_log.h"
@@ -89,6 +92,25 @@ static void setup_admin(sc_server_t *server)
     sc_admin_register(h2o_config_register_path(host, "/", 0), server);
 }
 
+/*
+ * Keys of issuers with jwks_uri or discovery: fetched now, before any worker serves (or read from
+ * their cache files); without them the sidecar does not start.
+ */
+static int setup_jwks(sc_server_t *server)
+{
+    char err[1024];
+    if (sc_fetch_global_init() != 0 ||
+        (server->jwks = sc_jwks_refresher_create(server->config->threads, sc_jwt_keys_notify, server)) == NULL) {
+        sc_log_error("jwt_issuers: cannot initialise the key fetcher");
+        return -1;
+    }
+    if (sc_jwks_refresher_attach(server->jwks, &server->config->jwt_issuers, err, sizeof(err)) != 0) {
+        sc_log_error("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
 static int setup(sc_server_t *server)
 {
     const sc_config_t *config = server->config;
@@ -115,6 +137,8 @@ static int setup(sc_server_t *server)
         }
     }
     setup_admin(server);
+    if (setup_jwks(server) != 0)
+        return -1;
     for (unsigned i = 0; i != config->threads; ++i) {
         if (sc_worker_init(&server->workers[i], server, i) != 0) {
             sc_log_error("worker %u: initialisation failed", i);
@@ -158,7 +182,9 @@ static void reload(sc_server_t *server)
 {
     char err[1024];
     sc_config_t *next = sc_config_load_file(server->config->file, err, sizeof(err));
-    if (next == NULL || sc_config_check_reloadable(server->config, next, err, sizeof(err)) != 0) {
+    /* fetched keys carry over; an issuer whose key source changed is fetched before the swap */
+    if (next == NULL || sc_config_check_reloadable(server->config, next, err, sizeof(err)) != 0 ||
+        sc_jwks_refresher_attach(server->jwks, &next->jwt_issuers, err, sizeof(err)) != 0) {
         sc_log_error("reload refused, the running configuration keeps serving: %s", err);
         __atomic_add_fetch(&server->reloads_failed, 1, __ATOMIC_RELAXED);
         sc_config_release(next);
@@ -208,6 +234,10 @@ int sc_server_run(sc_config_t *config)
             return 1;
         }
     }
+    if (sc_jwks_refresher_start(server.jwks) != 0) {
+        sc_log_error("cannot start the key refresher thread");
+        return 1;
+    }
     log_started(&server);
 
     for (;;) {
@@ -231,6 +261,7 @@ int sc_server_run(sc_config_t *config)
         sc_worker_request_drain(&server.workers[i]);
     for (unsigned i = 0; i != config->threads; ++i)
         pthread_join(server.workers[i].thread, NULL);
+    sc_jwks_refresher_free(server.jwks);    /* aborts a fetch under way */
     sc_access_log_close(server.access_log); /* what is queued is written */
     sc_log_info("stopped");
     return 0;

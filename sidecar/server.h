@@ -14,6 +14,7 @@
 #include "ratelimit_local.h"
 
 struct sc_worker;
+struct sc_jwks_refresher;
 
 typedef struct sc_server_service {
     h2o_globalconf_t globalconf;
@@ -32,6 +33,7 @@ typedef struct sc_server {
     sc_local_limits_t *local_limits;   /* shared by the workers: one budget per tenant per process */
     sc_access_log_t *access_log;       /* NULL when off */
     sc_tenant_labels_t *tenant_labels; /* NULL unless metrics.per_tenant */
+    struct sc_jwks_refresher *jwks;    /* keys fetched from identity providers */
     uint64_t reloads_ok, reloads_failed;
     int draining; /* read with __atomic_load_n: written by the main thread */
 } sc_server_t;

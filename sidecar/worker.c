@@ -141,6 +141,7 @@ int sc_worker_init(sc_worker_t *w, sc_server_t *server, unsigned index)
     if ((w->admin_listener = open_listener(w, server->admin_fd, &w->admin_accept)) == NULL)
         return -1;
     h2o_multithread_register_receiver(w->admin_ctx.queue, &w->control, on_control);
+    sc_jwt_keys_worker_init(w);
     return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <pthread.h>
 
 #include "config.h"
+#include "jwt_keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "tenant_store.h"
@@ -41,6 +42,7 @@ typedef struct sc_worker {
     sc_config_t *config;                /* the current configuration; requests hold their own reference */
     sc_store_t *store;                  /* tenant and key records; NULL without redis */
     struct sc_jwt_cache *jwt_cache;     /* verified tokens; NULL when disabled */
+    sc_jwt_keys_worker_t jwt_keys;      /* fetched JWT keys and the requests waiting for them */
     int ratelimit_degraded;             /* redis-mode limits are being decided locally (logged once) */
     sc_log_throttle_t upstream_log;     /* backend failures: one log line per second at most */
     sc_worker_stats_t stats;

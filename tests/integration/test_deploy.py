@@ -130,7 +130,8 @@ class SystemdUnitTest(unittest.TestCase):
                     "ProtectControlGroups": "yes", "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
                     "RestrictNamespaces": "yes", "LockPersonality": "yes", "MemoryDenyWriteExecute": "yes",
                     "SystemCallArchitectures": "native", "LogsDirectory": "policy-sidecar",
-                    "ReadOnlyPaths": "/etc/policy-sidecar", "KillSignal": "SIGTERM", "LimitNOFILE": "65536"}
+                    "ReadOnlyPaths": "/etc/policy-sidecar", "KillSignal": "SIGTERM", "LimitNOFILE": "65536",
+                    "StateDirectory": "policy-sidecar"}
         for key, want in expected.items():
             self.assertEqual(self.value(key), want, key)
         self.assertEqual(self.value("WantedBy", "Install"), "multi-user.target")
@@ -228,6 +229,10 @@ tests:
         values: '0+30x30'
       - series: 'policy_sidecar_denials_total{instance="h1:9901",job="policy-sidecar",service="rag",reason="no_route",mode="enforce"}'
         values: '0+60x30'
+      - series: 'policy_sidecar_jwks_age_seconds{instance="h1:9901",job="policy-sidecar",issuer="https://idp.test/"}'
+        values: '3000+60x30'
+      - series: 'policy_sidecar_jwks_age_seconds{instance="h1:9901",job="policy-sidecar",issuer="https://fresh.test/"}'
+        values: '0+0x30'
     alert_rule_test:
       - eval_time: 20m
         alertname: PolicySidecarRedisFailures
@@ -247,6 +252,10 @@ tests:
         alertname: PolicySidecarUpstream5xx
         exp_alerts:
           - exp_labels: {severity: critical, instance: "h1:9901", service: rag}
+      - eval_time: 20m
+        alertname: PolicySidecarJwksStale
+        exp_alerts:
+          - exp_labels: {severity: warning, instance: "h1:9901", issuer: "https://idp.test/"}
       - eval_time: 20m
         alertname: PolicySidecarHighDenialRate
         exp_alerts:
@@ -371,7 +380,12 @@ class ExampleConfigTest(unittest.TestCase):
         self.assertIn("password_file: /etc/policy-sidecar/redis.pass", text)
         self.assertRegex(text, r"user: sidecar\b")
         self.assertIn("tenant_claim: custom:tenant_id", text)
-        self.assertIn("jwks_file: /etc/policy-sidecar/jwks/cognito.json", text)
+        # keys from Cognito itself, the last good set kept where the unit's StateDirectory= is
+        self.assertIn("discovery: true", text)
+        self.assertIn("jwks_cache_file: /var/lib/policy-sidecar/cognito.jwks.json", text)
+        self.assertNotIn("jwks_file:", text)
+        self.assertIn("client_ids: [<app-client-id>]", text)
+        self.assertIn('scopes_claims: [scope, "cognito:groups"]', text)
         self.assertRegex(text, r"issuer: https://cognito-idp\.[^.]+\.amazonaws\.com/")
         self.assertRegex(text, r"algorithms: \[RS256\]")
 
@@ -454,6 +468,12 @@ class ExampleServesTest(IntegrationTest):
         self.assertIn("redis: worker 0", resp.json()["waiting_for"])
         self.assertIn("redis: subscription, worker 0", resp.json()["waiting_for"])
         self.assertEqual(request(self.admin_port, "GET", "/healthz").status, 200)
+
+    def test_starts_from_the_jwks_cache_file(self):
+        # the example's issuer is a placeholder that cannot be fetched: the last good set serves
+        out = self.sidecar.output()
+        self.assertIn("jwt issuer https://cognito-idp.<region>.amazonaws.com/<user-pool-id>: cannot fetch its keys", out)
+        self.assertIn("starting from jwks_cache_file %s/state/cognito.jwks.json (1 key(s)" % self.dir, out)
 
     def test_public_health_over_mtls(self):
         for name in SERVICES:

@@ -158,7 +158,7 @@ static const struct {
     {"missing issuer", "jwt_issuers:\n  - audiences: [x]\n    algorithms: [RS256]\n",
      HOST_FILE ":2: jwt_issuers[0].issuer: is required"},
     {"missing audiences", "jwt_issuers:\n  - issuer: https://a.test\n    algorithms: [RS256]\n    jwks_file: rs256.jwks.json\n",
-     HOST_FILE ":2: jwt_issuers[0].audiences: is required"},
+     HOST_FILE ":2: jwt_issuers[0]: needs audiences (ID tokens) or client_ids (access tokens), or both"},
     {"empty audiences",
      "jwt_issuers:\n  - issuer: https://a.test\n    audiences: []\n    algorithms: [RS256]\n    jwks_file: rs256.jwks.json\n",
      HOST_FILE ":3: jwt_issuers[0].audiences: must list at least one audience"},

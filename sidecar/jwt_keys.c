@@ -1,0 +1,134 @@
+#include "jwt_keys.h"
+
+#include <stdlib.h>
+
+#include "jwt_cache.h"
+#include "log.h"
+#include "server.h"
+#include "waiter.h"
+#include "worker.h"
+
+/* From the refresher's thread to one worker. */
+typedef struct update_message {
+    h2o_multithread_message_t super;
+    sc_jwks_source_t *source;
+    sc_jwks_set_t *set; /* a reference for this message; NULL: nothing new */
+} update_message_t;
+
+typedef struct key_wait {
+    h2o_linklist_t link; /* in the worker's waits */
+    h2o_timeout_entry_t timeout;
+    sc_waiter_t *waiter; /* -> sc_request_t */
+    sc_jwks_source_t *source;
+    h2o_iovec_t token; /* in the request's pool: read only while the request lives */
+    sc_jwt_keys_resume_cb resume;
+} key_wait_t;
+
+static const sc_jwk_t *worker_keys(void *data, const sc_jwt_issuer_t *issuer, size_t *count)
+{
+    sc_worker_t *w = data;
+    const sc_jwks_set_t *set = issuer->source != NULL ? sc_jwks_source_current(issuer->source, w->index) : NULL;
+    *count = set != NULL ? set->num_keys : 0;
+    return set != NULL ? set->keys : NULL;
+}
+
+sc_jwt_keyring_t sc_jwt_keys_ring(sc_worker_t *w)
+{
+    return (sc_jwt_keyring_t){worker_keys, w};
+}
+
+/* Ends a wait, whichever came first: the refresher's report or the deadline. */
+static void finish_wait(key_wait_t *wait)
+{
+    if (h2o_timeout_is_linked(&wait->timeout))
+        h2o_timeout_unlink(&wait->timeout);
+    if (h2o_linklist_is_linked(&wait->link))
+        h2o_linklist_unlink(&wait->link);
+    sc_request_t *r = sc_waiter_take(wait->waiter);
+    h2o_iovec_t token = wait->token;
+    sc_jwt_keys_resume_cb resume = wait->resume;
+    free(wait);
+    if (r != NULL)
+        resume(r, token);
+}
+
+static void on_wait_timeout(h2o_timeout_entry_t *entry)
+{
+    finish_wait(H2O_STRUCT_FROM_MEMBER(key_wait_t, timeout, entry));
+}
+
+int sc_jwt_keys_wait(sc_request_t *r, sc_jwks_source_t *source, h2o_iovec_t token, sc_jwt_keys_resume_cb resume)
+{
+    sc_jwt_keys_worker_t *k = &r->worker->jwt_keys;
+    key_wait_t *wait = calloc(1, sizeof(*wait));
+    if (wait == NULL || (wait->waiter = sc_waiter_new(&r->req->pool, r)) == NULL) {
+        free(wait);
+        return -1;
+    }
+    wait->source = source;
+    wait->token = token;
+    wait->resume = resume;
+    wait->timeout.cb = on_wait_timeout;
+    h2o_timeout_link(r->worker->loop, &k->wait_timeout, &wait->timeout);
+    h2o_linklist_insert(&k->waits, &wait->link);
+    return 0;
+}
+
+/* Resumes every request waiting for `source`; they are taken off the list first, since resuming one may answer it. */
+static void resume_waits(sc_jwt_keys_worker_t *k, const sc_jwks_source_t *source)
+{
+    h2o_linklist_t ready;
+    h2o_linklist_init_anchor(&ready);
+    for (h2o_linklist_t *node = k->waits.next, *next; node != &k->waits; node = next) {
+        next = node->next;
+        key_wait_t *wait = H2O_STRUCT_FROM_MEMBER(key_wait_t, link, node);
+        if (wait->source != source)
+            continue;
+        h2o_linklist_unlink(node);
+        h2o_linklist_insert(&ready, node);
+    }
+    while (!h2o_linklist_is_empty(&ready))
+        finish_wait(H2O_STRUCT_FROM_MEMBER(key_wait_t, link, ready.next));
+}
+
+static void on_update(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    sc_worker_t *w = H2O_STRUCT_FROM_MEMBER(sc_worker_t, jwt_keys.updates, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        update_message_t *m = H2O_STRUCT_FROM_MEMBER(update_message_t, super.link, messages->next);
+        h2o_linklist_unlink(&m->super.link);
+        if (m->set != NULL) {
+            sc_jwks_source_use(m->source, w->index, m->set);
+            sc_jwks_set_release(m->set);
+            /* a withdrawn key must stop verifying: tokens verified with the old set are checked again */
+            if (w->jwt_cache != NULL)
+                sc_jwt_cache_clear(w->jwt_cache);
+        }
+        resume_waits(&w->jwt_keys, m->source);
+        free(m);
+    }
+}
+
+void sc_jwt_keys_worker_init(sc_worker_t *w)
+{
+    h2o_linklist_init_anchor(&w->jwt_keys.waits);
+    h2o_timeout_init(w->loop, &w->jwt_keys.wait_timeout, SC_JWT_KEYS_WAIT_MS);
+    h2o_multithread_register_receiver(w->admin_ctx.queue, &w->jwt_keys.updates, on_update);
+}
+
+void sc_jwt_keys_notify(void *data, sc_jwks_source_t *source, sc_jwks_set_t *set)
+{
+    sc_server_t *server = data;
+    for (unsigned i = 0; i != server->config->threads; ++i) {
+        update_message_t *m = calloc(1, sizeof(*m));
+        if (m == NULL) {
+            sc_log_error("jwt keys: out of memory while notifying worker %u", i);
+            abort();
+        }
+        m->source = source;
+        m->set = set;
+        if (set != NULL)
+            sc_jwks_set_retain(set);
+        h2o_multithread_send_message(&server->workers[i].jwt_keys.updates, &m->super);
+    }
+}
