@@ -119,8 +119,8 @@ class SystemdUnitTest(unittest.TestCase):
         self.assertEqual(self.value("User"), "policy-sidecar")
         self.assertEqual(self.value("Group"), "policy-sidecar")
         self.assertEqual(self.values("DynamicUser"), [])
-        self.assertEqual(self.value("ExecStartPre"), "/usr/local/bin/policy-sidecar -c /etc/policy-sidecar/policy-sidecar.yaml --check")
-        self.assertEqual(self.value("ExecStart"), "/usr/local/bin/policy-sidecar -c /etc/policy-sidecar/policy-sidecar.yaml")
+        self.assertEqual(self.value("ExecStartPre"), "/usr/bin/policy-sidecar -c /etc/policy-sidecar/policy-sidecar.yaml --check")
+        self.assertEqual(self.value("ExecStart"), "/usr/bin/policy-sidecar -c /etc/policy-sidecar/policy-sidecar.yaml")
         # started = alive: liveness, never /ready (a sidecar waiting for Redis must not fail its start)
         self.assertRegex(self.value("ExecStartPost"), r"^/usr/bin/curl .*http://127\.0\.0\.1:9901/healthz$")
         self.assertIn("/bin/kill -HUP $MAINPID", self.values("ExecReload"))
@@ -147,13 +147,13 @@ class SystemdUnitTest(unittest.TestCase):
     def test_systemd_analyze_verify(self):
         if not os.access(SIDECAR, os.X_OK):
             self.skipTest("%s is not built" % SIDECAR)
-        # The unit names /usr/local/bin/policy-sidecar, which a dev box lacks: verify a copy that
+        # The unit names /usr/bin/policy-sidecar (the package's path), which a dev box lacks: verify a copy that
         # runs the built binary instead (the unit's name must stay policy-sidecar.service).
         tmp = tempfile.mkdtemp(prefix="sidecar-unit-")
         self.addCleanup(shutil.rmtree, tmp, True)
         copy = os.path.join(tmp, "policy-sidecar.service")
         with open(copy, "w") as f:
-            f.write(self.text.replace("/usr/local/bin/policy-sidecar", SIDECAR))
+            f.write(self.text.replace("/usr/bin/policy-sidecar", SIDECAR))
         env = dict(os.environ, SYSTEMD_LOG_LEVEL="info", SYSTEMD_PAGER="cat")
         p = run([SYSTEMD_ANALYZE, "verify", "--man=no", copy], env=env)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
