@@ -4,23 +4,31 @@ SIDECAR_REDIS_PASSWORD), the default host file, `audit` and the capped audit str
 `import --dry-run`, and `tenant delete` removing the tenant's rate-limit and quota counters."""
 import json
 import os
+import re
 import time
 
-from harness import run_cli, write
+from harness import SOURCE_DIR, write
 from test_sidecarctl import PREFIX, SIDECARCTL, CtlBase, audit, dump
 
 ADMIN_PASSWORD = "adm1n-s3cret"
 SIDECAR_PASSWORD = "sidec4r-s3cret"
 
 
-class AdminUserTest(CtlBase):
-    """The deploy guide's Redis: the sidecar's user may only read (and subscribe); the admin
-    user may write. The default user is off."""
+def guide_acl(user, password):
+    """The `ACL SETUSER USER on >PASSWORD ...` rules of deploy/README.md, as redis-server
+    arguments, so that the test runs with exactly the rights the guide gives."""
+    text = open(os.path.join(SOURCE_DIR, "deploy", "README.md"), encoding="utf-8").read()
+    m = re.search(r"^ACL SETUSER %s on >\S+ (.*?)\n```" % re.escape(user), text, re.M | re.S)
+    assert m is not None, "no ACL for %s in deploy/README.md" % user
+    return ("--user", user, "on", ">" + password) + tuple(m.group(1).split())
 
-    redis_args = ("--user", "default", "off",
-                  "--user", "sidecar", "on", ">" + SIDECAR_PASSWORD, "~ps:*", "&ps:*", "resetchannels", "&ps:invalidate",
-                  "-@all", "+@read", "+@connection", "+subscribe", "+evalsha", "+eval", "+script|load",
-                  "--user", "admin", "on", ">" + ADMIN_PASSWORD, "~ps:*", "&ps:*", "+@all")
+
+class AdminUserTest(CtlBase):
+    """The deploy guide's Redis users: the sidecar's may only read records, run the rate-limit
+    script and subscribe; sidecarctl's admin user may write. The default user is off."""
+
+    redis_args = ("--user", "default", "off") + guide_acl("sidecar", SIDECAR_PASSWORD) + \
+        guide_acl("sidecar-admin", ADMIN_PASSWORD)
 
     def setUp(self):
         super().setUp()
@@ -36,42 +44,54 @@ class AdminUserTest(CtlBase):
         self.assertNotIn(SIDECAR_PASSWORD, err)
 
     def test_admin_user_from_options(self):
-        out = self.ok("-c", self.host, "--redis-user", "admin", "--redis-password-file",
+        out = self.ok("-c", self.host, "--redis-user", "sidecar-admin", "--redis-password-file",
                       os.path.join(self.tmp, "admin.pass"), "tenant", "create", "acme", url=False)
         self.assertEqual(out, "tenant acme created\n")
         # written where the sidecar reads: the host file's address and prefix
         c = self.redis.conn()
         self.addCleanup(c.close)
         c("AUTH", "sidecar", SIDECAR_PASSWORD)
-        self.assertEqual(c("HGET", PREFIX + "{acme}:tenant", "status"), "active")
-        # reads work with the sidecar's own user
-        self.assertEqual([t["id"] for t in self.ok_json("-c", self.host, "tenant", "list", url=False)], ["acme"])
+        self.assertIn("active", c("HGETALL", PREFIX + "{acme}:tenant"))
+        # every command the guide's alias runs works with those rights
+        admin = ["-c", self.host, "--redis-user", "sidecar-admin", "--redis-password-file",
+                 os.path.join(self.tmp, "admin.pass")]
+        key_id = self.ok_json(*admin, "key", "create", "acme", url=False)["key_id"]
+        self.ok(*admin, "key", "rotate", key_id, "--grace", "0", url=False)
+        self.ok(*admin, "tenant", "update", "acme", "--rate", "3", url=False)
+        self.assertEqual([t["id"] for t in self.ok_json(*admin, "tenant", "list", url=False)], ["acme"])
+        self.assertEqual(len(self.ok_json(*admin, "audit", url=False)), 4)
+        export = os.path.join(self.tmp, "export.json")
+        write(export, self.ok(*admin, "export", url=False))
+        self.ok(*admin, "import", export, "--dry-run", url=False)
+        self.ok(*admin, "import", export, url=False)
+        self.ok(*admin, "tenant", "delete", "acme", "--yes", url=False)
 
     def test_admin_user_from_the_environment(self):
-        env = {"SIDECAR_REDIS_USER": "admin", "SIDECAR_REDIS_PASSWORD": ADMIN_PASSWORD}
+        env = {"SIDECAR_REDIS_USER": "sidecar-admin", "SIDECAR_REDIS_PASSWORD": ADMIN_PASSWORD}
         self.ok("-c", self.host, "tenant", "create", "acme", env=env, url=False)
         # with --redis instead of a host file too
         self.ok("tenant", "create", "beta", env=env)
         self.assertEqual([t["id"] for t in self.ok_json("tenant", "list", env=env)], ["acme", "beta"])
 
     def test_the_host_files_password_is_not_sent_for_another_user(self):
-        err = self.assert_fails(3, ["-c", self.host, "--redis-user", "admin", "tenant", "create", "acme"], url=False)
+        err = self.assert_fails(3, ["-c", self.host, "--redis-user", "sidecar-admin", "tenant", "create", "acme"], url=False)
         self.assertNotIn(SIDECAR_PASSWORD, err)
-        err = self.assert_fails(3, ["-c", self.host, "--redis-user", "admin", "--redis-password-file",
+        err = self.assert_fails(3, ["-c", self.host, "--redis-user", "sidecar-admin", "--redis-password-file",
                                     os.path.join(self.tmp, "redis.pass"), "tenant", "create", "acme"], url=False)
         self.assertNotIn(SIDECAR_PASSWORD, err)
-        self.assertEqual(self.as_admin("DBSIZE"), 0)
+        self.assertEqual(self.as_admin("SMEMBERS", PREFIX + "tenants"), [])
+        self.assertEqual(self.as_admin("EXISTS", PREFIX + "{acme}:tenant"), 0)
 
     def test_no_password_on_the_command_line(self):
         self.assert_fails(2, ["--redis-password", ADMIN_PASSWORD, "tenant", "list"], "unknown option")
-        self.assert_fails(2, ["--redis-password-file", os.path.join(self.tmp, "absent"), "--redis-user", "admin",
+        self.assert_fails(2, ["--redis-password-file", os.path.join(self.tmp, "absent"), "--redis-user", "sidecar-admin",
                               "tenant", "list"], "--redis-password-file")
         self.assert_fails(2, ["--redis-user", "two words", "tenant", "list"], "--redis-user")
 
     def as_admin(self, *args):
         c = self.redis.conn()
         try:
-            c("AUTH", "admin", ADMIN_PASSWORD)
+            c("AUTH", "sidecar-admin", ADMIN_PASSWORD)
             return c(*args)
         finally:
             c.close()
