@@ -10,7 +10,6 @@ import json
 import os
 import sys
 
-STATE = os.environ["FAKE_AWS_STATE"]
 INTEGRATION_KEYS = ("type", "httpMethod", "uri", "connectionType", "connectionId", "credentials", "requestParameters",
                     "requestTemplates", "passthroughBehavior", "contentHandling", "timeoutInMillis", "cacheNamespace",
                     "cacheKeyParameters", "integrationResponses", "tlsConfig")
@@ -53,13 +52,14 @@ def query_text(obj, query):
 
 
 def main():
+    state_path = os.environ["FAKE_AWS_STATE"]
     argv = sys.argv[1:]
-    with open(STATE + ".calls", "a") as f:
+    with open(state_path + ".calls", "a") as f:
         f.write(json.dumps(argv) + "\n")
     if argv[:1] != ["apigateway"]:
         fail("only apigateway")
     op, o = argv[1], options(argv[2:])
-    with open(STATE) as f:
+    with open(state_path) as f:
         state = json.load(f)
     ints, opts_resp, gw = state["integrations"], state.setdefault("options", {}), state.setdefault("gateway_responses", {})
 
@@ -126,8 +126,25 @@ def main():
         out({"id": "dep%d" % len(state["deployments"])})
     else:
         fail("the fake does not know " + op)
-    with open(STATE, "w") as f:
+    with open(state_path, "w") as f:
         json.dump(state, f)
 
 
-main()
+def render_state(state):
+    """What the get-* calls would print for every integration, OPTIONS response and gateway
+    error response of a state, by name: the test compares these without a process per call."""
+    snap = {}
+    for path, rid in state["resources"].items():
+        if rid in state["integrations"]:
+            snap["integration " + path] = json.dumps(ordered(state["integrations"][rid], INTEGRATION_KEYS), indent=4) + "\n"
+    for rid, r in state.get("options", {}).items():
+        snap["options " + rid] = json.dumps(r, indent=4) + "\n"
+    for t in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        gw = state.get("gateway_responses", {}).get(t, {"responseType": t, "defaultResponse": True, "responseParameters": {},
+                                                         "responseTemplates": DEFAULT_TEMPLATES})
+        snap["gateway " + t] = json.dumps(gw, indent=4) + "\n"
+    return snap
+
+
+if __name__ == "__main__":
+    main()
