@@ -1,33 +1,43 @@
 #!/usr/bin/env bash
-# Prints — never runs — the AWS CLI commands that move each service of a host configuration
-# from its direct HTTP_PROXY integration (http://EC2_HOST:<service port>) to the policy
-# sidecar (https://EC2_HOST:<sidecar port>, with the gateway's client certificate for mTLS).
+# Prints — never runs — a script of AWS CLI commands that moves chosen services of a host
+# configuration from their direct HTTP_PROXY integrations to the policy sidecar
+# (https://EC2_HOST:<sidecar port>, with the gateway's client certificate for mTLS), or that puts
+# back exactly what a backup holds.
 #
-# Usage: deploy/apigateway-migrate.sh [options] [HOST_CONFIG] > migrate.sh
-#   HOST_CONFIG            the sidecar's host file (default: deploy/policy-sidecar.yaml); its
-#                          services' names and listen ports (and upstream ports, for --rollback)
-#   --rest-api-id ID       or $REST_API_ID   (default: <rest-api-id>)
-#   --stage NAME           or $STAGE         (default: <stage>)
-#   --host NAME            or $EC2_HOST      (default: <ec2-host>): the name in the sidecar's
-#                          server certificate, which API Gateway verifies
-#   --region REGION        or $REGION        (default: <region>)
-#   --origin ORIGIN        or $ALLOW_ORIGIN  (default: <https://app.example.com>): the browser
-#                          origin for CORS headers on the gateway's own error responses
-#   --rollback             print the commands that point the integrations back at the services
-# Review the output, then run it: bash migrate.sh. Read deploy/README.md first: the sidecar must
-# already run (report_only) with the gateway's client certificate installed.
+# Usage: deploy/apigateway-migrate.sh (--service NAME ... | --all) [options] [HOST_CONFIG] > migrate.sh
+#        deploy/apigateway-migrate.sh --rollback BACKUP_DIR [options] > rollback.sh
+#   HOST_CONFIG            the sidecar's host file (default: deploy/policy-sidecar.yaml): its
+#                          services' names, listen ports and policy files
+#   --service NAME         a service to move (repeat for more); --all moves every service
+#   --rest-api-id ID       or $REST_API_ID   \
+#   --stage NAME           or $STAGE          | required: nothing is printed while one is
+#   --host NAME            or $EC2_HOST       | missing or still a <placeholder>. --host is the
+#   --region REGION        or $REGION        /  name in the sidecar's server certificate
+#   --origin ORIGIN        or $ALLOW_ORIGIN: the browser origin for CORS headers on the
+#                          gateway's own error responses (default: the one origin that the
+#                          moved services' policies list in cors.allowed_origins)
+#   --rollback BACKUP_DIR  restore the integrations, gateway responses and OPTIONS responses
+#                          saved in BACKUP_DIR by a migration's step 0, exactly as saved
+# Review the output, then run it: bash migrate.sh. Step 0 saves everything it will change in a
+# new directory apigateway-backup-<UTC time>-<random> (never one that exists); every change is read back
+# with get-integration and compared with what was meant; set -e stops at the first surprise.
+# Read deploy/README.md first: the sidecar must already run (report_only) with the gateway's
+# client certificate installed.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 config=$here/policy-sidecar.yaml
-rest_api_id=${REST_API_ID:-<rest-api-id>}
-stage=${STAGE:-<stage>}
-host=${EC2_HOST:-<ec2-host>}
-region=${REGION:-<region>}
-origin=${ALLOW_ORIGIN:-<https://app.example.com>}
-rollback=0
+rest_api_id=${REST_API_ID:-}
+stage=${STAGE:-}
+host=${EC2_HOST:-}
+region=${REGION:-}
+origin=${ALLOW_ORIGIN:-}
+rollback=
+all=0
+wanted=()
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+die() { echo "apigateway-migrate: $*" >&2; exit 2; }
 
 while (($#)); do
     case $1 in
@@ -36,17 +46,253 @@ while (($#)); do
     --host) host=${2:?--host needs a value}; shift 2 ;;
     --region) region=${2:?--region needs a value}; shift 2 ;;
     --origin) origin=${2:?--origin needs a value}; shift 2 ;;
-    --rollback) rollback=1; shift ;;
+    --service) wanted+=("${2:?--service needs a name}"); shift 2 ;;
+    --all) all=1; shift ;;
+    --rollback) rollback=${2:?--rollback needs the backup directory}; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     -*) echo "apigateway-migrate: unknown option $1" >&2; usage >&2; exit 2 ;;
     *) config=$1; shift ;;
     esac
 done
-[[ -r $config ]] || { echo "apigateway-migrate: cannot read $config" >&2; exit 2; }
 
-# "NAME LISTEN_PORT UPSTREAM_PORT" per service. A small reader for the host file's shape (no
-# PyYAML): the top-level `services:` list, whose items have scalar name/listen/upstream keys.
-services=$(python3 - "$config" <<'PY'
+missing=()
+[[ -n $rest_api_id ]] || missing+=(--rest-api-id)
+[[ -n $stage ]] || missing+=(--stage)
+[[ -n $region ]] || missing+=(--region)
+[[ -n $rollback || -n $host ]] || missing+=(--host)
+((${#missing[@]} == 0)) || die "missing ${missing[*]} (or their variables): nothing printed"
+for v in "$rest_api_id" "$stage" "$host" "$region" "$origin"; do
+    [[ $v != *[\<\>]* ]] || die "$v: still a placeholder, give the real value"
+    # The values go inside single-quoted shell strings and JSON strings: plain characters only.
+    [[ $v =~ ^[A-Za-z0-9.:/_-]*$ ]] || die "$v: unexpected characters"
+done
+
+# Single-quotes a value for the printed commands.
+q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
+out=$(mktemp "${TMPDIR:-/tmp}/apigateway-migrate.XXXXXX")
+trap 'rm -f -- "$out"' EXIT
+
+# The printed script's start: its settings and helpers. $1 = the header comment's second line.
+preamble() {
+    cat <<EOF
+#!/usr/bin/env bash
+# Generated by deploy/apigateway-migrate.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ) — review before running.
+# $1
+set -euo pipefail
+
+REST_API_ID=$(q "$rest_api_id")
+STAGE=$(q "$stage")
+REGION=$(q "$region")
+export AWS_DEFAULT_REGION=\$REGION
+EOF
+    cat <<'EOF'
+export AWS_PAGER=""
+
+# The id of the resource with this path; stops the script when there is none.
+resource_id() {
+    local id
+    id=$(aws apigateway get-resources --rest-api-id "$REST_API_ID" --limit 500 \
+        --query "items[?path=='$1'].id" --output text)
+    if [[ -z $id || $id == None || $id == *[[:space:]]* ]]; then
+        echo "no single resource $1 in $REST_API_ID" >&2
+        exit 1
+    fi
+    printf '%s\n' "$id"
+}
+
+# Reads an object back and compares it with what was meant: every field of $2 (a JSON file)
+# must hold the same value in $1 (the AWS CLI's answer). With "all", $1 must equal $2 exactly.
+check_same() { # $1 = answer file, $2 = expected file, $3 = what, [$4 = all]
+    python3 - "$@" <<'PY'
+import json
+import sys
+
+got, want = (json.load(open(p)) for p in sys.argv[1:3])
+if len(sys.argv) > 4:
+    bad = [] if got == want else sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+else:
+    bad = [k for k, v in want.items() if got.get(k) != v]
+if bad:
+    sys.exit("%s: %s differ from what was meant; stopping" % (sys.argv[3], ", ".join(bad)))
+print("ok  %s" % sys.argv[3])
+PY
+}
+
+# Step 0: everything this script changes, saved as the AWS CLI returns it, in a new directory
+# (mktemp -d never reuses one: a backup is never overwritten), then made read-only.
+BACKUP_DIR=$(mktemp -d "apigateway-backup-$(date -u +%Y%m%dT%H%M%SZ)-XXXX")
+printf '%s\n' "$REST_API_ID" >"$BACKUP_DIR/rest-api-id"
+backup_integration() { # $1 = resource path, $2 = file name
+    local id
+    id=$(resource_id "$1")
+    aws apigateway get-integration --rest-api-id "$REST_API_ID" --resource-id "$id" --http-method ANY \
+        >"$BACKUP_DIR/$2"
+    printf 'integration\t%s\t%s\t%s\n' "$2" "$1" "$id" >>"$BACKUP_DIR/manifest"
+}
+backup_options() { # $1 = resource path, $2 = file name; only where an OPTIONS method answers
+    local id
+    id=$(resource_id "$1")
+    aws apigateway get-integration-response --rest-api-id "$REST_API_ID" --resource-id "$id" \
+        --http-method OPTIONS --status-code 200 >"$BACKUP_DIR/$2" 2>/dev/null || { rm -f "$BACKUP_DIR/$2"; return 0; }
+    printf 'options\t%s\t%s\t%s\n' "$2" "$1" "$id" >>"$BACKUP_DIR/manifest"
+}
+backup_gateway_response() { # $1 = response type
+    aws apigateway get-gateway-response --rest-api-id "$REST_API_ID" --response-type "$1" \
+        >"$BACKUP_DIR/gateway-response-$1.json"
+    printf 'gateway-response\tgateway-response-%s.json\t%s\t-\n' "$1" "$1" >>"$BACKUP_DIR/manifest"
+}
+EOF
+}
+
+# Step 0 for one resource path (both kinds of backup), and the backups of the gateway responses.
+backup_commands() { # lines "NAME" on stdin
+    local name
+    while read -r name; do
+        printf 'backup_integration /%s %s\n' "$name" "$name.json"
+        printf 'backup_integration %s %s\n' "'/$name/{proxy+}'" "$name-proxy.json"
+        printf 'backup_options /%s %s\n' "$name" "$name.options.json"
+        printf 'backup_options %s %s\n' "'/$name/{proxy+}'" "$name-proxy.options.json"
+    done
+    printf 'backup_gateway_response DEFAULT_4XX\nbackup_gateway_response DEFAULT_5XX\n'
+    # shellcheck disable=SC2016 # the variables are the printed script's
+    printf 'chmod a-w "$BACKUP_DIR"/*\necho "backup: $BACKUP_DIR (rollback: deploy/apigateway-migrate.sh --rollback $BACKUP_DIR)" >&2\n'
+}
+
+# The deployment that makes the changes visible, and the health checks through the gateway.
+deploy_commands() { # $1 = description; service names on stdin
+    cat <<EOF
+
+# Nothing changes for callers until the stage gets a new deployment.
+aws apigateway create-deployment --rest-api-id "\$REST_API_ID" --stage-name "\$STAGE" \\
+    --description $(q "$1") >/dev/null
+
+# Every service changed, through the gateway (public health routes).
+EOF
+    local name
+    while read -r name; do
+        # shellcheck disable=SC2016 # the variables are the printed script's
+        printf 'curl -fsS "https://$REST_API_ID.execute-api.$REGION.amazonaws.com/$STAGE/%s/health"; echo\n' "$name"
+    done
+}
+
+if [[ -n $rollback ]]; then
+    # ----- rollback: the backup's own content, printed into the script; nothing guessed -----
+    [[ -r $rollback/manifest && -r $rollback/rest-api-id ]] || die "$rollback: not a backup directory (no manifest)"
+    backup_api=$(<"$rollback/rest-api-id")
+    [[ $backup_api == "$rest_api_id" ]] || die "$rollback holds REST API $backup_api, not $rest_api_id"
+    {
+        preamble "ROLLBACK: puts back what $(q "$rollback") holds (first saving the present state)."
+        cut -f3 "$rollback/manifest" | sed -n 's#^/\([^/]*\)$#\1#p' | backup_commands
+        cat <<'EOF'
+
+# The saved objects, each put back and read back: the answer must equal the backup exactly.
+restore_integration() { # $1 = resource id, $2 = resource path; the saved get-integration on stdin
+    local saved input answer
+    saved=$(mktemp) input=$(mktemp) answer=$(mktemp)
+    cat >"$saved"
+    python3 - "$saved" "$REST_API_ID" "$1" >"$input" <<'PY'
+import json
+import sys
+
+saved = json.load(open(sys.argv[1]))
+# get-integration's shape to put-integration's: its httpMethod is the integration's method.
+skip = {"httpMethod", "integrationResponses"}
+out = {"restApiId": sys.argv[2], "resourceId": sys.argv[3], "httpMethod": "ANY"}
+if "httpMethod" in saved:
+    out["integrationHttpMethod"] = saved["httpMethod"]
+out.update({k: v for k, v in saved.items() if k not in skip})
+json.dump(out, sys.stdout)
+PY
+    aws apigateway put-integration --cli-input-json "file://$input" >/dev/null
+    # put-integration starts the integration afresh: its saved responses (if any) go back one by one
+    python3 - "$saved" "$REST_API_ID" "$1" <<'PY' | while IFS= read -r response; do
+import json
+import sys
+
+for r in (json.load(open(sys.argv[1])).get("integrationResponses") or {}).values():
+    print(json.dumps(dict(r, restApiId=sys.argv[2], resourceId=sys.argv[3], httpMethod="ANY")))
+PY
+        printf '%s\n' "$response" >"$input"
+        aws apigateway put-integration-response --cli-input-json "file://$input" >/dev/null
+    done
+    aws apigateway get-integration --rest-api-id "$REST_API_ID" --resource-id "$1" --http-method ANY >"$answer"
+    check_same "$answer" "$saved" "integration $2" all
+    rm -f "$saved" "$input" "$answer"
+}
+restore_options() { # $1 = resource id, $2 = resource path; the saved get-integration-response on stdin
+    local saved input answer
+    saved=$(mktemp) input=$(mktemp) answer=$(mktemp)
+    cat >"$saved"
+    python3 - "$saved" "$REST_API_ID" "$1" >"$input" <<'PY'
+import json
+import sys
+
+saved = json.load(open(sys.argv[1]))
+out = {"restApiId": sys.argv[2], "resourceId": sys.argv[3], "httpMethod": "OPTIONS"}
+out.update(saved)
+json.dump(out, sys.stdout)
+PY
+    aws apigateway put-integration-response --cli-input-json "file://$input" >/dev/null
+    aws apigateway get-integration-response --rest-api-id "$REST_API_ID" --resource-id "$1" \
+        --http-method OPTIONS --status-code 200 >"$answer"
+    check_same "$answer" "$saved" "OPTIONS integration response $2" all
+    rm -f "$saved" "$input" "$answer"
+}
+restore_gateway_response() { # $1 = response type; the saved get-gateway-response on stdin
+    local saved input answer
+    saved=$(mktemp) input=$(mktemp) answer=$(mktemp)
+    cat >"$saved"
+    if python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1])).get("defaultResponse") else 1)' "$saved"; then
+        # it was the gateway's default: remove the customisation (deleting a default is a no-op error)
+        aws apigateway delete-gateway-response --rest-api-id "$REST_API_ID" --response-type "$1" 2>/dev/null || true
+    else
+        python3 - "$saved" "$REST_API_ID" >"$input" <<'PY'
+import json
+import sys
+
+saved = json.load(open(sys.argv[1]))
+out = {"restApiId": sys.argv[2]}
+out.update({k: v for k, v in saved.items() if k in ("responseType", "statusCode", "responseParameters", "responseTemplates")})
+json.dump(out, sys.stdout)
+PY
+        aws apigateway put-gateway-response --cli-input-json "file://$input" >/dev/null
+    fi
+    aws apigateway get-gateway-response --rest-api-id "$REST_API_ID" --response-type "$1" >"$answer"
+    check_same "$answer" "$saved" "gateway response $1" all
+    rm -f "$saved" "$input" "$answer"
+}
+EOF
+        while IFS=$'\t' read -r kind file path id; do
+            [[ $file =~ ^[A-Za-z0-9._-]+$ ]] || die "$rollback/manifest: unexpected file name $file"
+            [[ -r $rollback/$file ]] || die "$rollback/$file is missing"
+            python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$rollback/$file" 2>/dev/null ||
+                die "$rollback/$file is not JSON"
+            if grep -q '^JSON$' "$rollback/$file"; then die "$rollback/$file: a line JSON would end the here-document"; fi
+            case $kind in
+            integration) printf '\n# %s\nrestore_integration %s %s <<'"'"'JSON'"'"'\n' "$path" "$(q "$id")" "$(q "$path")" ;;
+            options) printf '\n# OPTIONS %s\nrestore_options %s %s <<'"'"'JSON'"'"'\n' "$path" "$(q "$id")" "$(q "$path")" ;;
+            gateway-response) printf '\n# gateway response %s\nrestore_gateway_response %s <<'"'"'JSON'"'"'\n' "$path" "$(q "$path")" ;;
+            *) die "$rollback/manifest: unknown kind $kind" ;;
+            esac
+            cat "$rollback/$file"
+            [[ -z $(tail -c1 "$rollback/$file") ]] || echo
+            echo JSON
+        done <"$rollback/manifest"
+        cut -f3 "$rollback/manifest" | sed -n 's#^/\([^/]*\)$#\1#p' | sort -u |
+            deploy_commands "policy-sidecar: integrations restored from $(basename "$rollback")"
+    } >"$out"
+else
+    # ----- migration: the chosen services' integrations to the sidecar -----
+    [[ -r $config ]] || die "cannot read $config"
+    if ((all)) && ((${#wanted[@]})); then die "--all or --service, not both"; fi
+    ((all || ${#wanted[@]})) || die "name the services to move: --service NAME (repeatable), or --all"
+
+    # "NAME LISTEN_PORT POLICY_FILE ORIGIN,ORIGIN" per service. A small reader for the host
+    # file's shape (no PyYAML): the top-level `services:` list with scalar name/listen/policy
+    # keys; and in each policy, cors.allowed_origins as a flow or block list.
+    services=$(python3 - "$config" <<'PY'
+import os
 import re
 import sys
 
@@ -56,6 +302,34 @@ def scalar(text):
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         text = text[1:-1]
     return text
+
+
+def origins(path):
+    """cors.allowed_origins of a policy file, [] without one."""
+    found, in_cors, in_list = [], False, False
+    for raw in open(path, encoding="utf-8"):
+        line = re.sub(r"\s+#.*$", "", raw.rstrip("\n"))
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip())
+        if indent == 0:
+            in_cors, in_list = re.match(r"cors\s*:\s*$", line) is not None, False
+            continue
+        if not in_cors:
+            continue
+        m = re.match(r"\s+allowed_origins\s*:\s*(.*)$", line)
+        if m:
+            value = m.group(1).strip()
+            in_list = value == ""
+            if value.startswith("["):
+                found += [scalar(v) for v in value.strip("[]").split(",") if v.strip()]
+            continue
+        m = re.match(r"\s+-\s+(.*)$", line)
+        if in_list and m:
+            found.append(scalar(m.group(1)))
+        else:
+            in_list = False
+    return found
 
 
 items, item, in_services, item_indent = [], None, False, None
@@ -81,169 +355,168 @@ for raw in open(sys.argv[1], encoding="utf-8"):
     if item is not None and kv and key_indent == item_indent + 2:
         item[kv.group(1)] = scalar(kv.group(2))
 
+base = os.path.dirname(os.path.abspath(sys.argv[1]))
 for it in items:
-    name, listen, upstream = it.get("name", ""), it.get("listen", ""), it.get("upstream", "")
+    name, listen, policy = it.get("name", ""), it.get("listen", ""), it.get("policy", "")
     port = re.search(r":(\d+)$", listen)
-    up = re.search(r":(\d+)/?$", upstream)
     if not re.fullmatch(r"[a-z0-9_-]{1,64}", name) or not port:
         sys.exit("apigateway-migrate: %s: a service without a valid name and listen IP:PORT (%r)" % (sys.argv[1], it))
-    print(name, port.group(1), up.group(1) if up else "-")
+    # The policy as the sidecar finds it (relative to the host file), else the same name in a
+    # policies/ directory next to the host file (a copy of /etc/policy-sidecar on a laptop).
+    path = os.path.join(base, policy) if policy else ""
+    if policy and not os.path.isfile(path):
+        path = os.path.join(base, "policies", os.path.basename(policy))
+    found = origins(path) if policy and os.path.isfile(path) else []
+    print(name, port.group(1), path or "-", ",".join(found) or "-")
 PY
-)
-[[ -n $services ]] || { echo "apigateway-migrate: no services in $config" >&2; exit 2; }
+    )
+    [[ -n $services ]] || die "no services in $config"
 
-# Single-quotes a value for the printed commands.
-q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
-# The origin goes inside a JSON string inside a shell string: plain characters only.
-if [[ ! $origin =~ ^[A-Za-z0-9.:/\<\>_-]+$ ]]; then
-    echo "apigateway-migrate: --origin $origin: expected an origin like https://app.example.com" >&2
-    exit 2
-fi
+    selected=""
+    if ((all)); then
+        selected=$services
+    else
+        for w in "${wanted[@]}"; do
+            line=$(awk -v n="$w" '$1 == n' <<<"$services")
+            [[ -n $line ]] || die "no service $w in $config (it has: $(cut -d' ' -f1 <<<"$services" | tr '\n' ' '))"
+            grep -qxF "$line" <<<"$selected" || selected+=$line$'\n'
+        done
+        selected=${selected%$'\n'}
+    fi
 
-cat <<EOF
-#!/usr/bin/env bash
-# Generated by deploy/apigateway-migrate.sh from $(q "$config") — review before running.
-# $( ((rollback)) && echo "ROLLBACK: points each service's integrations back at its own port." || echo "Moves each service's integrations from its own port to the policy sidecar.")
-set -euo pipefail
+    # The gateway's own error responses carry one Access-Control-Allow-Origin for the whole API:
+    # the moved services' policies must agree on a single origin, or --origin says which.
+    if [[ -z $origin ]]; then
+        found=$(cut -d' ' -f4 <<<"$selected" | tr ',' '\n' | grep -v '^-$' | sort -u || true)
+        if [[ -z $found ]]; then
+            die "the policies of $(cut -d' ' -f1 <<<"$selected" | tr '\n' ' ')list no cors.allowed_origins: give --origin"
+        elif [[ $(wc -l <<<"$found") -ne 1 ]]; then
+            die "the policies list several origins ($(tr '\n' ' ' <<<"$found")): give --origin (one, for the gateway's error responses)"
+        fi
+        origin=$found
+        [[ $origin =~ ^[A-Za-z0-9.:/_-]+$ ]] || die "cors.allowed_origins $origin: not an origin this script can write"
+    fi
 
-REST_API_ID=$(q "$rest_api_id")
-STAGE=$(q "$stage")
+    {
+        preamble "Moves $(cut -d' ' -f1 <<<"$selected" | tr '\n' ' ')to the policy sidecar on $host."
+        cat <<EOF
 EC2_HOST=$(q "$host")
-REGION=$(q "$region")
-export AWS_DEFAULT_REGION=\$REGION
 # API Gateway static header values are quoted with single quotes.
 ALLOW_ORIGIN="'$origin'"
 ALLOW_HEADERS="'Content-Type,Authorization,X-Api-Key,X-Tenant-ID,X-Amz-Date,X-Amz-Security-Token'"
 
-# Resource ids, by path (get-resources pages by 25 unless told otherwise).
-resource_id() {
-    aws apigateway get-resources --rest-api-id "\$REST_API_ID" --limit 500 \\
-        --query "items[?path=='\$1'].id" --output text
-}
-
-# 0. Save every integration as it is now: the exact rollback material.
-mkdir -p apigateway-backup
+# 0. Save every integration and response this script changes: the exact rollback material.
 EOF
+        cut -d' ' -f1 <<<"$selected" | backup_commands
+        cat <<'EOF'
 
-while read -r name _ _; do
-    cat <<EOF
-aws apigateway get-integration --rest-api-id "\$REST_API_ID" --resource-id "\$(resource_id /$name)" \\
-    --http-method ANY >apigateway-backup/$name.json
-aws apigateway get-integration --rest-api-id "\$REST_API_ID" --resource-id "\$(resource_id '/$name/{proxy+}')" \\
-    --http-method ANY >apigateway-backup/$name-proxy.json
-EOF
-done <<<"$services"
-
-if ((rollback == 0)); then
-    cat <<'EOF'
-
-# 1. One client certificate for the stage (skip if the stage already has one: it is then
-#    update-stage's value below). API Gateway presents it on every integration call; each
-#    sidecar accepts only it (client_ca_file + client_fingerprints_sha256, certs/README.md).
+# 1. One client certificate for the stage (kept when the stage already has one). API Gateway
+#    presents it on every integration call; each sidecar accepts only it (client_ca_file +
+#    client_fingerprints_sha256, certs/README.md).
 CERT_ID=$(aws apigateway get-stage --rest-api-id "$REST_API_ID" --stage-name "$STAGE" \
     --query clientCertificateId --output text)
 if [[ -z $CERT_ID || $CERT_ID == None ]]; then
     CERT_ID=$(aws apigateway generate-client-certificate --description "policy-sidecar mTLS ($STAGE)" \
         --query clientCertificateId --output text)
+    aws apigateway update-stage --rest-api-id "$REST_API_ID" --stage-name "$STAGE" \
+        --patch-operations "op=replace,path=/clientCertificateId,value=$CERT_ID" >/dev/null
 fi
 aws apigateway get-client-certificate --client-certificate-id "$CERT_ID" \
     --query pemEncodedCertificate --output text >gateway-client.crt
 openssl x509 -in gateway-client.crt -noout -subject -enddate -fingerprint -sha256
-aws apigateway update-stage --rest-api-id "$REST_API_ID" --stage-name "$STAGE" \
-    --patch-operations "op=replace,path=/clientCertificateId,value=$CERT_ID"
-#    Now, on every host: install gateway-client.crt as /etc/policy-sidecar/tls/gateway-client.crt,
-#    put the fingerprint above in client_fingerprints_sha256, --check, systemctl restart
-#    policy-sidecar. Then continue (the services ignore the certificate until step 2).
+#    On every host: gateway-client.crt as /etc/policy-sidecar/tls/gateway-client.crt, the
+#    fingerprint above in client_fingerprints_sha256, --check, systemctl restart policy-sidecar.
 read -r -p "Client certificate installed on every sidecar? [y/N] " answer
 [[ $answer == [yY] ]] || exit 1
 
 # 2. Integrations: HTTPS to the sidecar port, which verifies the client certificate; the gateway
 #    verifies the sidecar's server certificate (insecureSkipVerification=false), so EC2_HOST
-#    must be a name in it. 29 s is API Gateway's ceiling.
-EOF
-    while read -r name port _; do
-        cat <<EOF
-# $name: /$name and /$name/{proxy+} -> sidecar port $port
-aws apigateway put-integration --rest-api-id "\$REST_API_ID" --resource-id "\$(resource_id /$name)" \\
-    --http-method ANY --type HTTP_PROXY --integration-http-method ANY \\
-    --uri "https://\$EC2_HOST:$port/$name" \\
-    --connection-type INTERNET --timeout-in-millis 29000 --tls-config insecureSkipVerification=false
-aws apigateway put-integration --rest-api-id "\$REST_API_ID" --resource-id "\$(resource_id '/$name/{proxy+}')" \\
-    --http-method ANY --type HTTP_PROXY --integration-http-method ANY \\
-    --uri "https://\$EC2_HOST:$port/$name/{proxy}" \\
-    --request-parameters integration.request.path.proxy=method.request.path.proxy \\
-    --connection-type INTERNET --timeout-in-millis 29000 --tls-config insecureSkipVerification=false
-EOF
-    done <<<"$services"
+#    must be a name in it. 29 s is API Gateway's ceiling. Everything else the integration had
+#    (request parameters, templates, cache keys) is carried over from the backup.
+to_sidecar() { # $1 = resource path, $2 = backup file, $3 = new URI
+    local id input answer
+    id=$(resource_id "$1") input=$(mktemp) answer=$(mktemp)
+    python3 - "$BACKUP_DIR/$2" "$REST_API_ID" "$id" "$3" >"$input" <<'PY'
+import json
+import sys
 
-    cat <<'EOF'
+old = json.load(open(sys.argv[1]))
+# An HTTP_PROXY integration passes requests and responses through; anything else (mapping
+# templates, Lambda, mock) would change behaviour when moved: left to a person.
+if old.get("type") != "HTTP_PROXY":
+    sys.exit("%s: a %s integration, not HTTP_PROXY: not one this script moves" % (sys.argv[1], old.get("type")))
+keep = ("requestParameters", "requestTemplates", "passthroughBehavior", "cacheNamespace", "cacheKeyParameters",
+        "contentHandling")
+new = {"restApiId": sys.argv[2], "resourceId": sys.argv[3], "httpMethod": "ANY", "type": "HTTP_PROXY",
+       "integrationHttpMethod": "ANY", "uri": sys.argv[4], "connectionType": "INTERNET", "timeoutInMillis": 29000,
+       "tlsConfig": {"insecureSkipVerification": False}}
+new.update({k: old[k] for k in keep if k in old})
+if "{proxy}" in sys.argv[4]:
+    params = dict(new.get("requestParameters") or {})
+    params.setdefault("integration.request.path.proxy", "method.request.path.proxy")
+    new["requestParameters"] = params
+json.dump(new, sys.stdout)
+PY
+    aws apigateway put-integration --cli-input-json "file://$input" >/dev/null
+    aws apigateway get-integration --rest-api-id "$REST_API_ID" --resource-id "$id" --http-method ANY >"$answer"
+    # put-integration's names for what get-integration calls httpMethod, and the request's own keys
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["httpMethod"]=d.pop("integrationHttpMethod"); [d.pop(k) for k in ("restApiId","resourceId")]; json.dump(d,open(sys.argv[1],"w"))' "$input"
+    check_same "$answer" "$input" "integration $1 -> $3"
+    rm -f "$input" "$answer"
+}
+EOF
+        while read -r name port _ _; do
+            printf '# %s: /%s and /%s/{proxy+} -> sidecar port %s\n' "$name" "$name" "$name" "$port"
+            # shellcheck disable=SC2016 # the variables are the printed script's
+            printf 'to_sidecar /%s %s "https://$EC2_HOST:%s/%s"\n' "$name" "$name.json" "$port" "$name"
+            # shellcheck disable=SC2016
+            printf 'to_sidecar %s %s "https://$EC2_HOST:%s/%s/{proxy}"\n' "'/$name/{proxy+}'" "$name-proxy.json" "$port" "$name"
+        done <<<"$selected"
+
+        cat <<'EOF'
 
 # 3. CORS. With ANY + HTTP_PROXY, preflights (OPTIONS) reach the sidecar, which answers them from
 #    the policy's cors section (X-Tenant-ID included). Where an OPTIONS method exists (the
 #    console's "Enable CORS", a MOCK integration), the gateway answers instead: add X-Tenant-ID
-#    to its Access-Control-Allow-Headers.
+#    to its Access-Control-Allow-Headers. Step 0 saved those responses.
 cors_options() { # $1 = resource path
-    local id
+    local id answer
     id=$(resource_id "$1")
-    aws apigateway get-method --rest-api-id "$REST_API_ID" --resource-id "$id" --http-method OPTIONS \
-        >/dev/null 2>&1 || return 0
-    aws apigateway put-method-response --rest-api-id "$REST_API_ID" --resource-id "$id" \
+    aws apigateway get-integration-response --rest-api-id "$REST_API_ID" --resource-id "$id" \
+        --http-method OPTIONS --status-code 200 >/dev/null 2>&1 || return 0
+    answer=$(aws apigateway update-integration-response --rest-api-id "$REST_API_ID" --resource-id "$id" \
         --http-method OPTIONS --status-code 200 \
-        --response-parameters method.response.header.Access-Control-Allow-Headers=false,method.response.header.Access-Control-Allow-Methods=false,method.response.header.Access-Control-Allow-Origin=false \
-        >/dev/null 2>&1 || true # already declared
-    aws apigateway update-integration-response --rest-api-id "$REST_API_ID" --resource-id "$id" \
-        --http-method OPTIONS --status-code 200 \
-        --patch-operations "[{\"op\":\"replace\",\"path\":\"/responseParameters/method.response.header.Access-Control-Allow-Headers\",\"value\":\"$ALLOW_HEADERS\"}]"
+        --patch-operations "[{\"op\":\"replace\",\"path\":\"/responseParameters/method.response.header.Access-Control-Allow-Headers\",\"value\":\"$ALLOW_HEADERS\"}]" \
+        --query "responseParameters.\"method.response.header.Access-Control-Allow-Headers\"" --output text)
+    [[ $answer == "$ALLOW_HEADERS" ]] || { echo "OPTIONS $1: Access-Control-Allow-Headers is $answer" >&2; exit 1; }
+    echo "ok  OPTIONS $1"
 }
 EOF
-    while read -r name _ _; do
-        printf 'cors_options /%s\ncors_options %s\n' "$name" "'/$name/{proxy+}'"
-    done <<<"$services"
+        while read -r name _ _ _; do
+            printf 'cors_options /%s\ncors_options %s\n' "$name" "'/$name/{proxy+}'"
+        done <<<"$selected"
 
-    cat <<'EOF'
+        cat <<'EOF'
 #    Errors the gateway makes itself (504 integration timeout, 403 unknown path...) carry CORS
 #    headers too, so a browser can read them.
 for type in DEFAULT_4XX DEFAULT_5XX; do
+    want="{\"gatewayresponse.header.Access-Control-Allow-Origin\":\"$ALLOW_ORIGIN\",\"gatewayresponse.header.Access-Control-Allow-Headers\":\"$ALLOW_HEADERS\"}"
     aws apigateway put-gateway-response --rest-api-id "$REST_API_ID" --response-type "$type" \
-        --response-parameters "{\"gatewayresponse.header.Access-Control-Allow-Origin\":\"$ALLOW_ORIGIN\",\"gatewayresponse.header.Access-Control-Allow-Headers\":\"$ALLOW_HEADERS\"}"
+        --response-parameters "$want" >/dev/null
+    answer=$(mktemp) expected=$(mktemp)
+    aws apigateway get-gateway-response --rest-api-id "$REST_API_ID" --response-type "$type" >"$answer"
+    printf '{"responseParameters":%s}\n' "$want" >"$expected"
+    check_same "$answer" "$expected" "gateway response $type"
+    rm -f "$answer" "$expected"
 done
 EOF
-else
-    cat <<'EOF'
-
-# 1. Integrations back to each service's own port (plain HTTP, no sidecar). Compare with
-#    apigateway-backup/*.json: if the old URIs kept the /<service> prefix, use those instead.
-#    The stage keeps its client certificate: the services ignore it.
-EOF
-    while read -r name _ upstream; do
-        if [[ $upstream == - ]]; then
-            echo "apigateway-migrate: service $name has no upstream port in $config" >&2
-            exit 2
-        fi
-        cat <<EOF
-# $name: /$name and /$name/{proxy+} -> service port $upstream
-aws apigateway put-integration --rest-api-id "\$REST_API_ID" --resource-id "\$(resource_id /$name)" \\
-    --http-method ANY --type HTTP_PROXY --integration-http-method ANY \\
-    --uri "http://\$EC2_HOST:$upstream/" \\
-    --connection-type INTERNET --timeout-in-millis 29000
-aws apigateway put-integration --rest-api-id "\$REST_API_ID" --resource-id "\$(resource_id '/$name/{proxy+}')" \\
-    --http-method ANY --type HTTP_PROXY --integration-http-method ANY \\
-    --uri "http://\$EC2_HOST:$upstream/{proxy}" \\
-    --request-parameters integration.request.path.proxy=method.request.path.proxy \\
-    --connection-type INTERNET --timeout-in-millis 29000
-EOF
-    done <<<"$services"
+        cut -d' ' -f1 <<<"$selected" |
+            deploy_commands "policy-sidecar: $(cut -d' ' -f1 <<<"$selected" | tr '\n' ' ')moved by apigateway-migrate.sh"
+    } >"$out"
 fi
 
-cat <<'EOF'
-
-# 4. Nothing changes for callers until the stage gets a new deployment.
-aws apigateway create-deployment --rest-api-id "$REST_API_ID" --stage-name "$STAGE" \
-    --description "policy-sidecar: integrations updated by apigateway-migrate.sh"
-
-# 5. Check every service through the gateway (public health routes).
-EOF
-while read -r name _ _; do
-    # shellcheck disable=SC2016 # the variables are the printed script's
-    printf 'curl -fsS "https://$REST_API_ID.execute-api.$REGION.amazonaws.com/$STAGE/%s/health"; echo\n' "$name"
-done <<<"$services"
+# Last guard: a <placeholder> in a command means a value nobody gave. Print nothing then.
+if grep -nE '<[A-Za-z][^<> ]*>' "$out" >&2; then
+    die "the lines above still hold a <placeholder>: nothing printed"
+fi
+cat "$out"

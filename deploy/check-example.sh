@@ -12,6 +12,8 @@
 #
 # Usage: deploy/check-example.sh [POLICY_SIDECAR_BINARY]
 #   default binary: $POLICY_SIDECAR, else build/policy-sidecar, else policy-sidecar on PATH
+#   CHECK_EXAMPLE_DIR=DIR takes policy-sidecar.yaml and policies/ from DIR instead of deploy/
+#   (the package's test points it at an unpacked /etc/policy-sidecar).
 #   CHECK_EXAMPLE_KEEP=1 keeps (and prints) the temporary directory: config/ stands for
 #   /etc/policy-sidecar, logs/ for /var/log/policy-sidecar, state/ for /var/lib/policy-sidecar, certs/ holds the dev CA and the
 #   stand-in gateway certificate's key (gateway-client.key), to try the example for real.
@@ -20,6 +22,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
+example=${CHECK_EXAMPLE_DIR:-$here}
 
 binary=${1:-${POLICY_SIDECAR:-}}
 if [[ -z $binary ]]; then
@@ -50,11 +53,11 @@ mkdir -p "$etc/policies" "$etc/tls" "$logs" "$state"
 rewrite() { # $1 = source, $2 = destination
     sed -e "s#/etc/policy-sidecar#$etc#g" -e "s#/var/log/policy-sidecar#$logs#g" -e "s#/var/lib/policy-sidecar#$state#g" "$1" >"$2"
 }
-rewrite "$here/policy-sidecar.yaml" "$etc/policy-sidecar.yaml"
+rewrite "$example/policy-sidecar.yaml" "$etc/policy-sidecar.yaml"
 shopt -s nullglob
-policies=("$here"/policies/*.yaml)
+policies=("$example"/policies/*.yaml)
 if ((${#policies[@]} == 0)); then
-    echo "check-example: no policies in $here/policies" >&2
+    echo "check-example: no policies in $example/policies" >&2
     exit 1
 fi
 for p in "${policies[@]}"; do

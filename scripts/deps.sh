@@ -10,6 +10,8 @@ packages=(
     libh2o-evloop-dev libssl-dev libyaml-dev libhiredis-dev libjwt-dev libjansson-dev libcurl4-openssl-dev
     # tests
     libcmocka-dev redis-server python3 curl openssl procps prometheus systemd logrotate
+    # the Debian package (CPack DEB: dpkg-shlibdeps, dpkg-deb; lintian) and the shell scripts
+    dpkg-dev fakeroot lintian shellcheck
 )
 if [[ ${1:-} == --bench ]]; then
     packages+=(wrk nginx h2o util-linux)

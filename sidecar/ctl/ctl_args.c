@@ -29,10 +29,23 @@ static const struct command_spec {
     {"key", "revoke", CTL_CMD_KEY_REVOKE, "key revoke", ARG_KEY_ID, 0},
     {"key", "rotate", CTL_CMD_KEY_ROTATE, "key rotate", ARG_KEY_ID, CTL_OPT_GRACE},
     {"export", NULL, CTL_CMD_EXPORT, "export", ARG_NONE, 0},
-    {"import", NULL, CTL_CMD_IMPORT, "import", ARG_FILE, 0},
+    {"import", NULL, CTL_CMD_IMPORT, "import", ARG_FILE, CTL_OPT_DRY_RUN},
+    {"audit", NULL, CTL_CMD_AUDIT, "audit", ARG_NONE, CTL_OPT_TENANT | CTL_OPT_SINCE},
 };
 
-typedef enum { OPT_REDIS, OPT_CONFIG, OPT_ACTOR, OPT_JSON, OPT_YES, OPT_HELP, OPT_VERSION, OPT_COMMAND } option_id_t;
+typedef enum {
+    OPT_REDIS,
+    OPT_CONFIG,
+    OPT_REDIS_USER,
+    OPT_REDIS_PASSWORD_FILE,
+    OPT_AUDIT_MAX,
+    OPT_ACTOR,
+    OPT_JSON,
+    OPT_YES,
+    OPT_HELP,
+    OPT_VERSION,
+    OPT_COMMAND
+} option_id_t;
 
 static const struct option_spec {
     const char *name; /* long name, without "--" */
@@ -43,6 +56,10 @@ static const struct option_spec {
 } options[] = {
     {"redis", 0, 1, OPT_REDIS, 0},
     {"config", 'c', 1, OPT_CONFIG, 0},
+    /* no --redis-password: a password on the command line is visible to every local user */
+    {"redis-user", 0, 1, OPT_REDIS_USER, 0},
+    {"redis-password-file", 0, 1, OPT_REDIS_PASSWORD_FILE, 0},
+    {"audit-max-entries", 0, 1, OPT_AUDIT_MAX, 0},
     {"actor", 0, 1, OPT_ACTOR, 0},
     {"json", 0, 0, OPT_JSON, 0},
     {"yes", 0, 0, OPT_YES, 0},
@@ -57,6 +74,9 @@ static const struct option_spec {
     {"expires", 0, 1, OPT_COMMAND, CTL_OPT_EXPIRES},
     {"name", 0, 1, OPT_COMMAND, CTL_OPT_NAME},
     {"grace", 0, 1, OPT_COMMAND, CTL_OPT_GRACE},
+    {"dry-run", 0, 0, OPT_COMMAND, CTL_OPT_DRY_RUN},
+    {"tenant", 0, 1, OPT_COMMAND, CTL_OPT_TENANT},
+    {"since", 0, 1, OPT_COMMAND, CTL_OPT_SINCE},
 };
 
 /* An option as it appeared on the command line, applied once the command is known. */
@@ -127,6 +147,52 @@ int ctl_parse_duration(const char *s, int64_t *out)
     if (v > CTL_MAX_DURATION_S / unit)
         return -1;
     *out = v * unit;
+    return 0;
+}
+
+/* N digits from *p, advancing it; -1 when there are not exactly n digits. */
+static int digits(const char **p, int n)
+{
+    int v = 0;
+    for (int i = 0; i != n; ++i, ++*p) {
+        if (**p < '0' || **p > '9')
+            return -1;
+        v = v * 10 + (**p - '0');
+    }
+    return v;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int ctl_parse_since(const char *s, int64_t *out, int *absolute)
+{
+    const char *p = s;
+    int y, mo, d, h = 0, mi = 0, sec = 0;
+    static const int month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+    if (strlen(s) != 10 && strlen(s) != 20) {
+        *absolute = 0;
+        return ctl_parse_duration(s, out);
+    }
+    if ((y = digits(&p, 4)) < 1970 || *p++ != '-' || (mo = digits(&p, 2)) < 1 || mo > 12 || *p++ != '-' ||
+        (d = digits(&p, 2)) < 1 || d > month_days[mo - 1] || (mo == 2 && d == 29 && (y % 4 != 0 || (y % 100 == 0 && y % 400 != 0))))
+        return -1;
+    if (*p == 'T' && (++p, (h = digits(&p, 2)) < 0 || h > 23 || *p++ != ':' || (mi = digits(&p, 2)) < 0 || mi > 59 || *p++ != ':' ||
+                               (sec = digits(&p, 2)) < 0 || sec > 59 || *p++ != 'Z'))
+        return -1;
+    if (*p != '\0')
+        return -1;
+    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+    *absolute = 1;
     return 0;
 }
 
@@ -277,6 +343,19 @@ static int apply_command_option(ctl_args_t *a, unsigned bit, const char *value, 
             return ctl_fail(err, CTL_EXIT_USAGE, "--name: must be 1 to %d characters, without control characters", CTL_NAME_MAX);
         a->key_name = value;
         return CTL_EXIT_OK;
+    case CTL_OPT_DRY_RUN:
+        return CTL_EXIT_OK;
+    case CTL_OPT_TENANT:
+        if (!sc_tenant_id_valid(value, strlen(value)))
+            return ctl_fail(err, CTL_EXIT_USAGE, "--tenant: invalid tenant ID \"%s\"", value);
+        a->tenant_filter = value;
+        return CTL_EXIT_OK;
+    case CTL_OPT_SINCE:
+        if (ctl_parse_since(value, &a->since_s, &a->since_absolute) != 0)
+            return ctl_fail(
+                err, CTL_EXIT_USAGE,
+                "--since: \"%s\" is neither a duration (90m, 2h, 7d) nor a UTC time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)", value);
+        return CTL_EXIT_OK;
     default: /* CTL_OPT_GRACE */
         return parse_duration_option("grace", value, &a->grace_s, err);
     }
@@ -300,6 +379,20 @@ static int apply_option(ctl_args_t *a, const struct command_spec *cmd, const opt
         return set_once(&a->redis_url, o->name, use->value, err);
     case OPT_CONFIG:
         return set_once(&a->config_file, o->name, use->value, err);
+    case OPT_REDIS_USER:
+        if (!ctl_word_valid(use->value))
+            return ctl_fail(err, CTL_EXIT_USAGE, "--redis-user: \"%s\" is not a valid user name", use->value);
+        return set_once(&a->redis_user, o->name, use->value, err);
+    case OPT_REDIS_PASSWORD_FILE:
+        return set_once(&a->redis_password_file, o->name, use->value, err);
+    case OPT_AUDIT_MAX:
+        if (a->audit_max_entries != 0)
+            return ctl_fail(err, CTL_EXIT_USAGE, "--%s given twice", o->name);
+        if (parse_count_option(o->name, use->value, &a->audit_max_entries, err) != CTL_EXIT_OK)
+            return CTL_EXIT_USAGE;
+        if (a->audit_max_entries == 0)
+            return ctl_fail(err, CTL_EXIT_USAGE, "--%s: must be at least 1", o->name);
+        return CTL_EXIT_OK;
     case OPT_ACTOR:
         if (!text_valid(use->value, CTL_ACTOR_MAX))
             return ctl_fail(err, CTL_EXIT_USAGE, "--actor: must be 1 to %d characters, without control characters", CTL_ACTOR_MAX);

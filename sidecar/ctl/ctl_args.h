@@ -2,7 +2,8 @@
  * ctl_args: sidecarctl's command line, parsed and validated into a plain struct. No I/O: no
  * Redis, no files, no environment, so every rule here is unit-tested (tests/unit/test_ctl_args.c).
  *
- * Global options (--redis, -c, --actor, --json, --yes, --help, --version) may appear anywhere;
+ * Global options (--redis, -c, --redis-user, --redis-password-file, --audit-max-entries, --actor,
+ * --json, --yes, --help, --version) may appear anywhere;
  * a command's own options too, before or after its words. "--" ends the options, so that a
  * tenant id starting with '-' can be given. Values follow the option ("--rate 5") or are
  * attached ("--rate=5"); a value may start with '-', and is then judged as a value.
@@ -31,6 +32,7 @@ typedef enum ctl_command {
     CTL_CMD_KEY_ROTATE,
     CTL_CMD_EXPORT,
     CTL_CMD_IMPORT,
+    CTL_CMD_AUDIT,
 } ctl_command_t;
 
 /* Which command options were given (bits of ctl_args_t.given). */
@@ -44,6 +46,9 @@ enum {
     CTL_OPT_EXPIRES = 1u << 6,
     CTL_OPT_NAME = 1u << 7,
     CTL_OPT_GRACE = 1u << 8,
+    CTL_OPT_DRY_RUN = 1u << 9, /* import */
+    CTL_OPT_TENANT = 1u << 10, /* audit */
+    CTL_OPT_SINCE = 1u << 11,  /* audit */
 };
 #define CTL_OPTS_TENANT_FIELDS (CTL_OPT_SERVICES | CTL_OPT_SCOPES | CTL_OPT_RATE | CTL_OPT_BURST | CTL_OPT_QUOTA | CTL_OPT_ISSUER)
 
@@ -52,6 +57,8 @@ enum {
 #define CTL_DEFAULT_GRACE_S (24 * 3600)          /* key rotate without --grace */
 #define CTL_NAME_MAX 200
 #define CTL_ACTOR_MAX 128
+/* The audit stream keeps about this many entries (XADD MAXLEN ~) unless told otherwise. */
+#define CTL_AUDIT_DEFAULT_MAX_ENTRIES 100000
 
 typedef struct ctl_args {
     ctl_command_t command;
@@ -62,6 +69,9 @@ typedef struct ctl_args {
     const char *redis_url;
     const char *config_file;
     const char *actor;
+    const char *redis_user;          /* a Redis ACL user other than the host file's */
+    const char *redis_password_file; /* its password (never on the command line) */
+    uint64_t audit_max_entries;      /* 0: not given */
     int json;
     int yes;
 
@@ -74,6 +84,9 @@ typedef struct ctl_args {
     int64_t expires_s; /* > 0 */
     int64_t grace_s;   /* CTL_DEFAULT_GRACE_S unless given; 0: revoke the old key now */
     const char *key_name;
+    const char *tenant_filter; /* audit --tenant */
+    int64_t since_s;           /* audit --since: Unix seconds when since_absolute, else seconds ago */
+    int since_absolute;
 } ctl_args_t;
 
 /**
@@ -88,6 +101,13 @@ void ctl_args_free(ctl_args_t *args);
  * A duration: N, Ns, Nm, Nh or Nd (bare N: seconds), 0 to CTL_MAX_DURATION_S. Returns 0 or -1.
  */
 int ctl_parse_duration(const char *s, int64_t *out);
+
+/**
+ * audit --since: a duration back from now (as ctl_parse_duration: "90m", "7d") or a UTC time,
+ * "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ". Sets *absolute to 1 for a time (out: Unix seconds),
+ * 0 for a duration (out: seconds). Returns 0 or -1.
+ */
+int ctl_parse_since(const char *s, int64_t *out, int *absolute);
 
 /**
  * A decimal count, 0 to CTL_MAX_COUNT, digits only. Returns 0, -1 when malformed, -2 when too large.

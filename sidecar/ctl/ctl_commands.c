@@ -164,6 +164,17 @@ static int prepare_tenant_delete(ctl_redis_t *r, ctl_tx_t *tx, void *data, ctl_e
         return ctl_fail(err, CTL_EXIT_REFUSED, "unknown tenant \"%s\"", id);
     if (ctl_store_read_keys(r, id, 0, &keys, err) != CTL_EXIT_OK)
         return CTL_EXIT_REDIS;
+    /* The rate-limit and quota counters go too: a tenant created again later with the same id
+     * starts with a fresh budget, and nothing of the old one stays in Redis. */
+    char **counters = NULL;
+    size_t num_counters = 0;
+    if (ctl_store_scan_counters(r, id, &counters, &num_counters, err) != CTL_EXIT_OK) {
+        ctl_key_list_free(&keys);
+        return CTL_EXIT_REDIS;
+    }
+    for (size_t i = 0; i != num_counters; ++i)
+        ctl_tx_add(tx, "DEL", counters[i], NULL);
+    sc_words_free(counters, num_counters);
     ctl_tx_add(tx, "DEL", key, keyids, NULL);
     ctl_tx_add(tx, "SREM", ctl_store_global_key(r, "tenants", global), id, NULL);
     for (size_t i = 0; i != keys.count; ++i) {
@@ -171,7 +182,8 @@ static int prepare_tenant_delete(ctl_redis_t *r, ctl_tx_t *tx, void *data, ctl_e
         ctl_tx_add(tx, "HDEL", ctl_store_global_key(r, "keyid-index", global), keys.items[i].key_id, NULL);
         ctl_tx_invalidate(tx, id, keys.items[i].sha256);
     }
-    char *detail = ctl_xasprintf("deleted with its %zu API key%s", keys.count, keys.count == 1 ? "" : "s");
+    char *detail = ctl_xasprintf("deleted with its %zu API key%s and %zu rate-limit/quota key%s", keys.count,
+                                 keys.count == 1 ? "" : "s", num_counters, num_counters == 1 ? "" : "s");
     ctl_tx_audit(tx, "tenant.delete", id, NULL, detail);
     free(detail);
     ctl_tx_invalidate(tx, id, NULL);

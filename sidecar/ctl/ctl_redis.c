@@ -7,6 +7,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "ctl_args.h"
 #include "schema.h"
 
 #define TX_CONFLICT (-1) /* EXEC aborted by WATCH: prepare again */
@@ -146,7 +147,7 @@ int ctl_redis_connect(const sc_redis_config_t *config, const char *actor, ctl_re
     uint64_t timeout = config->timeout_ms > CTL_COMMAND_TIMEOUT_MS ? config->timeout_ms : CTL_COMMAND_TIMEOUT_MS;
     redisSetTimeout(ctx, ms_to_timeval(timeout));
     ctl_redis_t *r = ctl_xmalloc(sizeof(*r));
-    *r = (ctl_redis_t){ctx, config, actor};
+    *r = (ctl_redis_t){ctx, config, actor, CTL_AUDIT_DEFAULT_MAX_ENTRIES};
     int rc = handshake(r, err);
     if (rc != CTL_EXIT_OK) {
         ctl_redis_close(r);
@@ -208,12 +209,14 @@ void ctl_tx_write_record(ctl_tx_t *tx, const char *key, const ctl_record_t *rec)
 
 void ctl_tx_audit(ctl_tx_t *tx, const char *action, const char *tenant, const char *key_id, const char *detail)
 {
-    char key[SC_SCHEMA_KEY_MAX], at[24];
+    char key[SC_SCHEMA_KEY_MAX], at[24], maxlen[24];
     argv_free(&tx->audit);
     sc_schema_global_key(key, tx->redis->config->prefix, "audit");
     snprintf(at, sizeof(at), "%lld", (long long)time(NULL));
+    /* "~": Redis trims whole macro nodes, cheaply, keeping at least the last N entries */
+    snprintf(maxlen, sizeof(maxlen), "%llu", (unsigned long long)tx->redis->audit_max_entries);
     argv_buf_t *a = &tx->audit;
-    const char *head[] = {"XADD", key, "*", "actor", tx->redis->actor, "action", action, "tenant", tenant};
+    const char *head[] = {"XADD", key, "MAXLEN", "~", maxlen, "*", "actor", tx->redis->actor, "action", action, "tenant", tenant};
     for (size_t i = 0; i != sizeof(head) / sizeof(head[0]); ++i)
         argv_push(a, head[i]);
     if (key_id != NULL) {

@@ -6,7 +6,7 @@
  *
  *   WATCH the keys whose state decides the outcome (done by the prepare callback, before it
  *   reads them), read, decide (refuse, or queue the writes), then
- *   MULTI, the queued writes, XADD PREFIX"audit", PUBLISH PREFIX"invalidate" ..., EXEC.
+ *   MULTI, the queued writes, XADD PREFIX"audit" MAXLEN ~ N, PUBLISH PREFIX"invalidate" ..., EXEC.
  *
  * EXEC aborted because a watched key changed: the whole thing is prepared again from fresh
  * reads, a bounded number of times. The audit entry and the invalidation messages are part of
@@ -23,6 +23,7 @@
 #define SC_CTL_REDIS_H
 
 #include <hiredis/hiredis.h>
+#include <stdint.h>
 
 #include "ctl_record.h"
 #include "ctl_status.h"
@@ -36,6 +37,7 @@ typedef struct ctl_redis {
     redisContext *ctx;
     const sc_redis_config_t *config; /* borrowed: host, url, prefix */
     const char *actor;               /* borrowed: recorded in the audit stream */
+    uint64_t audit_max_entries;      /* XADD MAXLEN ~ this: the stream stays bounded */
 } ctl_redis_t;
 
 /**

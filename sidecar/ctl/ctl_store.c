@@ -108,3 +108,56 @@ int ctl_store_exists(ctl_redis_t *r, const char *key, ctl_err_t *err)
     freeReplyObject(reply);
     return exists;
 }
+
+/* A key of the tenant's that counts requests: PREFIX{T}:rl, PREFIX{T}:rl:..., PREFIX{T}:quota:... */
+static int is_counter(const char *key, size_t base_len)
+{
+    const char *rest = key + base_len;
+    return strcmp(rest, "rl") == 0 || strncmp(rest, "rl:", 3) == 0 || strncmp(rest, "quota:", 6) == 0;
+}
+
+int ctl_store_scan_counters(ctl_redis_t *r, const char *tenant, char ***keys, size_t *count, ctl_err_t *err)
+{
+    char base[SC_SCHEMA_KEY_MAX], pattern[2 * SC_SCHEMA_KEY_MAX + 2], cursor[32] = "0";
+    size_t base_len, n = 0, cap = 0;
+    char **found = NULL;
+
+    /* "PREFIX{T}:" is the tenant key's name without its last word; glob characters of the prefix
+     * are escaped (tenant ids have none). */
+    ctl_store_tenant_key(r, tenant, base);
+    base_len = strlen(base) - strlen("tenant");
+    base[base_len] = '\0';
+    char *p = pattern;
+    for (const char *c = base; *c != '\0'; ++c) {
+        if (strchr("*?[]\\", *c) != NULL)
+            *p++ = '\\';
+        *p++ = *c;
+    }
+    strcpy(p, "*");
+
+    do {
+        redisReply *reply = ctl_redis_cmd(r, err, "SCAN", cursor, "MATCH", pattern, "COUNT", "1000", NULL);
+        if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+            reply->element[0]->type != REDIS_REPLY_STRING || reply->element[1]->type != REDIS_REPLY_ARRAY) {
+            int rc = reply == NULL ? CTL_EXIT_REDIS : ctl_fail(err, CTL_EXIT_REDIS, "unexpected reply to SCAN from Redis");
+            freeReplyObject(reply);
+            sc_words_free(found, n);
+            return rc;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", reply->element[0]->str);
+        for (size_t i = 0; i != reply->element[1]->elements; ++i) {
+            const redisReply *k = reply->element[1]->element[i];
+            if (k->type != REDIS_REPLY_STRING || !is_counter(k->str, base_len))
+                continue;
+            if (n == cap) {
+                cap = cap != 0 ? 2 * cap : 8;
+                found = ctl_xrealloc(found, cap * sizeof(*found));
+            }
+            found[n++] = ctl_xstrdup(k->str);
+        }
+        freeReplyObject(reply);
+    } while (strcmp(cursor, "0") != 0);
+    *keys = found;
+    *count = n;
+    return CTL_EXIT_OK;
+}

@@ -47,6 +47,14 @@ int ctl_store_read_tenant_ids(ctl_redis_t *r, char ***ids, size_t *count, ctl_er
 int ctl_store_read_tenant(ctl_redis_t *r, const char *tenant, ctl_record_t *rec, ctl_err_t *err);
 
 /**
+ * The tenant's rate-limit and quota keys (PREFIX{T}:rl, PREFIX{T}:rl:SERVICE,
+ * PREFIX{T}:quota:YYYYMMDD), found with SCAN MATCH PREFIX{T}:* (never KEYS: SCAN does not block
+ * Redis). Counters written while the scan runs may be missed. Release with sc_words_free.
+ * Returns CTL_EXIT_OK or CTL_EXIT_REDIS.
+ */
+int ctl_store_scan_counters(ctl_redis_t *r, const char *tenant, char ***keys, size_t *count, ctl_err_t *err);
+
+/**
  * 1 when the key exists, 0 when not, -1 on a Redis error (in err).
  */
 int ctl_store_exists(ctl_redis_t *r, const char *key, ctl_err_t *err);

@@ -313,3 +313,148 @@ int ctl_import_write(ctl_redis_t *r, const ctl_import_t *im, int json, ctl_err_t
     }
     return rc == CTL_EXIT_OK ? report_import(im, json, err) : rc;
 }
+
+/* ------------------------------------------------------------------ import --dry-run */
+
+/* Names of the fields whose values differ between two records (either side may lack one). */
+static json_t *changed_fields(const ctl_record_t *now, const ctl_record_t *next)
+{
+    json_t *names = json_array();
+    const ctl_record_t *sides[] = {now, next};
+    for (size_t s = 0; s != 2; ++s)
+        for (size_t i = 0; i != sides[s]->count; ++i) {
+            const char *name = sides[s]->names[i], *a = ctl_record_get(now, name), *b = ctl_record_get(next, name);
+            if (s == 1 && a != NULL)
+                continue; /* compared from the first side already */
+            if (a == NULL || b == NULL || strcmp(a, b) != 0)
+                json_array_append_new(names, json_string(name));
+        }
+    return names;
+}
+
+static int has_key(const ctl_key_list_t *keys, const char *key_id, const char *sha256)
+{
+    for (size_t i = 0; i != keys->count; ++i)
+        if (strcmp(keys->items[i].key_id, key_id) == 0 && (sha256 == NULL || strcmp(keys->items[i].sha256, sha256) == 0))
+            return 1;
+    return 0;
+}
+
+/* What importing tenant t would do: {"id", "change": "create"|"replace"|"none", "fields",
+ * "keys_added", "keys_removed", "keys_changed"}. NULL with *rc set on a Redis error. */
+static json_t *plan_tenant(ctl_redis_t *r, const import_tenant_t *t, ctl_err_t *err, int *rc)
+{
+    ctl_record_t now = {NULL};
+    ctl_key_list_t keys = {NULL};
+    int exists = 1;
+    if ((*rc = ctl_store_read_tenant(r, t->id, &now, err)) == CTL_EXIT_REFUSED)
+        exists = 0, *rc = CTL_EXIT_OK;
+    if (*rc == CTL_EXIT_OK)
+        *rc = ctl_store_read_keys(r, t->id, 1, &keys, err);
+    if (*rc != CTL_EXIT_OK) {
+        ctl_record_free(&now);
+        ctl_key_list_free(&keys);
+        return NULL;
+    }
+    json_t *o = json_object(), *added = json_array(), *removed = json_array(), *changed = json_array();
+    json_t *fields = changed_fields(&now, &t->rec);
+    for (size_t i = 0; i != t->num_keys; ++i) {
+        const char *id = ctl_record_get(&t->keys[i].rec, "key_id");
+        if (!has_key(&keys, id, NULL))
+            json_array_append_new(added, json_string(id));
+        else if (!has_key(&keys, id, t->keys[i].sha256))
+            json_array_append_new(changed, json_string(id));
+        else
+            for (size_t k = 0; k != keys.count; ++k) {
+                json_t *diff = strcmp(keys.items[k].key_id, id) == 0 ? changed_fields(&keys.items[k].rec, &t->keys[i].rec) : NULL;
+                if (diff != NULL && json_array_size(diff) != 0)
+                    json_array_append_new(changed, json_string(id));
+                json_decref(diff);
+            }
+    }
+    for (size_t k = 0; k != keys.count; ++k) {
+        int kept = 0;
+        for (size_t i = 0; i != t->num_keys && !kept; ++i)
+            kept = strcmp(keys.items[k].key_id, ctl_record_get(&t->keys[i].rec, "key_id")) == 0;
+        if (!kept)
+            json_array_append_new(removed, json_string(keys.items[k].key_id));
+    }
+    int same = json_array_size(fields) == 0 && json_array_size(added) == 0 && json_array_size(removed) == 0 &&
+               json_array_size(changed) == 0;
+    json_object_set_new(o, "id", json_string(t->id));
+    json_object_set_new(o, "change", json_string(!exists ? "create" : same ? "none" : "replace"));
+    json_object_set_new(o, "fields", fields);
+    json_object_set_new(o, "keys_added", added);
+    json_object_set_new(o, "keys_removed", removed);
+    json_object_set_new(o, "keys_changed", changed);
+    ctl_record_free(&now);
+    ctl_key_list_free(&keys);
+    return o;
+}
+
+/* "a, b" from a JSON array of strings, "-" when empty. */
+static char *join_json(const json_t *arr)
+{
+    char *s = ctl_xstrdup("");
+    size_t i;
+    const json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        char *next = ctl_xasprintf("%s%s%s", s, i != 0 ? ", " : "", json_string_value(v));
+        free(s);
+        s = next;
+    }
+    if (*s == '\0') {
+        free(s);
+        s = ctl_xstrdup("-");
+    }
+    return s;
+}
+
+static void print_plan(const json_t *p)
+{
+    const char *change = json_string_value(json_object_get(p, "change")), *id = json_string_value(json_object_get(p, "id"));
+    if (strcmp(change, "none") == 0) {
+        printf("tenant %s: unchanged\n", id);
+        return;
+    }
+    char *fields = join_json(json_object_get(p, "fields")), *added = join_json(json_object_get(p, "keys_added"));
+    char *removed = join_json(json_object_get(p, "keys_removed")), *changed = join_json(json_object_get(p, "keys_changed"));
+    printf("tenant %s: would be %s; fields: %s; API keys added: %s, removed: %s, changed: %s\n", id,
+           strcmp(change, "create") == 0 ? "created" : "replaced", fields, added, removed, changed);
+    free(fields);
+    free(added);
+    free(removed);
+    free(changed);
+}
+
+int ctl_import_plan(ctl_redis_t *r, const ctl_import_t *im, int json, ctl_err_t *err)
+{
+    int rc = check_key_owners(r, im, err);
+    json_t *plans = json_array();
+    size_t changing = 0;
+    for (size_t t = 0; rc == CTL_EXIT_OK && t != im->count; ++t) {
+        json_t *p = plan_tenant(r, &im->tenants[t], err, &rc);
+        if (p == NULL)
+            break;
+        changing += strcmp(json_string_value(json_object_get(p, "change")), "none") != 0;
+        json_array_append_new(plans, p);
+    }
+    if (rc != CTL_EXIT_OK) {
+        json_decref(plans);
+        return rc;
+    }
+    if (json) {
+        json_t *obj = json_object();
+        json_object_set_new(obj, "action", json_string("import"));
+        json_object_set_new(obj, "dry_run", json_true());
+        json_object_set_new(obj, "tenants", plans);
+        return ctl_output_json(obj, err);
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(plans, i, p) print_plan(p);
+    printf("dry run: nothing written (%zu of %zu tenant%s would change)\n", changing, im->count, im->count == 1 ? "" : "s");
+    json_decref(plans);
+    return fflush(stdout) == 0 ? CTL_EXIT_OK : ctl_fail(err, CTL_EXIT_REFUSED, "cannot write to standard output");
+}

@@ -38,6 +38,13 @@ int ctl_import_load(const char *path, const sc_config_t *host, ctl_import_t **ou
  */
 int ctl_import_write(ctl_redis_t *r, const ctl_import_t *im, int json, ctl_err_t *err);
 
+/**
+ * import --dry-run: makes the same key-owner check as ctl_import_write, then prints, tenant by
+ * tenant, what the import would change (created / replaced with the fields and API keys that
+ * differ / unchanged) and writes nothing. Returns an exit status.
+ */
+int ctl_import_plan(ctl_redis_t *r, const ctl_import_t *im, int json, ctl_err_t *err);
+
 void ctl_import_free(ctl_import_t *im);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ctl_args.h"
+#include "ctl_audit.h"
 #include "ctl_commands.h"
 #include "ctl_output.h"
 #include "ctl_redis.h"
@@ -23,7 +24,11 @@ static int dispatch(const ctl_env_t *env, const ctl_import_t *import, ctl_err_t 
     case CTL_CMD_EXPORT:
         return ctl_export(env->redis, env->now, err);
     case CTL_CMD_IMPORT:
+        if ((env->args->given & CTL_OPT_DRY_RUN) != 0)
+            return ctl_import_plan(env->redis, import, env->args->json, err);
         return ctl_import_write(env->redis, import, env->args->json, err);
+    case CTL_CMD_AUDIT:
+        return ctl_audit_run(env, err);
     default:
         return ctl_commands_run(env, err);
     }
@@ -36,6 +41,7 @@ static int run(const ctl_args_t *args, ctl_err_t *err)
     ctl_import_t *import = NULL;
     ctl_env_t env = {args, NULL, NULL, (int64_t)time(NULL)};
     char actor[CTL_ACTOR_MAX + 1];
+    uint64_t audit_max = 0;
 
     int rc = ctl_setup_host(args, &host, err);
     env.host = host;
@@ -44,9 +50,13 @@ static int run(const ctl_args_t *args, ctl_err_t *err)
     if (rc == CTL_EXIT_OK)
         rc = ctl_commands_precheck(&env, isatty(STDIN_FILENO), err);
     if (rc == CTL_EXIT_OK)
+        rc = ctl_setup_audit_max(args, &audit_max, err);
+    if (rc == CTL_EXIT_OK)
         rc = ctl_setup_redis(args, host, &redis_config, err);
     if (rc == CTL_EXIT_OK)
         rc = ctl_redis_connect(redis_config, ctl_setup_actor(args, actor, sizeof(actor)), &env.redis, err);
+    if (rc == CTL_EXIT_OK)
+        env.redis->audit_max_entries = audit_max;
     if (rc == CTL_EXIT_OK)
         rc = dispatch(&env, import, err);
     ctl_redis_close(env.redis);

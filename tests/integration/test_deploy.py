@@ -2,7 +2,7 @@
 and its policies pass --check and serve (mTLS, health, report_only, CORS), the Prometheus files
 pass promtool, the Grafana dashboard and the alerts query only series the sidecar exports,
 logrotate reopens the log with SIGUSR1, and apigateway-migrate.sh prints (never runs) one
-put-integration per resource on the sidecar port."""
+move per resource to the sidecar port (test_migrate.py runs what it prints)."""
 import glob
 import http.client
 import json
@@ -119,8 +119,8 @@ class SystemdUnitTest(unittest.TestCase):
         self.assertEqual(self.value("User"), "policy-sidecar")
         self.assertEqual(self.value("Group"), "policy-sidecar")
         self.assertEqual(self.values("DynamicUser"), [])
-        self.assertEqual(self.value("ExecStartPre"), "/usr/local/bin/policy-sidecar -c /etc/policy-sidecar/policy-sidecar.yaml --check")
-        self.assertEqual(self.value("ExecStart"), "/usr/local/bin/policy-sidecar -c /etc/policy-sidecar/policy-sidecar.yaml")
+        self.assertEqual(self.value("ExecStartPre"), "/usr/bin/policy-sidecar -c /etc/policy-sidecar/policy-sidecar.yaml --check")
+        self.assertEqual(self.value("ExecStart"), "/usr/bin/policy-sidecar -c /etc/policy-sidecar/policy-sidecar.yaml")
         # started = alive: liveness, never /ready (a sidecar waiting for Redis must not fail its start)
         self.assertRegex(self.value("ExecStartPost"), r"^/usr/bin/curl .*http://127\.0\.0\.1:9901/healthz$")
         self.assertIn("/bin/kill -HUP $MAINPID", self.values("ExecReload"))
@@ -148,13 +148,13 @@ class SystemdUnitTest(unittest.TestCase):
     def test_systemd_analyze_verify(self):
         if not os.access(SIDECAR, os.X_OK):
             self.skipTest("%s is not built" % SIDECAR)
-        # The unit names /usr/local/bin/policy-sidecar, which a dev box lacks: verify a copy that
+        # The unit names /usr/bin/policy-sidecar (the package's path), which a dev box lacks: verify a copy that
         # runs the built binary instead (the unit's name must stay policy-sidecar.service).
         tmp = tempfile.mkdtemp(prefix="sidecar-unit-")
         self.addCleanup(shutil.rmtree, tmp, True)
         copy = os.path.join(tmp, "policy-sidecar.service")
         with open(copy, "w") as f:
-            f.write(self.text.replace("/usr/local/bin/policy-sidecar", SIDECAR))
+            f.write(self.text.replace("/usr/bin/policy-sidecar", SIDECAR))
         env = dict(os.environ, SYSTEMD_LOG_LEVEL="info", SYSTEMD_PAGER="cat")
         p = run([SYSTEMD_ANALYZE, "verify", "--man=no", copy], env=env)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
@@ -584,28 +584,24 @@ class MigrateScriptTest(unittest.TestCase):
         """The printed lines with backslash continuations joined."""
         return re.sub(r"\\\n\s*", "", output).splitlines()
 
-    def put_integrations(self, output):
-        return [c for c in self.commands(output) if c.startswith("aws apigateway put-integration ")]
+    def sidecar_moves(self, output):
+        return [c for c in self.commands(output) if c.startswith("to_sidecar ")]
 
     def test_example_config(self):
-        p = self.migrate(env={"REST_API_ID": "a1b2c3", "STAGE": "prod", "EC2_HOST": "ec2-1.example.com",
-                              "REGION": "eu-west-1"})
+        p = self.migrate("--all", env={"REST_API_ID": "a1b2c3", "STAGE": "prod", "EC2_HOST": "ec2-1.example.com",
+                                       "REGION": "eu-west-1"})
         self.assertEqual(p.returncode, 0, p.stderr)
         out = p.stdout
-        puts = self.put_integrations(out)
-        self.assertEqual(len(puts), 2 * len(SERVICES), "\n".join(puts))
+        moves = self.sidecar_moves(out)
+        self.assertEqual(len(moves), 2 * len(SERVICES), "\n".join(moves))
         for name, (port, _) in SERVICES.items():
-            root = [c for c in puts if "resource_id /%s)" % name in c]
-            proxy = [c for c in puts if "resource_id '/%s/{proxy+}')" % name in c]
-            self.assertEqual(len(root), 1, name)
-            self.assertEqual(len(proxy), 1, name)
-            self.assertIn('--uri "https://$EC2_HOST:%d/%s"' % (port, name), root[0])
-            self.assertIn('--uri "https://$EC2_HOST:%d/%s/{proxy}"' % (port, name), proxy[0])
-            self.assertIn("--request-parameters integration.request.path.proxy=method.request.path.proxy", proxy[0])
-            for c in root + proxy:
-                for part in ("--type HTTP_PROXY", "--integration-http-method ANY", "--http-method ANY",
-                             "--tls-config insecureSkipVerification=false"):
-                    self.assertIn(part, c)
+            self.assertIn('to_sidecar /%s %s.json "https://$EC2_HOST:%d/%s"' % (name, name, port, name), moves)
+            self.assertIn("to_sidecar '/%s/{proxy+}' %s-proxy.json \"https://$EC2_HOST:%d/%s/{proxy}\"" % (name, name, port, name),
+                          moves)
+        # the helper keeps the proxy path parameter and pins HTTPS with certificate verification
+        for part in ('"integration.request.path.proxy", "method.request.path.proxy"', '"type": "HTTP_PROXY"',
+                     '"integrationHttpMethod": "ANY"', '"tlsConfig": {"insecureSkipVerification": False}'):
+            self.assertIn(part, out)
         cmds = self.commands(out)
         self.assertEqual(sum("generate-client-certificate" in c for c in cmds), 1)
         self.assertTrue(any("update-stage" in c and "op=replace,path=/clientCertificateId,value=" in c for c in cmds))
@@ -623,23 +619,15 @@ class MigrateScriptTest(unittest.TestCase):
         self.assertEqual(check.returncode, 0, check.stderr)
 
     def test_placeholders_and_flags(self):
-        p = self.migrate(EXAMPLE)
-        self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertIn("REST_API_ID='<rest-api-id>'", p.stdout)
-        p = self.migrate("--rest-api-id", "xyz", "--stage", "dev", "--host", "h.example.com", "--region", "us-east-1", EXAMPLE)
+        # no placeholder defaults any more: a missing value prints nothing
+        p = self.migrate("--all", EXAMPLE)
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.stdout, "")
+        p = self.migrate("--all", "--rest-api-id", "xyz", "--stage", "dev", "--host", "h.example.com", "--region",
+                         "us-east-1", EXAMPLE)
         self.assertEqual(p.returncode, 0, p.stderr)
         for value in ("REST_API_ID='xyz'", "STAGE='dev'", "EC2_HOST='h.example.com'", "REGION='us-east-1'"):
             self.assertIn(value, p.stdout)
-
-    def test_rollback_points_at_the_services(self):
-        p = self.migrate("--rollback")
-        self.assertEqual(p.returncode, 0, p.stderr)
-        puts = self.put_integrations(p.stdout)
-        self.assertEqual(len(puts), 2 * len(SERVICES))
-        for name, (_, upstream) in SERVICES.items():
-            self.assertTrue(any("resource_id '/%s/{proxy+}')" % name in c and
-                                '--uri "http://$EC2_HOST:%d/{proxy}"' % upstream in c for c in puts), name)
-        self.assertNotIn("generate-client-certificate", p.stdout)
 
     def test_reads_any_host_config(self):
         config = os.path.join(self.tmp, "host.yaml")
@@ -662,15 +650,17 @@ services:
 redis:
   url: redis://127.0.0.1:6379
 """)
-        p = self.migrate(config)
+        p = self.migrate("--all", "--rest-api-id", "x", "--stage", "s", "--host", "h", "--region", "r",
+                         "--origin", "https://app.example.com", config)
         self.assertEqual(p.returncode, 0, p.stderr)
-        puts = self.put_integrations(p.stdout)
-        self.assertEqual(len(puts), 4, "\n".join(puts))
-        self.assertTrue(any('--uri "https://$EC2_HOST:9443/alpha/{proxy}"' in c for c in puts))
-        self.assertTrue(any('--uri "https://$EC2_HOST:9444/beta"' in c for c in puts))
+        moves = self.sidecar_moves(p.stdout)
+        self.assertEqual(len(moves), 4, "\n".join(moves))
+        self.assertTrue(any('"https://$EC2_HOST:9443/alpha/{proxy}"' in c for c in moves))
+        self.assertTrue(any('"https://$EC2_HOST:9444/beta"' in c for c in moves))
 
     def test_refuses_a_missing_config(self):
-        p = self.migrate(os.path.join(self.tmp, "nope.yaml"))
+        p = self.migrate("--all", "--rest-api-id", "x", "--stage", "s", "--host", "h", "--region", "r",
+                         os.path.join(self.tmp, "nope.yaml"))
         self.assertNotEqual(p.returncode, 0)
         self.assertEqual(p.stdout, "")
 

@@ -69,7 +69,9 @@ class CtlBase(IntegrationTest):
         self.url = "redis://127.0.0.1:%d" % self.redis.port
 
     def ctl(self, *args, env=None, input=None, url=True):
-        env = dict({"LOGNAME": "ops-test"}, **(env or {}))
+        # the default host file (/etc/policy-sidecar/...) of whoever runs the tests must not count
+        env = dict({"LOGNAME": "ops-test", "SIDECARCTL_DEFAULT_CONFIG": os.path.join(self.tmp, "no-default.yaml")},
+                   **(env or {}))
         argv = [SIDECARCTL] + (["--redis", self.url] if url else []) + list(args)
         return run_cli(argv, env=env, input=input)
 

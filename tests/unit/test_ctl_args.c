@@ -323,7 +323,114 @@ static const struct invalid_case {
     {{"tenant", "list", "--redis", ""}, "--redis: the value is empty"},
     {{"tenant", "list", "--redis", "redis://a", "--redis", "redis://b"}, "--redis given twice"},
     {{"tenant", "list", "--actor", "a\tb"}, "--actor: must be 1 to 128 characters"},
+    /* operators' options (issue 13) */
+    {{"tenant", "list", "--redis-password", "pw"}, "unknown option \"--redis-password\""},
+    {{"tenant", "list", "--redis-user", "a b"}, "--redis-user: \"a b\" is not a valid user name"},
+    {{"tenant", "list", "--redis-user", "a", "--redis-user", "b"}, "--redis-user given twice"},
+    {{"tenant", "list", "--redis-password-file", ""}, "--redis-password-file: the value is empty"},
+    {{"tenant", "list", "--audit-max-entries", "0"}, "--audit-max-entries: must be at least 1"},
+    {{"tenant", "list", "--audit-max-entries", "ten"}, "--audit-max-entries: \"ten\" is not a whole number"},
+    {{"audit", "acme"}, "audit: unexpected argument \"acme\""},
+    {{"audit", "--tenant", "a b"}, "--tenant: invalid tenant ID \"a b\""},
+    {{"audit", "--since", "yesterday"}, "--since: \"yesterday\" is neither"},
+    {{"audit", "--since", "2026-02-30"}, "--since: \"2026-02-30\" is neither"},
+    {{"audit", "--since", "2026-01-31T24:00:00Z"}, "--since: \"2026-01-31T24:00:00Z\" is neither"},
+    {{"audit", "--since", "2026-01-31 08:00:00Z"}, "--since: \"2026-01-31 08:00:00Z\" is neither"},
+    {{"audit", "--since", "1969-12-31"}, "--since: \"1969-12-31\" is neither"},
+    {{"audit", "--dry-run"}, "audit does not take --dry-run"},
+    {{"export", "--dry-run"}, "export does not take --dry-run"},
+    {{"tenant", "delete", "acme", "--dry-run"}, "tenant delete does not take --dry-run"},
+    {{"import", "f.json", "--dry-run=yes"}, "option --dry-run takes no value"},
+    {{"tenant", "list", "--tenant", "acme"}, "tenant list does not take --tenant"},
 };
+
+static void test_operator_options(void **state)
+{
+    (void)state;
+    ctl_args_t a;
+    PARSE_OK(&a, "--redis-user", "admin", "tenant", "list", "--redis-password-file=/etc/policy-sidecar/admin.pass",
+             "--audit-max-entries", "5000");
+    assert_int_equal(a.command, CTL_CMD_TENANT_LIST);
+    assert_string_equal(a.redis_user, "admin");
+    assert_string_equal(a.redis_password_file, "/etc/policy-sidecar/admin.pass");
+    assert_int_equal(a.audit_max_entries, 5000);
+    assert_null(a.config_file); /* the default host file is ctl_setup's business */
+    ctl_args_free(&a);
+
+    PARSE_OK(&a, "tenant", "list");
+    assert_null(a.redis_user);
+    assert_null(a.redis_password_file);
+    assert_int_equal(a.audit_max_entries, 0);
+    ctl_args_free(&a);
+
+    PARSE_OK(&a, "import", "--dry-run", "backup.json");
+    assert_int_equal(a.command, CTL_CMD_IMPORT);
+    assert_string_equal(a.target, "backup.json");
+    assert_int_equal(a.given, CTL_OPT_DRY_RUN);
+    ctl_args_free(&a);
+    PARSE_OK(&a, "import", "backup.json");
+    assert_int_equal(a.given & CTL_OPT_DRY_RUN, 0);
+    ctl_args_free(&a);
+}
+
+static void test_audit(void **state)
+{
+    (void)state;
+    ctl_args_t a;
+    PARSE_OK(&a, "audit");
+    assert_int_equal(a.command, CTL_CMD_AUDIT);
+    assert_string_equal(a.command_name, "audit");
+    assert_null(a.tenant_filter);
+    assert_int_equal(a.given, 0);
+    ctl_args_free(&a);
+
+    PARSE_OK(&a, "--json", "audit", "--tenant", "acme", "--since", "2h");
+    assert_true(a.json);
+    assert_string_equal(a.tenant_filter, "acme");
+    assert_int_equal(a.given, CTL_OPT_TENANT | CTL_OPT_SINCE);
+    assert_false(a.since_absolute);
+    assert_int_equal(a.since_s, 7200);
+    ctl_args_free(&a);
+
+    PARSE_OK(&a, "audit", "--since=2026-01-31T08:00:00Z");
+    assert_true(a.since_absolute);
+    assert_int_equal(a.since_s, 1769846400);
+    ctl_args_free(&a);
+}
+
+static void test_since(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int64_t value;
+        int absolute;
+    } ok[] = {
+        {"0", 0, 0},
+        {"90m", 5400, 0},
+        {"7d", 604800, 0},
+        {"1970-01-01", 0, 1},
+        {"1970-01-02T00:00:01Z", 86401, 1},
+        {"2000-03-01", 951868800, 1},
+        {"2024-02-29", 1709164800, 1}, /* a leap day */
+        {"2026-12-31T23:59:59Z", 1798761599, 1},
+    };
+    for (size_t i = 0; i != sizeof(ok) / sizeof(ok[0]); ++i) {
+        int64_t v = -1;
+        int absolute = -1;
+        if (ctl_parse_since(ok[i].text, &v, &absolute) != 0 || v != ok[i].value || absolute != ok[i].absolute)
+            fail_msg("%s: got %lld (absolute %d)", ok[i].text, (long long)v, absolute);
+    }
+    static const char *const bad[] = {"",           "x",          "2026-1-01",           "2026-13-01",
+                                      "2026-00-10", "2026-01-32", "2026-01-01T00:00:00", "2026-01-01T00:60:00Z",
+                                      "2026/01/01", "2026-01-01Z"};
+    for (size_t i = 0; i != sizeof(bad) / sizeof(bad[0]); ++i) {
+        int64_t v;
+        int absolute;
+        if (ctl_parse_since(bad[i], &v, &absolute) == 0)
+            fail_msg("\"%s\" was accepted", bad[i]);
+    }
+}
 
 static void test_invalid_command_lines(void **state)
 {
@@ -352,6 +459,9 @@ int main(void)
         cmocka_unit_test(test_help_and_version_win),
         cmocka_unit_test(test_durations_and_counts),
         cmocka_unit_test(test_word_and_key_id_rules),
+        cmocka_unit_test(test_operator_options),
+        cmocka_unit_test(test_audit),
+        cmocka_unit_test(test_since),
         cmocka_unit_test(test_invalid_command_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
