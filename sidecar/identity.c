@@ -78,6 +78,13 @@ static int holds_scope(h2o_iovec_t granted, const char *scope)
     return 0;
 }
 
+const sc_denial_t *sc_identity_check_jwt_tenant(const sc_identity_t *id, h2o_iovec_t header_tenant)
+{
+    if (!h2o_memis(id->tenant.base, id->tenant.len, header_tenant.base, header_tenant.len))
+        return &sc_deny_tenant_mismatch;
+    return NULL;
+}
+
 const sc_denial_t *sc_identity_authorize(const sc_identity_t *id, const sc_tenant_record_t *t, h2o_iovec_t header_tenant,
                                          const char *service, const sc_route_t *route, h2o_mem_pool_t *pool, h2o_iovec_t *granted)
 {

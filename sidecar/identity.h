@@ -6,6 +6,7 @@
  * The rules, in order:
  *   X-Tenant-ID: exactly one, matching [A-Za-z0-9._-]{1,64}              else 400
  *   API key: known under that tenant, active, not expired                  else 401
+ *   JWT: its tenant claim equals the header (before any record is read)    else 403 tenant_mismatch
  *   tenant: exists                                                         else 403 tenant_unknown
  *           active                                                         else 403 tenant_suspended
  *           may use this service                                           else 403 service_not_allowed
@@ -44,6 +45,13 @@ const sc_denial_t *sc_identity_tenant_header(const h2o_headers_t *headers, h2o_i
  * Checks an API key record: active and not expired at `now` (Unix seconds).
  */
 const sc_denial_t *sc_identity_check_apikey(const sc_apikey_record_t *key, int64_t now);
+
+/**
+ * A JWT speaks for the tenant its claim names: any other X-Tenant-ID is tenant_mismatch, decided
+ * before that tenant's record is read, so that the answer is the same whatever the other
+ * tenant's state (unknown, suspended, not allowed here): a token learns nothing about it.
+ */
+const sc_denial_t *sc_identity_check_jwt_tenant(const sc_identity_t *id, h2o_iovec_t header_tenant);
 
 /**
  * Applies the tenant rules above. On success returns NULL and writes into *granted the scopes

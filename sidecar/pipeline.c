@@ -8,6 +8,7 @@
 #include "headers.h"
 #include "http_error.h"
 #include "log.h"
+#include "path_norm.h"
 #include "ratelimit.h"
 #include "response_filter.h"
 #include "waiter.h"
@@ -193,6 +194,19 @@ static const sc_denial_t *read_credentials(sc_request_t *r, h2o_iovec_t *bearer,
 
 /* ------------------------------------------------------------------ the decision */
 
+int sc_pipeline_normalize_path(h2o_req_t *req, const sc_policy_t *policy, h2o_iovec_t *out)
+{
+    size_t len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    char *buf = h2o_mem_alloc_pool(&req->pool, len + 1);
+    size_t out_len;
+    if (sc_path_normalize(req->path.base, len, policy->path_unusual, buf, &out_len) != 0) {
+        *out = h2o_iovec_init(req->path.base, len); /* report_only forwards what it could not read, unchanged */
+        return 0;
+    }
+    *out = h2o_iovec_init(buf, out_len);
+    return 1;
+}
+
 static sc_verdict_t start(sc_request_t *r)
 {
     h2o_req_t *req = r->req;
@@ -205,7 +219,9 @@ static sc_verdict_t start(sc_request_t *r)
     if (preflight)
         method = requested_method; /* a preflight asks about the route of the request to come */
 
-    r->route = sc_policy_match(policy, method.base, method.len, req->path_normalized.base, req->path_normalized.len);
+    if (!sc_pipeline_normalize_path(req, policy, &r->path))
+        return deny(r, &sc_deny_path_rejected);
+    r->route = sc_policy_match(policy, method.base, method.len, r->path.base, r->path.len);
     if (r->route == NULL)
         return deny(r, &sc_deny_no_route);
     if (preflight) {
@@ -223,7 +239,7 @@ static sc_verdict_t start(sc_request_t *r)
     if ((denial = sc_identity_tenant_header(&req->headers, &r->tenant)) != NULL)
         return deny(r, denial);
     if (bearer.base != NULL) {
-        if ((denial = sc_auth_jwt(r, bearer)) != NULL)
+        if ((denial = sc_auth_jwt(r, bearer)) != NULL || (denial = sc_identity_check_jwt_tenant(&r->identity, r->tenant)) != NULL)
             return deny(r, denial);
     } else if ((denial = take_api_key(r, api_key)) != NULL) {
         return deny(r, denial);

@@ -27,4 +27,10 @@ h2o_handler_t *sc_pipeline_register(h2o_pathconf_t *pathconf, size_t service_ind
  */
 void sc_pipeline_bind_worker(h2o_handler_t *handler, h2o_context_t *ctx, struct sc_worker *worker);
 
+/**
+ * The request's path (without the query) normalised per the policy (path_norm.h), allocated in
+ * the request pool. Returns 0 when the path is refused.
+ */
+int sc_pipeline_normalize_path(h2o_req_t *req, const sc_policy_t *policy, h2o_iovec_t *out);
+
 #endif

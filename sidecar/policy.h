@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "path_norm.h"
+
 typedef enum { SC_POLICY_ENFORCE, SC_POLICY_REPORT_ONLY } sc_policy_mode_t;
 
 /* Request methods a route can be limited to; a route with methods == 0 accepts any method. */
@@ -69,7 +71,11 @@ typedef struct sc_policy {
     sc_policy_mode_t mode;
     char *strip_prefix; /* NULL when absent */
     size_t strip_prefix_len;
-    int forward_authorization; /* forward the Authorization header to the backend (default yes) */
+    int forward_authorization;      /* forward the Authorization header to the backend (default yes) */
+    int path_case_insensitive;      /* the backend matches paths without case: so do the routes */
+    sc_path_unusual_t path_unusual; /* ';' parameters, '\\', %2F, %5C: refused (default) or normalised */
+    char **remove_headers;          /* request headers never forwarded (lower case; the default list unless set) */
+    size_t num_remove_headers;
     sc_cors_t cors;
     sc_ratelimit_policy_t rate_limit;
     sc_route_t *routes;
@@ -84,9 +90,10 @@ const sc_route_t *sc_policy_match(const sc_policy_t *policy, const char *method,
                                   size_t path_len);
 
 /**
- * 1 when `path` is `route_prefix` itself or lies below it ("/a" covers "/a" and "/a/b", not "/ab").
+ * 1 when `path` is `route_prefix` itself or lies below it ("/a" covers "/a" and "/a/b", not "/ab");
+ * `nocase`: compared without ASCII case.
  */
-int sc_path_within(const char *path, size_t path_len, const char *prefix, size_t prefix_len);
+int sc_path_within(const char *path, size_t path_len, const char *prefix, size_t prefix_len, int nocase);
 
 /**
  * Removes the policy's strip_prefix from a path when the path lies within it; the result points

@@ -1,0 +1,109 @@
+"""Hostile input of issue 10 over real HTTP: one reading of the path for the policy and the
+backend, the headers a backend must never receive from a client, a uniform answer for another
+tenant's X-Tenant-ID, and no unverified Authorization next to an API key."""
+import socket
+import unittest
+
+from harness import put_key
+from test_identity import IdentityBase, claims, mint
+
+
+def raw_exchange(port, data, timeout=30):
+    """Sends raw bytes on a fresh connection and returns everything read until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class PathTest(IdentityBase):
+    def test_every_form_of_the_admin_path_is_judged_as_admin(self):
+        read = mint(claims(scope="read"))
+        for path in ("/langchain//admin/users", "/langchain/./admin/users", "/langchain/x/../admin/users",
+                     "/langchain/%61dmin/users", "/langchain/health/%2e%2e/admin/users", "//langchain/admin/users"):
+            self.assert_denied(self.call(path=path, token=read), 403, "insufficient_scope")
+        for path in ("/langchain/admin;x/users", "/langchain%5cadmin/users", "/langchain\\admin\\users",
+                     "/langchain/health/..%2Fadmin/users", "/langchain%2Fadmin/users"):
+            self.assert_denied(self.call(path=path, token=read), 400, "path_rejected")
+        self.assertEqual(self.backend.log(), [])
+        # the backend receives the path the policy judged (strip_prefix applies to it)
+        resp = self.call(path="/langchain/v1//a/./b/../c?x=%2F", token=read)
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(self.backend.log()[-1]["path"], "/v1/a/c?x=%2F")
+
+    def test_case_sensitive_backend_gets_the_case_it_was_judged_in(self):
+        resp = self.call(path="/langchain/Admin/users", token=mint(claims(scope="read")))
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(self.backend.log()[-1]["path"], "/Admin/users")
+
+    def test_rerouting_headers_never_reach_the_backend(self):
+        hostile = [("X-Original-URL", "/langchain/admin"), ("X-Rewrite-URL", "/admin"), ("X-HTTP-Method-Override", "DELETE"),
+                   ("X-Forwarded-Host", "evil"), ("Forwarded", "host=evil"), ("X-Real-IP", "10.0.0.1"),
+                   ("X-Auth-A", "1"), ("x-auth-i", "1")]
+        self.assertEqual(self.call(path="/langchain/health", tenant=None, headers=hostile).status, 200)
+        self.assertEqual(self.call(token=mint(claims()), headers=hostile).status, 200)
+        for rec in self.backend.log():
+            names = {k.lower() for k, _ in rec["headers"]}
+            for name, _ in hostile:
+                self.assertNotIn(name.lower(), names)
+
+
+class CaseInsensitiveBackendTest(IdentityBase):
+    policy_head = "path_case_insensitive: true\n"
+
+    def test_case_variants_are_judged_as_the_route(self):
+        read = mint(claims(scope="read"))
+        for path in ("/langchain/Admin/users", "/LANGCHAIN/ADMIN/users", "/Langchain//aDmin/x"):
+            self.assert_denied(self.call(path=path, token=read), 403, "insufficient_scope")
+        self.assertEqual(self.call(path="/LangChain/Admin/users", token=mint(claims(scope="admin"))).status, 200)
+        self.assertEqual(self.backend.log()[-1]["path"], "/Admin/users")
+
+
+class NormalizingPolicyTest(IdentityBase):
+    policy_head = "path_unusual: normalize\n"
+
+    def test_unusual_forms_are_normalised_not_refused(self):
+        read = mint(claims(scope="read"))
+        for path in ("/langchain/admin;x/users", "/langchain%5cadmin/users", "/langchain/health/..%2Fadmin/users"):
+            self.assert_denied(self.call(path=path, token=read), 403, "insufficient_scope")
+        resp = self.call(path="/langchain/v1;jsessionid=1/x", token=read)
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(self.backend.log()[-1]["path"], "/v1/x")
+
+
+class HeaderTest(IdentityBase):
+    def test_short_auth_names_and_obs_fold_lines_are_not_forwarded(self):
+        port = self.sidecar.ports["langchain"]
+        req = (b"GET /langchain/health HTTP/1.1\r\nHost: x\r\nX-Auth-A: 1\r\nX-Auth-: 2\r\nx-auth-i: 3\r\n"
+               b"X-Custom: visible\r\n folded-evil: 4\r\nConnection: close\r\n\r\n")
+        resp = raw_exchange(port, req)
+        self.assertTrue(resp.startswith(b"HTTP/1.1 200"), resp[:200])
+        rec = self.backend.log()[-1]
+        for name, value in rec["headers"]:
+            self.assertFalse(name.lower().startswith("x-auth"), rec)
+            self.assertNotIn("folded-evil", name + value, rec)
+            self.assertNotEqual(name.strip(), "", rec)
+
+    def test_api_key_request_does_not_forward_an_unverified_authorization(self):
+        put_key(self.redis, "acme", "psk_test_acme_h", "k_acmeh", scopes="read")
+        resp = self.call(key="psk_test_acme_h", headers=[("Authorization", "Basic Zm9yZ2VkOmZvcmdlZA==")])
+        self.assertEqual(resp.status, 200, resp)
+        self.assertNotIn("authorization", self.forwarded_headers())
+        self.assertEqual(self.forwarded_headers()["x-auth-method"], ["api_key"])
+
+    def test_another_tenants_state_is_not_revealed(self):
+        token = mint(claims(tenant="acme"))
+        bodies = set()
+        for other in ("nobody", "umbrella", "initech", "globex", "bound"):
+            body = self.assert_denied(self.call(token=token, tenant=other), 403, "tenant_mismatch")
+            bodies.add((body["error"], body["reason"], body["message"]))
+        self.assertEqual(len(bodies), 1, bodies)
+
+
+if __name__ == "__main__":
+    unittest.main()
