@@ -10,6 +10,8 @@ packages=(
     libh2o-evloop-dev libssl-dev libyaml-dev libhiredis-dev libjwt-dev libjansson-dev
     # tests
     libcmocka-dev redis-server python3 curl openssl procps prometheus systemd logrotate
+    # fuzzing: clang 14 and its libFuzzer / sanitizer runtimes
+    clang libclang-rt-14-dev
 )
 if [[ ${1:-} == --bench ]]; then
     packages+=(wrk nginx h2o util-linux)
