@@ -27,10 +27,31 @@
 #define DEFAULT_CACHE_MAX_STALE_S 300
 #define DEFAULT_CACHE_MAX_ENTRIES 100000
 #define DEFAULT_JWT_CACHE_ENTRIES 10000
+/* Limits meant to stop an attacker, never a gateway's own traffic (which all comes from a few
+ * addresses): see the README's "Limits" section. */
+#define DEFAULT_MAX_CONNECTIONS 4096
+#define DEFAULT_MAX_BUFFERED_BODY_BYTES ((uint64_t)256 * 1024 * 1024)
+#define DEFAULT_AUTH_FAILURES_PER_CLIENT_RATE 100
+#define DEFAULT_AUTH_FAILURES_PER_CLIENT_BURST 1000
+#define DEFAULT_AUTH_FAILURES_TOTAL_RATE 1000
+#define DEFAULT_AUTH_FAILURES_TOTAL_BURST 5000
 #define DEFAULT_METRICS_MAX_TENANTS 100
 
-static const char *const host_keys[] = {"threads",     "admin_listen",      "shutdown_grace_s", "services", "redis", "tenant_cache",
-                                        "jwt_issuers", "jwt_cache_entries", "access_log",       "metrics",  NULL};
+static const char *const host_keys[] = {"threads",
+                                        "admin_listen",
+                                        "shutdown_grace_s",
+                                        "services",
+                                        "redis",
+                                        "tenant_cache",
+                                        "jwt_issuers",
+                                        "jwt_cache_entries",
+                                        "access_log",
+                                        "metrics",
+                                        "max_connections",
+                                        "max_buffered_body_bytes",
+                                        "auth_failure_limit",
+                                        NULL};
+static const char *const auth_failure_keys[] = {"per_client_rate", "per_client_burst", "total_rate", "total_burst", NULL};
 static const char *const metrics_keys[] = {"per_tenant", "max_tenants", NULL};
 static const char *const cache_keys[] = {"ttl_s", "negative_ttl_s", "max_stale_s", "max_entries", NULL};
 static const char *const service_keys[] = {
@@ -356,6 +377,40 @@ static int read_observability(sc_conf_reader_t *r, const sc_yaml_node_t *root, s
     return 0;
 }
 
+/* max_connections, max_buffered_body_bytes and auth_failure_limit: bounds on what anyone can
+ * make the sidecar hold or compute before knowing who they are. */
+static int read_limits(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
+{
+    const sc_yaml_node_t *af = sc_yaml_get(root, "auth_failure_limit");
+    sc_auth_failure_limit_t *l = &c->auth_failures;
+    c->max_connections = DEFAULT_MAX_CONNECTIONS;
+    c->max_buffered_body_bytes = DEFAULT_MAX_BUFFERED_BODY_BYTES;
+    *l = (sc_auth_failure_limit_t){DEFAULT_AUTH_FAILURES_PER_CLIENT_RATE, DEFAULT_AUTH_FAILURES_PER_CLIENT_BURST,
+                                   DEFAULT_AUTH_FAILURES_TOTAL_RATE, DEFAULT_AUTH_FAILURES_TOTAL_BURST};
+    if (sc_conf_uint(r, root, "", "max_connections", 1, 1000000, &c->max_connections) != 0 ||
+        sc_conf_uint(r, root, "", "max_buffered_body_bytes", 1, (uint64_t)1 << 40, &c->max_buffered_body_bytes) != 0)
+        return -1;
+    if (af != NULL && (sc_conf_mapping(r, af, "auth_failure_limit", auth_failure_keys) != 0 ||
+                       sc_conf_uint(r, af, "auth_failure_limit", "per_client_rate", 1, 1000000, &l->per_client_rate) != 0 ||
+                       sc_conf_uint(r, af, "auth_failure_limit", "per_client_burst", 1, 10000000, &l->per_client_burst) != 0 ||
+                       sc_conf_uint(r, af, "auth_failure_limit", "total_rate", 1, 1000000, &l->total_rate) != 0 ||
+                       sc_conf_uint(r, af, "auth_failure_limit", "total_burst", 1, 10000000, &l->total_burst) != 0))
+        return -1;
+    return 0;
+}
+
+/* An upload of max_body_bytes must fit in max_buffered_body_bytes, or that service refuses it always. */
+static int check_body_limits(sc_conf_reader_t *r, const sc_yaml_node_t *root, const sc_config_t *c)
+{
+    for (size_t i = 0; i != c->num_services; ++i)
+        if (c->services[i].max_body_bytes > c->max_buffered_body_bytes)
+            return sc_conf_error(r, sc_yaml_get(root, "max_buffered_body_bytes"), "max_buffered_body_bytes",
+                                 "%llu is less than services[%zu].max_body_bytes (%llu)",
+                                 (unsigned long long)c->max_buffered_body_bytes, i,
+                                 (unsigned long long)c->services[i].max_body_bytes);
+    return 0;
+}
+
 static int read_host(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
 {
     char reason[256];
@@ -374,7 +429,8 @@ static int read_host(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_
                sc_addr_parse(c->admin_listen.text, &c->admin_listen, reason, sizeof(reason)) != 0) {
         return sc_conf_error(r, root, "admin_listen", "out of memory");
     }
-    if (read_identity(r, root, c) != 0 || read_observability(r, root, c) != 0 || read_services(r, root, c) != 0)
+    if (read_identity(r, root, c) != 0 || read_observability(r, root, c) != 0 || read_limits(r, root, c) != 0 ||
+        read_services(r, root, c) != 0 || check_body_limits(r, root, c) != 0)
         return -1;
     return check_identity_sources(r, root, c);
 }
@@ -483,6 +539,9 @@ int sc_config_check_reloadable(const sc_config_t *cur, const sc_config_t *next, 
     if (str_differs(cur->access_log, next->access_log) || cur->metrics_per_tenant != next->metrics_per_tenant ||
         cur->metrics_max_tenants != next->metrics_max_tenants || cur->jwt_cache_entries != next->jwt_cache_entries)
         REFUSE("%s: access_log, metrics and jwt_cache_entries need a restart", next->file);
+    if (cur->max_connections != next->max_connections || cur->max_buffered_body_bytes != next->max_buffered_body_bytes ||
+        memcmp(&cur->auth_failures, &next->auth_failures, sizeof(cur->auth_failures)) != 0)
+        REFUSE("%s: max_connections, max_buffered_body_bytes and auth_failure_limit need a restart", next->file);
     if (cur->num_services != next->num_services)
         REFUSE("%s: adding or removing services needs a restart", next->file);
     for (size_t i = 0; i != cur->num_services; ++i) {

@@ -31,6 +31,8 @@ const sc_denial_t sc_deny_cors_not_allowed = {403, "cors_not_allowed",
 const sc_denial_t sc_deny_path_rejected = {
     400, "path_rejected", "the request path has a form this service does not accept (;, \\, %2F or %5C, a bad escape)"};
 
+const sc_denial_t sc_deny_body_withheld = {503, "uploads_busy", "the request body could not be received: retry later"};
+
 static const sc_denial_t *const all[] = {
     &sc_deny_no_route,
     &sc_deny_missing_credentials,
@@ -55,6 +57,7 @@ static const sc_denial_t *const all[] = {
     &sc_deny_quota_exceeded,
     &sc_deny_cors_not_allowed,
     &sc_deny_path_rejected,
+    &sc_deny_body_withheld,
 };
 
 void sc_denials_register_metrics(void)

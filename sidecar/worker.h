@@ -26,14 +26,25 @@ typedef struct sc_worker_stats {
     uint64_t ratelimit_fallbacks; /* redis-mode decisions made locally because Redis could not answer */
 } sc_worker_stats_t;
 
+/* A service as seen from one worker. */
+typedef struct sc_worker_service {
+    struct sc_worker *worker;
+    size_t index;
+} sc_worker_service_t;
+
 typedef struct sc_worker {
     struct sc_server *server;
     unsigned index;
     pthread_t thread;
     h2o_evloop_t *loop;
-    h2o_context_t *service_ctx;       /* one per service */
-    h2o_accept_ctx_t *service_accept; /* one per service */
-    h2o_socket_t **service_listeners; /* one per service; NULL once closed */
+    h2o_context_t *service_ctx;         /* one per service */
+    h2o_accept_ctx_t *service_accept;   /* one per service */
+    h2o_socket_t **service_listeners;   /* one per service; NULL once closed */
+    struct sc_worker_service *services; /* one per service: what the connection guard asks about */
+    h2o_timeout_t accept_pause;         /* while accepting is paused (max_connections, EMFILE) */
+    h2o_timeout_entry_t accept_resume;
+    int accept_paused;
+    const char *accept_pause_logged; /* the reason of the episode already logged, NULL when none */
     h2o_context_t admin_ctx;
     h2o_accept_ctx_t admin_accept;
     h2o_socket_t *admin_listener;
