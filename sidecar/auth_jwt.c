@@ -2,6 +2,9 @@
 
 #include <string.h>
 
+#include <openssl/sha.h>
+
+#include "auth_failures.h"
 #include "jwt.h"
 #include "jwt_cache.h"
 #include "log.h"
@@ -83,8 +86,17 @@ const sc_denial_t *sc_auth_jwt(sc_request_t *r, h2o_iovec_t token)
     if (cached != NULL)
         return take_claims(r, cached);
 
+    /* a token whose signature failed lately fails again, for the price of a hash */
+    unsigned char digest[SC_AUTH_DIGEST_LEN];
+    uint64_t now_ns = sc_worker_now_ns();
+    SHA256((const unsigned char *)token.base, token.len, digest);
+    if (sc_auth_failures_known_bad_token(w->auth_failures, digest, now_ns))
+        return denial_for(&r->req->pool, SC_JWT_BAD_SIGNATURE);
+
     sc_jwt_claims_t claims;
     sc_jwt_result_t result = sc_jwt_verify(&r->config->jwt_issuers, token.base, token.len, now, &claims);
+    if (result == SC_JWT_BAD_SIGNATURE)
+        sc_auth_failures_remember_bad_token(w->auth_failures, digest, now_ns);
     if (result != SC_JWT_OK) {
         sc_log_debug("service %s: bearer token refused: %s (request %s)", r->service->name, sc_jwt_result_reason(result), r->id);
         return denial_for(&r->req->pool, result);

@@ -33,6 +33,8 @@ const sc_denial_t sc_deny_path_rejected = {
 
 const sc_denial_t sc_deny_body_withheld = {503, "uploads_busy", "the request body could not be received: retry later"};
 
+const sc_denial_t sc_deny_auth_failures = {429, "auth_failures", "too many failed authentications from this client: retry later"};
+
 static const sc_denial_t *const all[] = {
     &sc_deny_no_route,
     &sc_deny_missing_credentials,
@@ -58,6 +60,7 @@ static const sc_denial_t *const all[] = {
     &sc_deny_cors_not_allowed,
     &sc_deny_path_rejected,
     &sc_deny_body_withheld,
+    &sc_deny_auth_failures,
 };
 
 void sc_denials_register_metrics(void)

@@ -4,7 +4,9 @@
 
 #include "auth_jwt.h"
 #include "conn_guard.h"
+#include "auth_failures.h"
 #include "cors.h"
+#include "numfmt.h"
 #include "forward.h"
 #include "headers.h"
 #include "http_error.h"
@@ -35,6 +37,12 @@ static sc_verdict_t limit(sc_request_t *r);
 
 /* ------------------------------------------------------------------ answering */
 
+static void add_retry_after(sc_request_t *r)
+{
+    char *text = h2o_mem_alloc_pool(&r->req->pool, SC_UINT_MAX_DIGITS);
+    h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, text, sc_format_uint(text, r->retry_after_s));
+}
+
 static void add_challenge(sc_request_t *r)
 {
     h2o_req_t *req = r->req;
@@ -52,6 +60,10 @@ static void add_challenge(sc_request_t *r)
 static sc_verdict_t deny(sc_request_t *r, const sc_denial_t *denial)
 {
     r->denial = denial;
+    if (denial->status == 401) { /* against the client's failure budget */
+        h2o_iovec_t peer = sc_request_peer(r);
+        sc_auth_failures_count(r->worker->auth_failures, peer.base, peer.len, sc_worker_now_ns());
+    }
     if (r->service->policy->mode == SC_POLICY_REPORT_ONLY) {
         /* the access log records it ("decision":"report_only_deny") and the denials metric counts it */
         sc_log_debug("report_only: service %s would answer %d %s (request %s)", r->service->name, denial->status, denial->reason,
@@ -60,6 +72,8 @@ static sc_verdict_t deny(sc_request_t *r, const sc_denial_t *denial)
     }
     if (denial->status == 401 && r->route != NULL)
         add_challenge(r);
+    if (r->retry_after_s != 0)
+        add_retry_after(r);
     sc_send_error(r->req, denial->status, denial->reason, denial->message, r->id);
     return SC_VERDICT_ANSWERED;
 }
@@ -234,6 +248,11 @@ static sc_verdict_t start(sc_request_t *r)
     }
     if (r->route->auth == 0)
         return SC_VERDICT_FORWARD;
+
+    /* a client that keeps failing is refused before any credential of its is checked */
+    h2o_iovec_t peer = sc_request_peer(r);
+    if ((r->retry_after_s = sc_auth_failures_exhausted(r->worker->auth_failures, peer.base, peer.len, sc_worker_now_ns())) != 0)
+        return deny(r, &sc_deny_auth_failures);
 
     if ((denial = read_credentials(r, &bearer, &api_key)) != NULL)
         return deny(r, denial);

@@ -41,6 +41,7 @@ typedef struct sc_request {
     sc_lookup_t key_lookup;
     unsigned lookups_pending;
     const sc_denial_t *denial; /* the decision when it is a deny (also in report_only) */
+    uint64_t retry_after_s;    /* sent with the denial when not 0 */
     int forwarded;             /* handed to the proxy */
     int proxy_failed;          /* h2o's proxy gave up on the backend (502/504 are ours) */
     struct timeval forwarded_at;

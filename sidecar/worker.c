@@ -2,9 +2,11 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "admin.h"
+#include "auth_failures.h"
 #include "conn_guard.h"
 #include "jwt_cache.h"
 #include "log.h"
@@ -20,6 +22,12 @@
 /* How long accepting stays paused at max_connections or out of descriptors before trying again:
  * the pending connections wait in the kernel's backlog meanwhile. */
 #define ACCEPT_PAUSE_MS 50
+/* Per worker: client addresses with a failure budget, tokens remembered as failing their
+ * signature check, and for how long (long enough to make a replay cheap, short enough that a
+ * key added by a reload is not missed for long). */
+#define AUTH_FAILURE_CLIENTS 4096
+#define FAILED_TOKENS 4096
+#define FAILED_TOKEN_TTL_NS (60 * (uint64_t)1000000000)
 
 /* What the main thread asks of a worker. */
 typedef struct control_message {
@@ -184,6 +192,26 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
     }
 }
 
+/* The process-wide failure budget, shared out evenly between the workers (each keeps its own:
+ * no lock on the request path). */
+static sc_auth_failures_t *create_auth_failures(const sc_config_t *c)
+{
+    const sc_auth_failure_limit_t *l = &c->auth_failures;
+    uint64_t n = c->threads;
+#define SHARE(v) ((v) / n != 0 ? (v) / n : 1)
+    sc_gcra_limit_t per_client = {SHARE(l->per_client_rate), SHARE(l->per_client_burst)};
+    sc_gcra_limit_t total = {SHARE(l->total_rate), SHARE(l->total_burst)};
+#undef SHARE
+    return sc_auth_failures_create(per_client, total, AUTH_FAILURE_CLIENTS, FAILED_TOKENS, FAILED_TOKEN_TTL_NS);
+}
+
+uint64_t sc_worker_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
 int sc_worker_init(sc_worker_t *w, sc_server_t *server, unsigned index)
 {
     size_t n = server->config->num_services;
@@ -221,6 +249,8 @@ int sc_worker_init(sc_worker_t *w, sc_server_t *server, unsigned index)
     if (config->redis != NULL && (w->store = sc_store_create(w->loop, config->redis, &config->store)) == NULL)
         return -1;
     if (config->jwt_cache_entries != 0 && (w->jwt_cache = sc_jwt_cache_create(config->jwt_cache_entries)) == NULL)
+        return -1;
+    if ((w->auth_failures = create_auth_failures(config)) == NULL)
         return -1;
 
     h2o_context_init(&w->admin_ctx, w->loop, &server->admin_conf);

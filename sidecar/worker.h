@@ -48,12 +48,13 @@ typedef struct sc_worker {
     h2o_context_t admin_ctx;
     h2o_accept_ctx_t admin_accept;
     h2o_socket_t *admin_listener;
-    h2o_multithread_receiver_t control; /* drain and reload requests from the main thread */
-    sc_config_t *config;                /* the current configuration; requests hold their own reference */
-    sc_store_t *store;                  /* tenant and key records; NULL without redis */
-    struct sc_jwt_cache *jwt_cache;     /* verified tokens; NULL when disabled */
-    int ratelimit_degraded;             /* redis-mode limits are being decided locally (logged once) */
-    sc_log_throttle_t upstream_log;     /* backend failures: one log line per second at most */
+    h2o_multithread_receiver_t control;     /* drain and reload requests from the main thread */
+    sc_config_t *config;                    /* the current configuration; requests hold their own reference */
+    sc_store_t *store;                      /* tenant and key records; NULL without redis */
+    struct sc_jwt_cache *jwt_cache;         /* verified tokens; NULL when disabled */
+    struct sc_auth_failures *auth_failures; /* the pre-auth failure budget and failed signatures (auth_failures.h) */
+    int ratelimit_degraded;                 /* redis-mode limits are being decided locally (logged once) */
+    sc_log_throttle_t upstream_log;         /* backend failures: one log line per second at most */
     sc_worker_stats_t stats;
     sc_metrics_t metrics;
     size_t inflight; /* requests between handler and response end */
@@ -81,6 +82,11 @@ void sc_worker_request_drain(sc_worker_t *worker);
  * Requests already running keep theirs.
  */
 void sc_worker_use_config(sc_worker_t *worker, sc_config_t *config);
+
+/**
+ * A monotonic clock in nanoseconds, coarse (a few ms): for budgets, not for measurements.
+ */
+uint64_t sc_worker_now_ns(void);
 
 /**
  * A request entered the pipeline, and (called by the request logger, which h2o runs once the

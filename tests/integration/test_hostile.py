@@ -105,5 +105,20 @@ class HeaderTest(IdentityBase):
         self.assertEqual(len(bodies), 1, bodies)
 
 
+class FailureBudgetTest(IdentityBase):
+    threads = 1
+    host_head = "auth_failure_limit: {per_client_rate: 1, per_client_burst: 3, total_rate: 1000, total_burst: 1000}\n"
+
+    def test_a_client_that_keeps_failing_is_refused_before_any_check(self):
+        forged = mint(claims())[:-8] + "AAAAAAAA"  # a known key, a signature that does not verify
+        for _ in range(3):
+            self.assert_denied(self.call(token=forged), 401, "bad_signature")
+        resp = self.call(token=mint(claims()))  # even a valid token: nothing is checked for now
+        self.assert_denied(resp, 429, "auth_failures")
+        self.assertGreaterEqual(int(resp.header("Retry-After")), 1)
+        self.assertEqual(self.call(path="/langchain/health", tenant=None).status, 200)  # public routes are not gated
+        self.assertEqual([r["path"] for r in self.backend.log()], ["/health"])
+
+
 if __name__ == "__main__":
     unittest.main()
