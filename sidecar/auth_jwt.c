@@ -64,6 +64,10 @@ static h2o_iovec_t pool_str(h2o_mem_pool_t *pool, const char *s)
 static const sc_denial_t *take_claims(sc_request_t *r, const sc_jwt_claims_t *claims)
 {
     h2o_mem_pool_t *pool = &r->req->pool;
+    /* a token meant for another service of the same issuer is not one for this service */
+    const sc_jwt_issuer_t *iss = claims->issuer;
+    if (!sc_policy_audience_allowed(r->service->policy, iss->audiences, iss->num_audiences, claims->audiences))
+        return denial_for(pool, SC_JWT_AUDIENCE_MISMATCH);
     if ((claims->subject != NULL && !header_safe(claims->subject)) || (claims->tenant != NULL && !header_safe(claims->tenant)))
         return &sc_deny_invalid_claims;
     r->identity.method = SC_AUTH_JWT;

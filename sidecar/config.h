@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "identity.h"
 #include "jwt.h"
 #include "policy.h"
 #include "redis_client.h"
@@ -59,6 +60,7 @@ typedef struct sc_config {
     uint64_t max_connections;         /* accepted connections at once, all services and workers */
     uint64_t max_buffered_body_bytes; /* request bytes buffered at once, all connections */
     sc_auth_failure_limit_t auth_failures;
+    sc_issuers_default_t tenant_issuers_default; /* JWT issuers of a tenant record without "issuers" */
 } sc_config_t;
 
 /**

@@ -50,6 +50,7 @@ static const char *const host_keys[] = {"threads",
                                         "max_connections",
                                         "max_buffered_body_bytes",
                                         "auth_failure_limit",
+                                        "tenant_issuers_default",
                                         NULL};
 static const char *const auth_failure_keys[] = {"per_client_rate", "per_client_burst", "total_rate", "total_burst", NULL};
 static const char *const metrics_keys[] = {"per_tenant", "max_tenants", NULL};
@@ -315,6 +316,24 @@ static int read_tenant_cache(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc
     return 0;
 }
 
+/* tenant_issuers_default: any (every configured issuer; the default) or none */
+static int read_issuers_default(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
+{
+    char *v = NULL;
+    int rc = 0;
+    if (sc_conf_string(r, root, "", "tenant_issuers_default", &v) != 0)
+        return -1;
+    if (v == NULL || strcmp(v, "any") == 0)
+        c->tenant_issuers_default = SC_ISSUERS_DEFAULT_ANY;
+    else if (strcmp(v, "none") == 0)
+        c->tenant_issuers_default = SC_ISSUERS_DEFAULT_NONE;
+    else
+        rc = sc_conf_error(r, sc_yaml_get(root, "tenant_issuers_default"), "tenant_issuers_default",
+                           "unknown value \"%s\" (use any or none)", v);
+    free(v);
+    return rc;
+}
+
 static int read_identity(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
 {
     const sc_yaml_node_t *redis = sc_yaml_get(root, "redis"), *issuers = sc_yaml_get(root, "jwt_issuers");
@@ -326,15 +345,31 @@ static int read_identity(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_con
     if (sc_conf_uint(r, root, "", "jwt_cache_entries", 0, 10000000, &jwt_cache) != 0)
         return -1;
     c->jwt_cache_entries = (size_t)jwt_cache;
+    if (read_issuers_default(r, root, c) != 0)
+        return -1;
     return read_tenant_cache(r, root, c);
 }
 
 /* Routes that need credentials need somewhere to check them: refused now, not at request time. */
+/* A policy audience no issuer lists would refuse every token: a mistake, found now. */
+static int audience_listed(const sc_config_t *c, const char *audience)
+{
+    for (size_t i = 0; i != c->jwt_issuers.count; ++i)
+        for (size_t j = 0; j != c->jwt_issuers.items[i].num_audiences; ++j)
+            if (strcmp(c->jwt_issuers.items[i].audiences[j], audience) == 0)
+                return 1;
+    return 0;
+}
+
 static int check_identity_sources(sc_conf_reader_t *r, const sc_yaml_node_t *root, const sc_config_t *c)
 {
     char key[SC_CONF_KEY_MAX];
     for (size_t i = 0; i != c->num_services; ++i) {
         const sc_policy_t *p = c->services[i].policy;
+        for (size_t k = 0; k != p->num_audiences; ++k)
+            if (!audience_listed(c, p->audiences[k]))
+                return sc_conf_error(r, sc_yaml_get(root, "services"), sc_conf_index(key, "services", i),
+                                     "%s: audiences: \"%s\" is not an audience of any jwt_issuers entry", p->file, p->audiences[k]);
         if (p->rate_limit.mode == SC_RATELIMIT_REDIS && c->redis == NULL)
             return sc_conf_error(r, sc_yaml_get(root, "services"), sc_conf_index(key, "services", i),
                                  "%s: rate_limit.mode redis needs the redis section", p->file);

@@ -11,7 +11,8 @@
  *           active                                                         else 403 tenant_suspended
  *           may use this service                                           else 403 service_not_allowed
  *   the credential's tenant (JWT claim, key record) equals the header      else 403 tenant_mismatch
- *   a JWT's issuer is one the tenant accepts (when the tenant names any)   else 403 issuer_not_allowed
+ *   a JWT's issuer is one the tenant names; a tenant that names none
+ *   accepts any configured issuer, or none (tenant_issuers_default)       else 403 issuer_not_allowed
  *   the route's scopes are all held (credential scopes, capped by the
  *   tenant's)                                                              else 403 insufficient_scope
  */
@@ -24,6 +25,13 @@
 #include "denials.h"
 #include "policy.h"
 #include "schema.h"
+
+/*
+ * Which JWT issuers may speak for a tenant whose record has no "issuers" field (host file:
+ * tenant_issuers_default): every configured issuer (the default, for compatibility), or none,
+ * so that a tenant accepts JWTs only from the issuers its record names.
+ */
+typedef enum { SC_ISSUERS_DEFAULT_ANY = 0, SC_ISSUERS_DEFAULT_NONE } sc_issuers_default_t;
 
 /* The authenticated caller, as the credential says. Strings live in the request pool. */
 typedef struct sc_identity {
@@ -58,6 +66,7 @@ const sc_denial_t *sc_identity_check_jwt_tenant(const sc_identity_t *id, h2o_iov
  * the backend may rely on (credential scopes capped by the tenant's), allocated in `pool`.
  */
 const sc_denial_t *sc_identity_authorize(const sc_identity_t *id, const sc_tenant_record_t *tenant, h2o_iovec_t header_tenant,
-                                         const char *service, const sc_route_t *route, h2o_mem_pool_t *pool, h2o_iovec_t *granted);
+                                         const char *service, const sc_route_t *route, sc_issuers_default_t issuers_default,
+                                         h2o_mem_pool_t *pool, h2o_iovec_t *granted);
 
 #endif

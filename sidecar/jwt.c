@@ -70,6 +70,7 @@ int sc_jwt_claims_copy(sc_jwt_claims_t *dst, const sc_jwt_claims_t *src)
     memset(dst, 0, sizeof(*dst));
     dst->issuer = src->issuer;
     dst->exp = src->exp;
+    dst->audiences = src->audiences;
     if ((src->subject != NULL && (dst->subject = strdup(src->subject)) == NULL) ||
         (src->tenant != NULL && (dst->tenant = strdup(src->tenant)) == NULL))
         goto NoMemory;
@@ -212,7 +213,7 @@ static int read_date(const json_t *payload, const char *name, int round_up, int6
     return -1;
 }
 
-static sc_jwt_result_t check_audience(const sc_jwt_issuer_t *issuer, const json_t *payload)
+static sc_jwt_result_t check_audience(const sc_jwt_issuer_t *issuer, const json_t *payload, uint64_t *matched)
 {
     const json_t *aud = json_object_get(payload, "aud");
     size_t n = 1;
@@ -229,8 +230,10 @@ static sc_jwt_result_t check_audience(const sc_jwt_issuer_t *issuer, const json_
             return SC_JWT_MALFORMED;
         for (size_t j = 0; j != issuer->num_audiences; ++j)
             if (strlen(issuer->audiences[j]) == json_string_length(item) &&
-                memcmp(issuer->audiences[j], json_string_value(item), json_string_length(item)) == 0)
+                memcmp(issuer->audiences[j], json_string_value(item), json_string_length(item)) == 0) {
                 result = SC_JWT_OK;
+                *matched |= (uint64_t)1 << j;
+            }
     }
     return result;
 }
@@ -251,7 +254,7 @@ static sc_jwt_result_t read_claims(const sc_jwt_issuer_t *issuer, const json_t *
         return SC_JWT_EXPIRED;
     if ((has_nbf == 0 && now + leeway < nbf) || (has_iat == 0 && now + leeway < iat))
         return SC_JWT_NOT_YET_VALID;
-    if ((result = check_audience(issuer, payload)) != SC_JWT_OK)
+    if ((result = check_audience(issuer, payload, &out->audiences)) != SC_JWT_OK)
         return result;
     out->issuer = issuer;
     out->exp = exp;

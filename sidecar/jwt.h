@@ -18,6 +18,9 @@
 
 #define SC_JWT_MAX_TOKEN_LEN 8192
 
+/* An issuer lists at most this many audiences (claims keep the matches as a bit set). */
+#define SC_JWT_MAX_AUDIENCES 64
+
 typedef struct sc_jwt_issuer {
     char *issuer; /* the exact "iss" */
     char **audiences;
@@ -48,7 +51,8 @@ typedef struct sc_jwt_claims {
     char *tenant;  /* the issuer's tenant_claim, NULL when absent */
     char **scopes; /* from "scope" (space-separated) or else "scp" (array or string); one allocation */
     size_t num_scopes;
-    int64_t exp; /* rounded down */
+    int64_t exp;        /* rounded down */
+    uint64_t audiences; /* bit j: the token's "aud" names issuer->audiences[j] */
 } sc_jwt_claims_t;
 
 typedef enum sc_jwt_result {

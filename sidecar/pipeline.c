@@ -318,7 +318,7 @@ static sc_verdict_t finish(sc_request_t *r)
     if (r->tenant_lookup.status != SC_LOOKUP_FOUND)
         return deny(r, &sc_deny_tenant_unknown);
     if ((denial = sc_identity_authorize(&r->identity, r->tenant_lookup.cached->record, r->tenant, r->service->name, r->route,
-                                        &r->req->pool, &r->granted_scopes)) != NULL)
+                                        r->config->tenant_issuers_default, &r->req->pool, &r->granted_scopes)) != NULL)
         return deny(r, denial);
     return limit(r);
 }

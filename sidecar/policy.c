@@ -55,6 +55,18 @@ const sc_route_t *sc_policy_match(const sc_policy_t *policy, const char *method,
     return NULL;
 }
 
+int sc_policy_audience_allowed(const sc_policy_t *policy, char *const *issuer_audiences, size_t n, uint64_t matched)
+{
+    if (policy->audiences == NULL)
+        return 1;
+    for (size_t j = 0; j != n && j != 64; ++j)
+        if ((matched >> j & 1) != 0)
+            for (size_t k = 0; k != policy->num_audiences; ++k)
+                if (strcmp(policy->audiences[k], issuer_audiences[j]) == 0)
+                    return 1;
+    return 0;
+}
+
 const char *sc_policy_strip(const sc_policy_t *policy, const char *path, size_t path_len, size_t *out_len)
 {
     size_t n = policy->strip_prefix_len;
@@ -86,6 +98,7 @@ void sc_policy_free(sc_policy_t *policy)
     free(policy->cors.max_age_text);
     free(policy->routes);
     sc_conf_free_strings(policy->remove_headers, policy->num_remove_headers);
+    sc_conf_free_strings(policy->audiences, policy->num_audiences);
     free(policy->strip_prefix);
     free(policy->file);
     free(policy);

@@ -75,12 +75,20 @@ typedef struct sc_policy {
     int path_case_insensitive;      /* the backend matches paths without case: so do the routes */
     sc_path_unusual_t path_unusual; /* ';' parameters, '\\', %2F, %5C: refused (default) or normalised */
     char **remove_headers;          /* request headers never forwarded (lower case; the default list unless set) */
+    char **audiences;               /* a JWT must be meant for one of them ("aud"); NULL: any of its issuer's */
+    size_t num_audiences;
     size_t num_remove_headers;
     sc_cors_t cors;
     sc_ratelimit_policy_t rate_limit;
     sc_route_t *routes;
     size_t num_routes;
 } sc_policy_t;
+
+/**
+ * 1 when a JWT whose "aud" matched these audiences of its issuer (bit j: issuer_audiences[j],
+ * sc_jwt_claims_t.audiences) is meant for this service: always without a policy audiences list.
+ */
+int sc_policy_audience_allowed(const sc_policy_t *policy, char *const *issuer_audiences, size_t n, uint64_t matched);
 
 /**
  * The first route whose path and method match, or NULL (which the pipeline answers with 404).

@@ -17,6 +17,7 @@ static const char *const policy_keys[] = {"mode",
                                           "path_case_insensitive",
                                           "path_unusual",
                                           "remove_request_headers",
+                                          "audiences",
                                           "cors",
                                           "rate_limit",
                                           "routes",
@@ -451,6 +452,7 @@ sc_policy_t *sc_policy_load_string(const char *text, size_t len, const char *fil
         sc_conf_bool(&r, root, "", "forward_authorization", &policy->forward_authorization) != 0 ||
         sc_conf_bool(&r, root, "", "path_case_insensitive", &policy->path_case_insensitive) != 0 ||
         parse_path_unusual(&r, root, policy) != 0 || parse_remove_headers(&r, root, policy) != 0 ||
+        sc_conf_strings(&r, root, "", "audiences", &policy->audiences, &policy->num_audiences) != 0 ||
         parse_cors(&r, root, &policy->cors) != 0 || parse_rate_limit(&r, root, &policy->rate_limit) != 0 ||
         parse_routes(&r, root, policy) != 0)
         goto Error;

@@ -1,10 +1,12 @@
 """Hostile input of issue 10 over real HTTP: one reading of the path for the policy and the
 backend, the headers a backend must never receive from a client, a uniform answer for another
 tenant's X-Tenant-ID, and no unverified Authorization next to an API key."""
+import os
 import socket
+import subprocess
 import unittest
 
-from harness import put_key
+from harness import FIXTURES, SIDECAR, IntegrationTest, put_key
 from test_identity import IdentityBase, claims, mint
 
 
@@ -118,6 +120,69 @@ class FailureBudgetTest(IdentityBase):
         self.assertGreaterEqual(int(resp.header("Retry-After")), 1)
         self.assertEqual(self.call(path="/langchain/health", tenant=None).status, 200)  # public routes are not gated
         self.assertEqual([r["path"] for r in self.backend.log()], ["/health"])
+
+
+class ServiceAudienceTest(IdentityBase):
+    audiences = "[platform, langchain, tools]"
+    policy_head = "audiences: [langchain]\n"
+
+    def test_a_token_for_another_service_is_refused(self):
+        self.assert_denied(self.call(token=mint(claims(aud="tools"))), 401, "audience_mismatch")
+        self.assert_denied(self.call(token=mint(claims(aud="platform"))), 401, "audience_mismatch")
+        self.assertEqual(self.call(token=mint(claims(aud="langchain"))).status, 200)
+        self.assertEqual(self.call(token=mint(claims(aud=["tools", "langchain"]))).status, 200)
+
+
+class IssuersDefaultNoneTest(IdentityBase):
+    host_head = "tenant_issuers_default: none\n"
+
+    def test_a_tenant_without_issuers_accepts_no_jwt(self):
+        self.assert_denied(self.call(token=mint(claims())), 403, "issuer_not_allowed")
+        put_key(self.redis, "acme", "psk_test_acme_n", "k_acmen", scopes="read")
+        self.assertEqual(self.call(key="psk_test_acme_n").status, 200)  # API keys are not concerned
+
+
+class ConfigCheckTest(IntegrationTest):
+    def check(self, host):
+        path = os.path.join(self.tmp, "sidecar.yaml")
+        with open(os.path.join(self.tmp, "p.yaml"), "w") as f:
+            f.write("audiences: [langchain]\nroutes:\n  - path: /**\n    auth: jwt\n")
+        with open(path, "w") as f:
+            f.write(host)
+        p = subprocess.run([SIDECAR, "-c", path, "--check"], capture_output=True, text=True, timeout=30)
+        return p.returncode, p.stderr
+
+    HOST = """redis:
+  url: redis://127.0.0.1:6379/0
+jwt_issuers:
+  - issuer: https://idp.test/
+    audiences: [%s]
+    algorithms: [HS256]
+    hmac_secret_file: %s
+services:
+  - name: langchain
+    listen: 127.0.0.1:1
+    upstream: http://127.0.0.1:2
+    policy: p.yaml
+"""
+
+    def test_a_public_key_as_hmac_secret_is_refused(self):
+        pub = os.path.join(self.tmp, "pub.pem")
+        subprocess.run(["openssl", "pkey", "-in", os.path.join(FIXTURES, "keys", "rs256.key.pem"), "-pubout", "-out", pub],
+                       check=True, capture_output=True)
+        rc, err = self.check(self.HOST % ("langchain", pub))
+        self.assertEqual(rc, 2, err)
+        self.assertIn("sidecar.yaml:7: jwt_issuers[0].hmac_secret_file", err)
+        self.assertIn("PEM", err)
+        secret = os.path.join(self.tmp, "hs.secret")
+        with open(secret, "w") as f:
+            f.write("s" * 40)
+        self.assertEqual(self.check(self.HOST % ("langchain", secret)), (0, ""))
+        # a service audience no issuer lists is a mistake
+        rc, err = self.check(self.HOST % ("platform", secret))
+        self.assertEqual(rc, 2, err)
+        self.assertIn("services[0]", err)
+        self.assertIn('"langchain" is not an audience', err)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ class IdentityBase(IntegrationTest):
     mode = "enforce"
     policy_head = ""  # extra policy lines
     host_head = ""  # extra host-file lines
+    audiences = "[platform]"  # of the main issuer
     threads = 2
     cache = "{ttl_s: 60, negative_ttl_s: 1, max_stale_s: 120}"
 
@@ -67,14 +68,14 @@ class IdentityBase(IntegrationTest):
         tenant_cache: %s
         jwt_issuers:
           - issuer: %s
-            audiences: [platform]
+            audiences: %s
             jwks_file: %s
             algorithms: [RS256]
           - issuer: %s
             audiences: [platform]
             hmac_secret_file: %s
             algorithms: [HS256]
-        """ % (self.redis.port, self.cache, ISSUER, os.path.join(FIXTURES, "rs256.jwks.json"), OTHER_ISSUER, secret)
+        """ % (self.redis.port, self.cache, ISSUER, self.audiences, os.path.join(FIXTURES, "rs256.jwks.json"), OTHER_ISSUER, secret)
         self.sidecar = self.start_sidecar({"langchain": {"upstream_port": self.backend.port,
                                                          "policy": self.policy_head + POLICY.format(mode=self.mode)}},
                                           extra_host_yaml=self.host_head + textwrap.dedent(host), threads=self.threads)
