@@ -20,6 +20,10 @@
  *   policy_sidecar_ratelimit_fallbacks_total
  *   policy_sidecar_config_reloads_total{result}                result: success | failure
  *   policy_sidecar_access_log_dropped_total
+ *   policy_sidecar_connections                                 gauge: service connections (max_connections)
+ *   policy_sidecar_buffered_request_bytes                      gauge: bytes buffered before handlers run
+ *   policy_sidecar_uploads_refused_total                       503: max_buffered_body_bytes reached
+ *   policy_sidecar_bodies_withheld_total                       answered before the body (no credentials)
  */
 #ifndef SC_METRICS_H
 #define SC_METRICS_H
