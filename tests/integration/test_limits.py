@@ -119,6 +119,25 @@ class BodyLimitsTest(IntegrationTest):
         c.sendall(b"POST /langchain/upload/c HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n\r\n" + b"c" * 900000)
         self.assertEqual(read_response(c)[0], 200)
 
+    def test_keepalive_and_pipelined_requests_are_counted_and_released(self):
+        s = self.connect()
+        upload = b"POST /langchain/upload/%d HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n"
+        for i in range(3):  # one after the other on one connection
+            s.sendall(upload % i + b"k" * 300000)
+            self.assertEqual(read_response(s)[0], 200)
+        # two at once, the second behind the first in the same buffer
+        s.sendall(upload % 3 + b"p" * 300000 + upload % 4 + b"q" * 300000)
+        self.assertEqual(read_response(s)[0], 200)
+        self.assertEqual(read_response(s)[0], 200)
+        # a request without credentials behind one with a body is still answered before its own body
+        s.sendall(upload % 5 + b"r" * 300000 + b"POST /langchain/v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n\r\n")
+        self.assertEqual(read_response(s)[0], 200)
+        self.assertEqual(read_response(s)[0], 401)
+        self.assertEqual([len(r["body"]) for r in self.backend.log()], [300000] * 6)
+        s.close()
+        wait_until(lambda: self.sidecar.metric("policy_sidecar_buffered_request_bytes") == 0, what="every byte released")
+        wait_until(lambda: self.sidecar.metric("policy_sidecar_connections") == 0, what="the connection counted out")
+
     def test_a_cap_below_max_body_bytes_is_a_configuration_error(self):
         config = os.path.join(self.tmp, "bad.yaml")
         with open(self.sidecar.config_path) as f:
