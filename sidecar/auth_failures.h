@@ -1,7 +1,8 @@
 /*
  * auth_failures: what unauthenticated callers may cost. Two bounds, per worker thread (no lock):
  *
- *  - a failure budget: token buckets (GCRA) of failed authentications (401s) per client address
+ *  - a failure budget: token buckets (GCRA) of failed authentications (a 401 for a credential
+ *    that did not pass; missing credentials cost nothing and do not count) per client address
  *    and in total. While a bucket is empty, requests to credential routes are refused with 429
  *    before any credential is checked: no signature verified, no Redis lookup.
  *  - a memory of failed signatures: the SHA-256 of a token whose signature did not verify is

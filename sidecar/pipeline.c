@@ -60,7 +60,9 @@ static void add_challenge(sc_request_t *r)
 static sc_verdict_t deny(sc_request_t *r, const sc_denial_t *denial)
 {
     r->denial = denial;
-    if (denial->status == 401) { /* against the client's failure budget */
+    /* against the client's failure budget: a credential that failed (a request without any cost
+     * nothing to answer, and must not use up a gateway address's budget) */
+    if (denial->status == 401 && denial != &sc_deny_missing_credentials) {
         h2o_iovec_t peer = sc_request_peer(r);
         sc_auth_failures_count(r->worker->auth_failures, peer.base, peer.len, sc_worker_now_ns());
     }
