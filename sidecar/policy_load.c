@@ -46,7 +46,7 @@ static const char *const default_remove_headers[] = {"x-original-url",
 #define DEFAULT_CORS_MAX_AGE_S 600
 
 // A route path is "/exact/path" or "/subtree/**" ("/**" for everything). Paths are compared
-// after h2o has normalized the request path, so a configured path must itself be normal: no
+// after the request path is normalised (path_norm.h), so a configured path must itself be normal: no
 // dot segments, no empty segments, no percent-encoding, no query.
 static int check_path_chars(sc_conf_reader_t *r, const sc_yaml_node_t *at, const char *key, const char *path)
 {
