@@ -104,6 +104,8 @@ static int read_addr(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char 
     char key[SC_CONF_KEY_MAX], reason[256];
     if (sc_conf_string(r, map, where, name, &addr->text) != 0)
         return -1;
+    if (addr->text == NULL) /* "listen:" with no value (found by fuzz_config) */
+        return sc_conf_error(r, sc_yaml_get(map, name), sc_conf_key(key, where, name), "needs an IP:PORT");
     if (sc_addr_parse(addr->text, addr, reason, sizeof(reason)) != 0)
         return sc_conf_error(r, sc_yaml_get(map, name), sc_conf_key(key, where, name), "%s", reason);
     return 0;
