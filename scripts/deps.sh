@@ -12,6 +12,8 @@ packages=(
     libcmocka-dev redis-server python3 curl openssl procps prometheus systemd logrotate
     # the Debian package (CPack DEB: dpkg-shlibdeps, dpkg-deb; lintian) and the shell scripts
     dpkg-dev fakeroot lintian shellcheck
+    # fuzzing: clang 14 and its libFuzzer / sanitizer runtimes
+    clang libclang-rt-14-dev
 )
 if [[ ${1:-} == --bench ]]; then
     packages+=(wrk nginx h2o util-linux)

@@ -2,6 +2,9 @@
 
 #include <string.h>
 
+#include <openssl/sha.h>
+
+#include "auth_failures.h"
 #include "jwt.h"
 #include "jwt_cache.h"
 #include "jwt_keys.h"
@@ -64,6 +67,10 @@ static h2o_iovec_t pool_str(h2o_mem_pool_t *pool, const char *s)
 static const sc_denial_t *take_claims(sc_request_t *r, const sc_jwt_claims_t *claims)
 {
     h2o_mem_pool_t *pool = &r->req->pool;
+    /* a token meant for another service of the same issuer is not one for this service */
+    const sc_jwt_issuer_t *iss = claims->issuer;
+    if (!sc_policy_audience_allowed(r->service->policy, iss->audiences, iss->num_audiences, claims->audiences))
+        return denial_for(pool, SC_JWT_AUDIENCE_MISMATCH);
     if ((claims->subject != NULL && !header_safe(claims->subject)) || (claims->tenant != NULL && !header_safe(claims->tenant)))
         return &sc_deny_invalid_claims;
     r->identity.method = SC_AUTH_JWT;
@@ -86,6 +93,13 @@ const sc_denial_t *sc_auth_jwt(sc_request_t *r, h2o_iovec_t token, void (*resume
     if (cached != NULL)
         return take_claims(r, cached);
 
+    /* a token whose signature failed lately fails again, for the price of a hash */
+    unsigned char digest[SC_AUTH_DIGEST_LEN];
+    uint64_t now_ns = sc_worker_now_ns();
+    SHA256((const unsigned char *)token.base, token.len, digest);
+    if (sc_auth_failures_known_bad_token(w->auth_failures, digest, now_ns))
+        return denial_for(&r->req->pool, SC_JWT_BAD_SIGNATURE);
+
     sc_jwt_claims_t claims;
     sc_jwt_keyring_t fetched = sc_jwt_keys_ring(w);
     const sc_jwt_issuer_t *issuer;
@@ -94,6 +108,8 @@ const sc_denial_t *sc_auth_jwt(sc_request_t *r, h2o_iovec_t token, void (*resume
     if (result == SC_JWT_UNKNOWN_KEY && resume != NULL && issuer != NULL && issuer->source != NULL &&
         sc_jwks_source_request_refresh(issuer->source) && sc_jwt_keys_wait(r, issuer->source, token, resume) == 0)
         return &sc_auth_jwt_waiting;
+    if (result == SC_JWT_BAD_SIGNATURE)
+        sc_auth_failures_remember_bad_token(w->auth_failures, digest, now_ns);
     if (result != SC_JWT_OK) {
         sc_log_debug("service %s: bearer token refused: %s (request %s)", r->service->name, sc_jwt_result_reason(result), r->id);
         return denial_for(&r->req->pool, result);

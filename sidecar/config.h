@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "identity.h"
 #include "jwt.h"
 #include "policy.h"
 #include "redis_client.h"
@@ -35,6 +36,12 @@ typedef struct sc_service {
     unsigned line;
 } sc_service_t;
 
+/* Pre-authentication failures (401s) allowed per client address and in total: token buckets. */
+typedef struct sc_auth_failure_limit {
+    uint64_t per_client_rate, per_client_burst; /* per second; burst: failures at once */
+    uint64_t total_rate, total_burst;
+} sc_auth_failure_limit_t;
+
 typedef struct sc_config {
     int refcount; /* sc_config_retain / sc_config_release: a reload swaps configurations under live requests */
     char *file;
@@ -50,6 +57,10 @@ typedef struct sc_config {
     char *access_log;         /* "-" for standard output, a path, or NULL for none */
     int metrics_per_tenant;   /* policy_sidecar_tenant_requests_total */
     size_t metrics_max_tenants;
+    uint64_t max_connections;         /* accepted connections at once, all services and workers */
+    uint64_t max_buffered_body_bytes; /* request bytes buffered at once, all connections */
+    sc_auth_failure_limit_t auth_failures;
+    sc_issuers_default_t tenant_issuers_default; /* JWT issuers of a tenant record without "issuers" */
 } sc_config_t;
 
 /**

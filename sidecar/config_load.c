@@ -27,10 +27,32 @@
 #define DEFAULT_CACHE_MAX_STALE_S 300
 #define DEFAULT_CACHE_MAX_ENTRIES 100000
 #define DEFAULT_JWT_CACHE_ENTRIES 10000
+/* Limits meant to stop an attacker, never a gateway's own traffic (which all comes from a few
+ * addresses): see the README's "Limits" section. */
+#define DEFAULT_MAX_CONNECTIONS 4096
+#define DEFAULT_MAX_BUFFERED_BODY_BYTES ((uint64_t)256 * 1024 * 1024)
+#define DEFAULT_AUTH_FAILURES_PER_CLIENT_RATE 100
+#define DEFAULT_AUTH_FAILURES_PER_CLIENT_BURST 1000
+#define DEFAULT_AUTH_FAILURES_TOTAL_RATE 1000
+#define DEFAULT_AUTH_FAILURES_TOTAL_BURST 5000
 #define DEFAULT_METRICS_MAX_TENANTS 100
 
-static const char *const host_keys[] = {"threads",     "admin_listen",      "shutdown_grace_s", "services", "redis", "tenant_cache",
-                                        "jwt_issuers", "jwt_cache_entries", "access_log",       "metrics",  NULL};
+static const char *const host_keys[] = {"threads",
+                                        "admin_listen",
+                                        "shutdown_grace_s",
+                                        "services",
+                                        "redis",
+                                        "tenant_cache",
+                                        "jwt_issuers",
+                                        "jwt_cache_entries",
+                                        "access_log",
+                                        "metrics",
+                                        "max_connections",
+                                        "max_buffered_body_bytes",
+                                        "auth_failure_limit",
+                                        "tenant_issuers_default",
+                                        NULL};
+static const char *const auth_failure_keys[] = {"per_client_rate", "per_client_burst", "total_rate", "total_burst", NULL};
 static const char *const metrics_keys[] = {"per_tenant", "max_tenants", NULL};
 static const char *const cache_keys[] = {"ttl_s", "negative_ttl_s", "max_stale_s", "max_entries", "max_negative_entries", NULL};
 static const char *const service_keys[] = {
@@ -82,6 +104,8 @@ static int read_addr(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char 
     char key[SC_CONF_KEY_MAX], reason[256];
     if (sc_conf_string(r, map, where, name, &addr->text) != 0)
         return -1;
+    if (addr->text == NULL) /* "listen:" with no value (found by fuzz_config) */
+        return sc_conf_error(r, sc_yaml_get(map, name), sc_conf_key(key, where, name), "needs an IP:PORT");
     if (sc_addr_parse(addr->text, addr, reason, sizeof(reason)) != 0)
         return sc_conf_error(r, sc_yaml_get(map, name), sc_conf_key(key, where, name), "%s", reason);
     return 0;
@@ -297,6 +321,24 @@ static int read_tenant_cache(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc
     return 0;
 }
 
+/* tenant_issuers_default: any (every configured issuer; the default) or none */
+static int read_issuers_default(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
+{
+    char *v = NULL;
+    int rc = 0;
+    if (sc_conf_string(r, root, "", "tenant_issuers_default", &v) != 0)
+        return -1;
+    if (v == NULL || strcmp(v, "any") == 0)
+        c->tenant_issuers_default = SC_ISSUERS_DEFAULT_ANY;
+    else if (strcmp(v, "none") == 0)
+        c->tenant_issuers_default = SC_ISSUERS_DEFAULT_NONE;
+    else
+        rc = sc_conf_error(r, sc_yaml_get(root, "tenant_issuers_default"), "tenant_issuers_default",
+                           "unknown value \"%s\" (use any or none)", v);
+    free(v);
+    return rc;
+}
+
 static int read_identity(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
 {
     const sc_yaml_node_t *redis = sc_yaml_get(root, "redis"), *issuers = sc_yaml_get(root, "jwt_issuers");
@@ -308,15 +350,31 @@ static int read_identity(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_con
     if (sc_conf_uint(r, root, "", "jwt_cache_entries", 0, 10000000, &jwt_cache) != 0)
         return -1;
     c->jwt_cache_entries = (size_t)jwt_cache;
+    if (read_issuers_default(r, root, c) != 0)
+        return -1;
     return read_tenant_cache(r, root, c);
 }
 
 /* Routes that need credentials need somewhere to check them: refused now, not at request time. */
+/* A policy audience no issuer lists would refuse every token: a mistake, found now. */
+static int audience_listed(const sc_config_t *c, const char *audience)
+{
+    for (size_t i = 0; i != c->jwt_issuers.count; ++i)
+        for (size_t j = 0; j != c->jwt_issuers.items[i].num_audiences; ++j)
+            if (strcmp(c->jwt_issuers.items[i].audiences[j], audience) == 0)
+                return 1;
+    return 0;
+}
+
 static int check_identity_sources(sc_conf_reader_t *r, const sc_yaml_node_t *root, const sc_config_t *c)
 {
     char key[SC_CONF_KEY_MAX];
     for (size_t i = 0; i != c->num_services; ++i) {
         const sc_policy_t *p = c->services[i].policy;
+        for (size_t k = 0; k != p->num_audiences; ++k)
+            if (!audience_listed(c, p->audiences[k]))
+                return sc_conf_error(r, sc_yaml_get(root, "services"), sc_conf_index(key, "services", i),
+                                     "%s: audiences: \"%s\" is not an audience of any jwt_issuers entry", p->file, p->audiences[k]);
         if (p->rate_limit.mode == SC_RATELIMIT_REDIS && c->redis == NULL)
             return sc_conf_error(r, sc_yaml_get(root, "services"), sc_conf_index(key, "services", i),
                                  "%s: rate_limit.mode redis needs the redis section", p->file);
@@ -359,6 +417,40 @@ static int read_observability(sc_conf_reader_t *r, const sc_yaml_node_t *root, s
     return 0;
 }
 
+/* max_connections, max_buffered_body_bytes and auth_failure_limit: bounds on what anyone can
+ * make the sidecar hold or compute before knowing who they are. */
+static int read_limits(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
+{
+    const sc_yaml_node_t *af = sc_yaml_get(root, "auth_failure_limit");
+    sc_auth_failure_limit_t *l = &c->auth_failures;
+    c->max_connections = DEFAULT_MAX_CONNECTIONS;
+    c->max_buffered_body_bytes = DEFAULT_MAX_BUFFERED_BODY_BYTES;
+    *l = (sc_auth_failure_limit_t){DEFAULT_AUTH_FAILURES_PER_CLIENT_RATE, DEFAULT_AUTH_FAILURES_PER_CLIENT_BURST,
+                                   DEFAULT_AUTH_FAILURES_TOTAL_RATE, DEFAULT_AUTH_FAILURES_TOTAL_BURST};
+    if (sc_conf_uint(r, root, "", "max_connections", 1, 1000000, &c->max_connections) != 0 ||
+        sc_conf_uint(r, root, "", "max_buffered_body_bytes", 1, (uint64_t)1 << 40, &c->max_buffered_body_bytes) != 0)
+        return -1;
+    if (af != NULL && (sc_conf_mapping(r, af, "auth_failure_limit", auth_failure_keys) != 0 ||
+                       sc_conf_uint(r, af, "auth_failure_limit", "per_client_rate", 1, 1000000, &l->per_client_rate) != 0 ||
+                       sc_conf_uint(r, af, "auth_failure_limit", "per_client_burst", 1, 10000000, &l->per_client_burst) != 0 ||
+                       sc_conf_uint(r, af, "auth_failure_limit", "total_rate", 1, 1000000, &l->total_rate) != 0 ||
+                       sc_conf_uint(r, af, "auth_failure_limit", "total_burst", 1, 10000000, &l->total_burst) != 0))
+        return -1;
+    return 0;
+}
+
+/* An upload of max_body_bytes must fit in max_buffered_body_bytes, or that service refuses it always. */
+static int check_body_limits(sc_conf_reader_t *r, const sc_yaml_node_t *root, const sc_config_t *c)
+{
+    for (size_t i = 0; i != c->num_services; ++i)
+        if (c->services[i].max_body_bytes > c->max_buffered_body_bytes)
+            return sc_conf_error(r, sc_yaml_get(root, "max_buffered_body_bytes"), "max_buffered_body_bytes",
+                                 "%llu is less than services[%zu].max_body_bytes (%llu)",
+                                 (unsigned long long)c->max_buffered_body_bytes, i,
+                                 (unsigned long long)c->services[i].max_body_bytes);
+    return 0;
+}
+
 static int read_host(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
 {
     char reason[256];
@@ -377,7 +469,8 @@ static int read_host(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_
                sc_addr_parse(c->admin_listen.text, &c->admin_listen, reason, sizeof(reason)) != 0) {
         return sc_conf_error(r, root, "admin_listen", "out of memory");
     }
-    if (read_identity(r, root, c) != 0 || read_observability(r, root, c) != 0 || read_services(r, root, c) != 0)
+    if (read_identity(r, root, c) != 0 || read_observability(r, root, c) != 0 || read_limits(r, root, c) != 0 ||
+        read_services(r, root, c) != 0 || check_body_limits(r, root, c) != 0)
         return -1;
     return check_identity_sources(r, root, c);
 }
@@ -486,6 +579,9 @@ int sc_config_check_reloadable(const sc_config_t *cur, const sc_config_t *next, 
     if (str_differs(cur->access_log, next->access_log) || cur->metrics_per_tenant != next->metrics_per_tenant ||
         cur->metrics_max_tenants != next->metrics_max_tenants || cur->jwt_cache_entries != next->jwt_cache_entries)
         REFUSE("%s: access_log, metrics and jwt_cache_entries need a restart", next->file);
+    if (cur->max_connections != next->max_connections || cur->max_buffered_body_bytes != next->max_buffered_body_bytes ||
+        memcmp(&cur->auth_failures, &next->auth_failures, sizeof(cur->auth_failures)) != 0)
+        REFUSE("%s: max_connections, max_buffered_body_bytes and auth_failure_limit need a restart", next->file);
     if (cur->num_services != next->num_services)
         REFUSE("%s: adding or removing services needs a restart", next->file);
     for (size_t i = 0; i != cur->num_services; ++i) {

@@ -28,6 +28,13 @@ const sc_denial_t sc_deny_quota_exceeded = {429, "quota_exceeded", "the tenant's
 const sc_denial_t sc_deny_cors_not_allowed = {403, "cors_not_allowed",
                                               "this origin, method or header is not allowed by the CORS policy"};
 
+const sc_denial_t sc_deny_path_rejected = {
+    400, "path_rejected", "the request path has a form this service does not accept (;, \\, %2F or %5C, a bad escape)"};
+
+const sc_denial_t sc_deny_body_withheld = {503, "uploads_busy", "the request body could not be received: retry later"};
+
+const sc_denial_t sc_deny_auth_failures = {429, "auth_failures", "too many failed authentications from this client: retry later"};
+
 static const sc_denial_t *const all[] = {
     &sc_deny_no_route,
     &sc_deny_missing_credentials,
@@ -51,6 +58,9 @@ static const sc_denial_t *const all[] = {
     &sc_deny_rate_limited,
     &sc_deny_quota_exceeded,
     &sc_deny_cors_not_allowed,
+    &sc_deny_path_rejected,
+    &sc_deny_body_withheld,
+    &sc_deny_auth_failures,
 };
 
 void sc_denials_register_metrics(void)

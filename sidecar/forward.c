@@ -7,28 +7,17 @@
 
 #include "headers.h"
 
-h2o_iovec_t sc_forward_path(h2o_mem_pool_t *pool, const sc_policy_t *policy, h2o_iovec_t raw_path, h2o_iovec_t normalized,
+h2o_iovec_t sc_forward_path(h2o_mem_pool_t *pool, const sc_policy_t *policy, h2o_iovec_t normalized, h2o_iovec_t raw_path,
                             size_t query_at)
 {
-    size_t raw_len = query_at != SIZE_MAX ? query_at : raw_path.len;
-    h2o_iovec_t path;
-    size_t stripped_len;
-
-    if (raw_len == normalized.len && memcmp(raw_path.base, normalized.base, raw_len) == 0) {
-        const char *stripped = sc_policy_strip(policy, raw_path.base, raw_len, &stripped_len);
-        path = h2o_iovec_init(stripped, stripped_len);
-    } else {
-        const char *stripped = sc_policy_strip(policy, normalized.base, normalized.len, &stripped_len);
-        path = h2o_uri_escape(pool, stripped, stripped_len, "/@:");
-    }
-    if (query_at == SIZE_MAX && path.base + path.len == raw_path.base + raw_path.len)
-        return path; /* a suffix of the raw path: nothing to copy */
+    size_t path_len;
+    const char *path = sc_policy_strip(policy, normalized.base, normalized.len, &path_len);
     size_t query_len = query_at != SIZE_MAX ? raw_path.len - query_at : 0;
-    char *out = h2o_mem_alloc_pool(pool, path.len + query_len);
-    memcpy(out, path.base, path.len);
+    char *out = h2o_mem_alloc_pool(pool, path_len + query_len);
+    memcpy(out, path, path_len);
     if (query_len != 0)
-        memcpy(out + path.len, raw_path.base + query_at, query_len);
-    return h2o_iovec_init(out, path.len + query_len);
+        memcpy(out + path_len, raw_path.base + query_at, query_len);
+    return h2o_iovec_init(out, path_len + query_len);
 }
 
 /* Dotted quad, by hand: this runs on every request (inet_ntop costs several times more). */
@@ -71,14 +60,8 @@ h2o_iovec_t sc_request_peer(sc_request_t *r)
 }
 
 /* The headers the sidecar owns towards the backend: whatever the client sent is dropped. */
-static int owned_by_sidecar(const h2o_iovec_t *name, int forward_authorization)
+static int owned_by_sidecar(const h2o_iovec_t *name)
 {
-    if (name->len < 9) /* shorter than the shortest name below ("x-api-key") */
-        return 0;
-    if (name->base[0] == 'a' || name->base[0] == 'A')
-        return !forward_authorization && sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("authorization"));
-    if (name->base[0] != 'x' && name->base[0] != 'X')
-        return 0;
     return sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("x-tenant-id")) ||
            sc_header_name_loose_prefix(name->base, name->len, H2O_STRLIT("x-auth-")) ||
            sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("x-api-key")) ||
@@ -86,12 +69,28 @@ static int owned_by_sidecar(const h2o_iovec_t *name, int forward_authorization)
            sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("x-forwarded-for"));
 }
 
-/* One pass over the request headers, keeping their order. */
-static void strip_owned_headers(h2o_headers_t *headers, int forward_authorization)
+static int listed(const h2o_iovec_t *name, char *const *names, size_t n)
+{
+    for (size_t i = 0; i != n; ++i)
+        if (sc_header_name_loose_eq(name->base, name->len, names[i], strlen(names[i])))
+            return 1;
+    return 0;
+}
+
+static int removed(const h2o_iovec_t *name, const sc_policy_t *policy, int drop_authorization)
+{
+    if (name->len == 0) /* an obs-fold continuation line: h2o keeps it as a header without a name */
+        return 1;
+    if (drop_authorization && sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("authorization")))
+        return 1;
+    return owned_by_sidecar(name) || listed(name, policy->remove_headers, policy->num_remove_headers);
+}
+
+void sc_forward_strip_headers(h2o_headers_t *headers, const sc_policy_t *policy, int drop_authorization)
 {
     size_t kept = 0;
-    for (size_t i = 0; i != headers->size; ++i)
-        if (!owned_by_sidecar(headers->entries[i].name, forward_authorization))
+    for (size_t i = 0; i != headers->size; ++i) /* one pass, keeping the order */
+        if (!removed(headers->entries[i].name, policy, drop_authorization))
             headers->entries[kept++] = headers->entries[i];
     headers->size = kept;
 }
@@ -99,8 +98,11 @@ static void strip_owned_headers(h2o_headers_t *headers, int forward_authorizatio
 void sc_forward_prepare(sc_request_t *r)
 {
     h2o_req_t *req = r->req;
-    req->path = sc_forward_path(&req->pool, r->service->policy, req->path, req->path_normalized, req->query_at);
-    strip_owned_headers(&req->headers, r->service->policy->forward_authorization);
+    const sc_policy_t *policy = r->service->policy;
+    req->path = sc_forward_path(&req->pool, policy, r->path, req->path, req->query_at);
+    /* Authorization goes on only when the policy allows it and no API key stood in for it: a
+     * header nobody verified must not look verified to the backend */
+    sc_forward_strip_headers(&req->headers, policy, !policy->forward_authorization || r->identity.method == SC_AUTH_API_KEY);
     h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-request-id"), 0, NULL, r->id, SC_REQUEST_ID_LEN);
     h2o_iovec_t peer = sc_request_peer(r);
     if (peer.base != NULL)

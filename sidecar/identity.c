@@ -78,8 +78,16 @@ static int holds_scope(h2o_iovec_t granted, const char *scope)
     return 0;
 }
 
+const sc_denial_t *sc_identity_check_jwt_tenant(const sc_identity_t *id, h2o_iovec_t header_tenant)
+{
+    if (!h2o_memis(id->tenant.base, id->tenant.len, header_tenant.base, header_tenant.len))
+        return &sc_deny_tenant_mismatch;
+    return NULL;
+}
+
 const sc_denial_t *sc_identity_authorize(const sc_identity_t *id, const sc_tenant_record_t *t, h2o_iovec_t header_tenant,
-                                         const char *service, const sc_route_t *route, h2o_mem_pool_t *pool, h2o_iovec_t *granted)
+                                         const char *service, const sc_route_t *route, sc_issuers_default_t issuers_default,
+                                         h2o_mem_pool_t *pool, h2o_iovec_t *granted)
 {
     if (!t->active)
         return &sc_deny_tenant_suspended;
@@ -87,8 +95,9 @@ const sc_denial_t *sc_identity_authorize(const sc_identity_t *id, const sc_tenan
         return &sc_deny_service_not_allowed;
     if (!h2o_memis(id->tenant.base, id->tenant.len, header_tenant.base, header_tenant.len) || !iovec_eq_str(header_tenant, t->id))
         return &sc_deny_tenant_mismatch;
-    if (id->method == SC_AUTH_JWT && t->num_issuers != 0 &&
-        !sc_words_contain(t->issuers, t->num_issuers, id->issuer.base, id->issuer.len))
+    if (id->method == SC_AUTH_JWT &&
+        (t->num_issuers != 0 ? !sc_words_contain(t->issuers, t->num_issuers, id->issuer.base, id->issuer.len)
+                             : issuers_default == SC_ISSUERS_DEFAULT_NONE))
         return &sc_deny_issuer_not_allowed;
     *granted = granted_scopes(id, t, pool);
     for (size_t i = 0; i != route->num_scopes; ++i)

@@ -2,8 +2,10 @@
 
 #include "numfmt.h"
 
-#include <stdio.h>
+#include <stdint.h>
 #include <string.h>
+
+#define CUT_MARKER_LEN (sizeof(SC_JSON_CUT_MARKER) - 1)
 
 void sc_json_init(sc_json_buf_t *b, char *storage, size_t cap)
 {
@@ -15,8 +17,8 @@ void sc_json_init(sc_json_buf_t *b, char *storage, size_t cap)
 
 void sc_json_raw(sc_json_buf_t *b, const char *s, size_t len)
 {
-    if (b->len + len > b->cap) {
-        b->truncated = 1;
+    if (b->truncated || len > b->cap - b->len) {
+        b->truncated = 1; /* sticky: what follows must not be kept without what was lost */
         return;
     }
     memcpy(b->base + b->len, s, len);
@@ -57,41 +59,84 @@ static int plain_byte(unsigned char c)
     return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
 }
 
-void sc_json_string(sc_json_buf_t *b, const char *str, size_t len)
+/*
+ * The escaped form of the character at s (not a plain byte): written to out (at most 6 bytes),
+ * its length returned; *consumed receives the number of input bytes it stands for.
+ */
+static size_t escape_one(const unsigned char *s, size_t avail, char *out, size_t *consumed)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char c = s[0];
+    *consumed = 1;
+    if (c == '"' || c == '\\') {
+        out[0] = '\\', out[1] = (char)c;
+        return 2;
+    }
+    if (c < 0x20 || c == 0x7f) {
+        memcpy(out, "\\u00", 4);
+        out[4] = hex[c >> 4], out[5] = hex[c & 15];
+        return 6;
+    }
+    size_t n = utf8_seq_len(s, avail);
+    if (n == 0) {
+        memcpy(out, "\\ufffd", 6);
+        return 6;
+    }
+    memcpy(out, s, n);
+    *consumed = n;
+    return n;
+}
+
+int sc_json_string_max(sc_json_buf_t *b, const char *str, size_t len, size_t max)
 {
     const unsigned char *s = (const unsigned char *)str;
+    size_t room = max, keep = max > CUT_MARKER_LEN ? max - CUT_MARKER_LEN : 0;
+    size_t written = 0, cut_len = 0; /* cut_len: the longest prefix written that leaves room for the marker */
     sc_json_lit(b, "\"");
+    size_t start = b->len;
     for (size_t i = 0; i < len;) {
-        size_t run = i;
-        while (run < len && plain_byte(s[run])) /* the common case: copied in one go */
-            ++run;
-        if (run != i) {
-            sc_json_raw(b, str + i, run - i);
+        if (plain_byte(s[i])) { /* the common case: a run copied in one go, cut anywhere */
+            size_t run = i;
+            while (run < len && plain_byte(s[run]))
+                ++run;
+            size_t n = run - i;
+            if (n > room - written) {
+                if (written < keep) { /* a plain run can be cut anywhere: keep what leaves room for the marker */
+                    sc_json_raw(b, str + i, keep - written);
+                    written = cut_len = keep;
+                }
+                goto Cut;
+            }
+            sc_json_raw(b, str + i, n);
+            if (written <= keep)
+                cut_len = written + n < keep ? written + n : keep;
+            written += n;
             i = run;
             continue;
         }
-        unsigned char c = s[i];
         char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\', esc[1] = (char)c;
-            sc_json_raw(b, esc, 2);
-            ++i;
-        } else if (c < 0x20 || c == 0x7f) {
-            snprintf(esc, sizeof(esc), "\\u%04x", c);
-            sc_json_raw(b, esc, 6);
-            ++i;
-        } else {
-            size_t n = utf8_seq_len(s + i, len - i);
-            if (n == 0) {
-                sc_json_lit(b, "\\ufffd");
-                ++i;
-            } else {
-                sc_json_raw(b, (const char *)s + i, n);
-                i += n;
-            }
-        }
+        size_t consumed, n = escape_one(s + i, len - i, esc, &consumed);
+        if (n > room - written)
+            goto Cut;
+        sc_json_raw(b, esc, n);
+        written += n;
+        if (written <= keep)
+            cut_len = written;
+        i += consumed;
     }
     sc_json_lit(b, "\"");
+    return 0;
+
+Cut:
+    if (!b->truncated)
+        b->len = start + cut_len; /* whole characters only: cut_len is a character boundary */
+    sc_json_lit(b, SC_JSON_CUT_MARKER "\"");
+    return 1;
+}
+
+void sc_json_string(sc_json_buf_t *b, const char *str, size_t len)
+{
+    sc_json_string_max(b, str, len, SIZE_MAX);
 }
 
 void sc_json_uint(sc_json_buf_t *b, unsigned long long v)

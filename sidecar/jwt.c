@@ -71,6 +71,7 @@ int sc_jwt_claims_copy(sc_jwt_claims_t *dst, const sc_jwt_claims_t *src)
     memset(dst, 0, sizeof(*dst));
     dst->issuer = src->issuer;
     dst->exp = src->exp;
+    dst->audiences = src->audiences;
     if ((src->subject != NULL && (dst->subject = strdup(src->subject)) == NULL) ||
         (src->tenant != NULL && (dst->tenant = strdup(src->tenant)) == NULL))
         goto NoMemory;
@@ -239,7 +240,7 @@ static int read_date(const json_t *payload, const char *name, int round_up, int6
     return -1;
 }
 
-static sc_jwt_result_t check_audience(const sc_jwt_issuer_t *issuer, const json_t *payload)
+static sc_jwt_result_t check_audience(const sc_jwt_issuer_t *issuer, const json_t *payload, uint64_t *matched)
 {
     const json_t *aud = json_object_get(payload, "aud");
     size_t n = 1;
@@ -256,8 +257,10 @@ static sc_jwt_result_t check_audience(const sc_jwt_issuer_t *issuer, const json_
             return SC_JWT_MALFORMED;
         for (size_t j = 0; j != issuer->num_audiences; ++j)
             if (strlen(issuer->audiences[j]) == json_string_length(item) &&
-                memcmp(issuer->audiences[j], json_string_value(item), json_string_length(item)) == 0)
+                memcmp(issuer->audiences[j], json_string_value(item), json_string_length(item)) == 0) {
                 result = SC_JWT_OK;
+                *matched |= (uint64_t)1 << j;
+            }
     }
     return result;
 }
@@ -276,7 +279,7 @@ static int is_in(char *const *list, size_t n, const json_t *s)
  * with an audience) and one without is an access token. An ID token needs "aud" in audiences, an
  * access token "client_id" in client_ids: an issuer with no client_ids accepts no access token.
  */
-static sc_jwt_result_t check_recipient(const sc_jwt_issuer_t *issuer, const json_t *payload)
+static sc_jwt_result_t check_recipient(const sc_jwt_issuer_t *issuer, const json_t *payload, uint64_t *matched)
 {
     const json_t *use = json_object_get(payload, "token_use"), *client_id;
     int access;
@@ -295,12 +298,18 @@ static sc_jwt_result_t check_recipient(const sc_jwt_issuer_t *issuer, const json
     if ((issuer->token_use == SC_JWT_TOKEN_USE_ID && access) || (issuer->token_use == SC_JWT_TOKEN_USE_ACCESS && !access))
         return SC_JWT_TOKEN_USE_MISMATCH;
     if (!access)
-        return check_audience(issuer, payload);
+        return check_audience(issuer, payload, matched);
     if ((client_id = json_object_get(payload, "client_id")) == NULL)
         return SC_JWT_MISSING_CLAIM;
     if (!json_is_string(client_id))
         return SC_JWT_MALFORMED;
-    return is_in(issuer->client_ids, issuer->num_client_ids, client_id) ? SC_JWT_OK : SC_JWT_AUDIENCE_MISMATCH;
+    if (!is_in(issuer->client_ids, issuer->num_client_ids, client_id))
+        return SC_JWT_AUDIENCE_MISMATCH;
+    /* an access token has no "aud": its client_id stands for it where a policy binds audiences */
+    for (size_t j = 0; j != issuer->num_audiences; ++j)
+        if (is_in(&issuer->audiences[j], 1, client_id))
+            *matched |= (uint64_t)1 << j;
+    return SC_JWT_OK;
 }
 
 /* The claims of a token whose signature has been verified. */
@@ -319,7 +328,7 @@ static sc_jwt_result_t read_claims(const sc_jwt_issuer_t *issuer, const json_t *
         return SC_JWT_EXPIRED;
     if ((has_nbf == 0 && now + leeway < nbf) || (has_iat == 0 && now + leeway < iat))
         return SC_JWT_NOT_YET_VALID;
-    if ((result = check_recipient(issuer, payload)) != SC_JWT_OK)
+    if ((result = check_recipient(issuer, payload, &out->audiences)) != SC_JWT_OK)
         return result;
     out->issuer = issuer;
     out->exp = exp;

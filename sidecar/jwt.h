@@ -25,6 +25,9 @@ struct sc_jwks_source;
 /* Which tokens of an issuer are accepted, by their "token_use" claim (Cognito's). */
 typedef enum sc_jwt_token_use { SC_JWT_TOKEN_USE_ANY = 0, SC_JWT_TOKEN_USE_ID, SC_JWT_TOKEN_USE_ACCESS } sc_jwt_token_use_t;
 
+/* An issuer lists at most this many audiences (claims keep the matches as a bit set). */
+#define SC_JWT_MAX_AUDIENCES 64
+
 typedef struct sc_jwt_issuer {
     char *issuer;     /* the exact "iss" */
     char **audiences; /* ID tokens: "aud" must name one of them */
@@ -64,7 +67,8 @@ typedef struct sc_jwt_claims {
     char *tenant;  /* the issuer's tenant_claim, NULL when absent */
     char **scopes; /* from the issuer's scopes_claims (default "scope", else "scp"); one allocation */
     size_t num_scopes;
-    int64_t exp; /* rounded down */
+    int64_t exp;        /* rounded down */
+    uint64_t audiences; /* bit j: the token's "aud" names issuer->audiences[j] */
 } sc_jwt_claims_t;
 
 typedef enum sc_jwt_result {

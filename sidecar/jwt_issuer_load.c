@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 #include "jwt_issuer_load.h"
 
 #include <stdio.h>
@@ -51,6 +52,15 @@ Exit:
     return rc;
 }
 
+/* PEM ("-----BEGIN PUBLIC KEY-----", certificates, private keys) or a JWK / JWK Set. */
+static int looks_like_key_file(const char *text, size_t len)
+{
+    size_t i = 0;
+    while (i != len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
+        ++i;
+    return memmem(text, len, "-----BEGIN ", 11) != NULL || (i != len && text[i] == '{' && memmem(text, len, "\"kty\"", 5) != NULL);
+}
+
 static int read_audiences(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, sc_jwt_issuer_t *issuer)
 {
     char key[SC_CONF_KEY_MAX];
@@ -60,6 +70,9 @@ static int read_audiences(sc_conf_reader_t *r, const sc_yaml_node_t *map, const 
     if (sc_yaml_get(map, "audiences") != NULL && issuer->num_audiences == 0)
         return sc_conf_error(r, sc_yaml_get(map, "audiences"), sc_conf_key(key, where, "audiences"),
                              "must list at least one audience");
+    if (issuer->num_audiences > SC_JWT_MAX_AUDIENCES)
+        return sc_conf_error(r, sc_yaml_get(map, "audiences"), sc_conf_key(key, where, "audiences"), "lists more than %d audiences",
+                             SC_JWT_MAX_AUDIENCES);
     return 0;
 }
 
@@ -110,6 +123,12 @@ static int read_hmac(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char 
         goto Exit;
     }
     len = size;
+    /* a key file named by mistake: whoever holds its public half could then mint tokens */
+    if (looks_like_key_file(text, len)) {
+        sc_conf_error(r, at, key, "%s: holds a PEM key or certificate, not a shared secret (use jwks_file for public keys)",
+                      issuer->hmac_secret_file);
+        goto Exit;
+    }
     /* one trailing newline (LF or CRLF), as editors and `echo` leave it; everything else is the secret */
     if (len != 0 && text[len - 1] == '\n' && --len != 0 && text[len - 1] == '\r')
         --len;

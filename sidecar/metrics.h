@@ -25,6 +25,10 @@
  *   policy_sidecar_jwks_refreshes_total{issuer,result}         fetched key sets (jwks_refresher.h); result: success | failure
  *   policy_sidecar_jwks_keys{issuer}                           gauge: keys in the current fetched set
  *   policy_sidecar_jwks_age_seconds{issuer}                    gauge: since the last successful fetch
+ *   policy_sidecar_connections                                 gauge: service connections (max_connections)
+ *   policy_sidecar_buffered_request_bytes                      gauge: bytes buffered before handlers run
+ *   policy_sidecar_uploads_refused_total                       503: max_buffered_body_bytes reached
+ *   policy_sidecar_bodies_withheld_total                       answered before the body (no credentials)
  */
 #ifndef SC_METRICS_H
 #define SC_METRICS_H

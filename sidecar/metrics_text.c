@@ -167,6 +167,17 @@ static void subsystems(text_t *t, sc_server_t *s)
          (unsigned long long)__atomic_load_n(&s->reloads_ok, __ATOMIC_RELAXED));
     emit(t, "policy_sidecar_config_reloads_total{result=\"failure\"} %llu\n",
          (unsigned long long)__atomic_load_n(&s->reloads_failed, __ATOMIC_RELAXED));
+    sc_conn_guard_stats_t g;
+    sc_conn_guard_stats(s->conn_guard, &g);
+    header(t, "policy_sidecar_connections", "gauge", "Client connections open on the service listeners (max_connections).");
+    emit(t, "policy_sidecar_connections %llu\n", (unsigned long long)g.connections);
+    header(t, "policy_sidecar_buffered_request_bytes", "gauge",
+           "Request bytes buffered by all connections before a handler runs (max_buffered_body_bytes).");
+    emit(t, "policy_sidecar_buffered_request_bytes %llu\n", (unsigned long long)g.buffered_bytes);
+    counter(t, "policy_sidecar_uploads_refused_total", "Request bodies refused with 503: max_buffered_body_bytes reached.",
+            g.uploads_refused);
+    counter(t, "policy_sidecar_bodies_withheld_total", "Requests answered before their body was read (no credentials).",
+            g.bodies_withheld);
     counter(t, "policy_sidecar_access_log_dropped_total", "Access-log lines dropped because the writer fell behind.",
             s->access_log != NULL ? sc_access_log_dropped(s->access_log) : 0);
 }

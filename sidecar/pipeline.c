@@ -3,11 +3,15 @@
 #include <string.h>
 
 #include "auth_jwt.h"
+#include "conn_guard.h"
+#include "auth_failures.h"
 #include "cors.h"
+#include "numfmt.h"
 #include "forward.h"
 #include "headers.h"
 #include "http_error.h"
 #include "log.h"
+#include "path_norm.h"
 #include "ratelimit.h"
 #include "response_filter.h"
 #include "waiter.h"
@@ -34,6 +38,12 @@ static sc_verdict_t limit(sc_request_t *r);
 
 /* ------------------------------------------------------------------ answering */
 
+static void add_retry_after(sc_request_t *r)
+{
+    char *text = h2o_mem_alloc_pool(&r->req->pool, SC_UINT_MAX_DIGITS);
+    h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, text, sc_format_uint(text, r->retry_after_s));
+}
+
 static void add_challenge(sc_request_t *r)
 {
     h2o_req_t *req = r->req;
@@ -51,6 +61,12 @@ static void add_challenge(sc_request_t *r)
 static sc_verdict_t deny(sc_request_t *r, const sc_denial_t *denial)
 {
     r->denial = denial;
+    /* against the client's failure budget: a credential that failed (a request without any cost
+     * nothing to answer, and must not use up a gateway address's budget) */
+    if (denial->status == 401 && denial != &sc_deny_missing_credentials) {
+        h2o_iovec_t peer = sc_request_peer(r);
+        sc_auth_failures_count(r->worker->auth_failures, peer.base, peer.len, sc_worker_now_ns());
+    }
     if (r->service->policy->mode == SC_POLICY_REPORT_ONLY) {
         /* the access log records it ("decision":"report_only_deny") and the denials metric counts it */
         sc_log_debug("report_only: service %s would answer %d %s (request %s)", r->service->name, denial->status, denial->reason,
@@ -59,6 +75,8 @@ static sc_verdict_t deny(sc_request_t *r, const sc_denial_t *denial)
     }
     if (denial->status == 401 && r->route != NULL)
         add_challenge(r);
+    if (r->retry_after_s != 0)
+        add_retry_after(r);
     sc_send_error(r->req, denial->status, denial->reason, denial->message, r->id);
     return SC_VERDICT_ANSWERED;
 }
@@ -198,10 +216,25 @@ static const sc_denial_t *read_credentials(sc_request_t *r, h2o_iovec_t *bearer,
 static void on_jwt_resumed(sc_request_t *r, h2o_iovec_t token)
 {
     const sc_denial_t *denial = sc_auth_jwt(r, token, NULL);
+    if (denial == NULL)
+        denial = sc_identity_check_jwt_tenant(&r->identity, r->tenant);
     if ((denial != NULL ? deny(r, denial) : look_up(r)) == SC_VERDICT_FORWARD) {
         forward(r);
         h2o_delegate_request(r->req, r->handler);
     }
+}
+
+int sc_pipeline_normalize_path(h2o_req_t *req, const sc_policy_t *policy, h2o_iovec_t *out)
+{
+    size_t len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    char *buf = h2o_mem_alloc_pool(&req->pool, len + 1);
+    size_t out_len;
+    if (sc_path_normalize(req->path.base, len, policy->path_unusual, buf, &out_len) != 0) {
+        *out = h2o_iovec_init(req->path.base, len); /* report_only forwards what it could not read, unchanged */
+        return 0;
+    }
+    *out = h2o_iovec_init(buf, out_len);
+    return 1;
 }
 
 static sc_verdict_t start(sc_request_t *r)
@@ -216,7 +249,9 @@ static sc_verdict_t start(sc_request_t *r)
     if (preflight)
         method = requested_method; /* a preflight asks about the route of the request to come */
 
-    r->route = sc_policy_match(policy, method.base, method.len, req->path_normalized.base, req->path_normalized.len);
+    if (!sc_pipeline_normalize_path(req, policy, &r->path))
+        return deny(r, &sc_deny_path_rejected);
+    r->route = sc_policy_match(policy, method.base, method.len, r->path.base, r->path.len);
     if (r->route == NULL)
         return deny(r, &sc_deny_no_route);
     if (preflight) {
@@ -229,6 +264,11 @@ static sc_verdict_t start(sc_request_t *r)
     if (r->route->auth == 0)
         return SC_VERDICT_FORWARD;
 
+    /* a client that keeps failing is refused before any credential of its is checked */
+    h2o_iovec_t peer = sc_request_peer(r);
+    if ((r->retry_after_s = sc_auth_failures_exhausted(r->worker->auth_failures, peer.base, peer.len, sc_worker_now_ns())) != 0)
+        return deny(r, &sc_deny_auth_failures);
+
     if ((denial = read_credentials(r, &bearer, &api_key)) != NULL)
         return deny(r, denial);
     if ((denial = sc_identity_tenant_header(&req->headers, &r->tenant)) != NULL)
@@ -236,7 +276,7 @@ static sc_verdict_t start(sc_request_t *r)
     if (bearer.base != NULL) {
         if ((denial = sc_auth_jwt(r, bearer, on_jwt_resumed)) == &sc_auth_jwt_waiting)
             return SC_VERDICT_SUSPENDED;
-        if (denial != NULL)
+        if (denial != NULL || (denial = sc_identity_check_jwt_tenant(&r->identity, r->tenant)) != NULL)
             return deny(r, denial);
     } else if ((denial = take_api_key(r, api_key)) != NULL) {
         return deny(r, denial);
@@ -300,7 +340,7 @@ static sc_verdict_t finish(sc_request_t *r)
     if (r->tenant_lookup.status != SC_LOOKUP_FOUND)
         return deny(r, &sc_deny_tenant_unknown);
     if ((denial = sc_identity_authorize(&r->identity, r->tenant_lookup.cached->record, r->tenant, r->service->name, r->route,
-                                        &r->req->pool, &r->granted_scopes)) != NULL)
+                                        r->config->tenant_issuers_default, &r->req->pool, &r->granted_scopes)) != NULL)
         return deny(r, denial);
     return limit(r);
 }
@@ -339,6 +379,33 @@ static void hold_config(sc_request_t *r, size_t service_index)
     r->service = &r->config->services[service_index];
 }
 
+int sc_pipeline_answers_before_body(const sc_policy_t *policy, const char *method, size_t method_len, const char *path,
+                                    size_t path_len, int has_credentials)
+{
+    char normalized[H2O_MAX_REQLEN];
+    size_t len;
+    const char *q = memchr(path, '?', path_len);
+    if (policy->mode != SC_POLICY_ENFORCE || has_credentials || h2o_memis(method, method_len, H2O_STRLIT("OPTIONS")))
+        return 0; /* report_only forwards anyway; a CORS preflight needs no credentials */
+    if (q != NULL)
+        path_len = (size_t)(q - path);
+    if (path_len > sizeof(normalized) || sc_path_normalize(path, path_len, policy->path_unusual, normalized, &len) != 0)
+        return 0;
+    const sc_route_t *route = sc_policy_match(policy, method, method_len, normalized, len);
+    return route != NULL && route->auth != 0; /* start() answers 401 missing_credentials */
+}
+
+/* A request answered before its body: the body follows on the wire, so the connection closes,
+ * and should the decision have changed meanwhile (a reload), it is still never forwarded. */
+static int withheld_body(sc_request_t *r)
+{
+    sc_conn_t *conn = sc_conn_of_req(r->req);
+    if (conn == NULL || !sc_conn_request_started(conn))
+        return 0;
+    r->req->http1_is_persistent = 0;
+    return 1;
+}
+
 static int on_req(h2o_handler_t *_self, h2o_req_t *req)
 {
     sc_pipeline_t *self = (void *)_self;
@@ -349,8 +416,14 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     hold_config(r, self->service_index);
     sc_worker_request_started(r->worker);
 
+    int withheld = withheld_body(r);
     if (start(r) != SC_VERDICT_FORWARD)
         return 0;
+    if (withheld) {
+        r->denial = &sc_deny_body_withheld;
+        sc_send_error(req, r->denial->status, r->denial->reason, r->denial->message, r->id);
+        return 0;
+    }
     forward(r);
     return -1;
 }

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conf_reader.h"
 
@@ -21,18 +22,23 @@ unsigned sc_method_bit(const char *method, size_t len)
     return 0;
 }
 
-int sc_path_within(const char *path, size_t path_len, const char *prefix, size_t prefix_len)
+static int same_bytes(const char *a, const char *b, size_t len, int nocase)
 {
-    if (path_len < prefix_len || memcmp(path, prefix, prefix_len) != 0)
+    return nocase ? strncasecmp(a, b, len) == 0 : memcmp(a, b, len) == 0;
+}
+
+int sc_path_within(const char *path, size_t path_len, const char *prefix, size_t prefix_len, int nocase)
+{
+    if (path_len < prefix_len || !same_bytes(path, prefix, prefix_len, nocase))
         return 0;
     return path_len == prefix_len || path[prefix_len] == '/';
 }
 
-static int route_matches_path(const sc_route_t *route, const char *path, size_t path_len)
+static int route_matches_path(const sc_route_t *route, const char *path, size_t path_len, int nocase)
 {
     if (route->subtree)
-        return sc_path_within(path, path_len, route->prefix, route->prefix_len);
-    return path_len == route->prefix_len && memcmp(path, route->prefix, path_len) == 0;
+        return sc_path_within(path, path_len, route->prefix, route->prefix_len, nocase);
+    return path_len == route->prefix_len && same_bytes(path, route->prefix, path_len, nocase);
 }
 
 const sc_route_t *sc_policy_match(const sc_policy_t *policy, const char *method, size_t method_len, const char *path,
@@ -43,16 +49,28 @@ const sc_route_t *sc_policy_match(const sc_policy_t *policy, const char *method,
         const sc_route_t *route = &policy->routes[i];
         if (route->methods != 0 && (route->methods & method_bit) == 0)
             continue;
-        if (route_matches_path(route, path, path_len))
+        if (route_matches_path(route, path, path_len, policy->path_case_insensitive))
             return route;
     }
     return NULL;
 }
 
+int sc_policy_audience_allowed(const sc_policy_t *policy, char *const *issuer_audiences, size_t n, uint64_t matched)
+{
+    if (policy->audiences == NULL)
+        return 1;
+    for (size_t j = 0; j != n && j != 64; ++j)
+        if ((matched >> j & 1) != 0)
+            for (size_t k = 0; k != policy->num_audiences; ++k)
+                if (strcmp(policy->audiences[k], issuer_audiences[j]) == 0)
+                    return 1;
+    return 0;
+}
+
 const char *sc_policy_strip(const sc_policy_t *policy, const char *path, size_t path_len, size_t *out_len)
 {
     size_t n = policy->strip_prefix_len;
-    if (policy->strip_prefix == NULL || !sc_path_within(path, path_len, policy->strip_prefix, n)) {
+    if (policy->strip_prefix == NULL || !sc_path_within(path, path_len, policy->strip_prefix, n, policy->path_case_insensitive)) {
         *out_len = path_len;
         return path;
     }
@@ -79,6 +97,8 @@ void sc_policy_free(sc_policy_t *policy)
     free(policy->cors.headers_text);
     free(policy->cors.max_age_text);
     free(policy->routes);
+    sc_conf_free_strings(policy->remove_headers, policy->num_remove_headers);
+    sc_conf_free_strings(policy->audiences, policy->num_audiences);
     free(policy->strip_prefix);
     free(policy->file);
     free(policy);

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "path_norm.h"
+
 typedef enum { SC_POLICY_ENFORCE, SC_POLICY_REPORT_ONLY } sc_policy_mode_t;
 
 /* Request methods a route can be limited to; a route with methods == 0 accepts any method. */
@@ -69,12 +71,24 @@ typedef struct sc_policy {
     sc_policy_mode_t mode;
     char *strip_prefix; /* NULL when absent */
     size_t strip_prefix_len;
-    int forward_authorization; /* forward the Authorization header to the backend (default yes) */
+    int forward_authorization;      /* forward the Authorization header to the backend (default yes) */
+    int path_case_insensitive;      /* the backend matches paths without case: so do the routes */
+    sc_path_unusual_t path_unusual; /* ';' parameters, '\\', %2F, %5C: refused (default) or normalised */
+    char **remove_headers;          /* request headers never forwarded (lower case; the default list unless set) */
+    char **audiences;               /* a JWT must be meant for one of them ("aud"); NULL: any of its issuer's */
+    size_t num_audiences;
+    size_t num_remove_headers;
     sc_cors_t cors;
     sc_ratelimit_policy_t rate_limit;
     sc_route_t *routes;
     size_t num_routes;
 } sc_policy_t;
+
+/**
+ * 1 when a JWT whose "aud" matched these audiences of its issuer (bit j: issuer_audiences[j],
+ * sc_jwt_claims_t.audiences) is meant for this service: always without a policy audiences list.
+ */
+int sc_policy_audience_allowed(const sc_policy_t *policy, char *const *issuer_audiences, size_t n, uint64_t matched);
 
 /**
  * The first route whose path and method match, or NULL (which the pipeline answers with 404).
@@ -84,9 +98,10 @@ const sc_route_t *sc_policy_match(const sc_policy_t *policy, const char *method,
                                   size_t path_len);
 
 /**
- * 1 when `path` is `route_prefix` itself or lies below it ("/a" covers "/a" and "/a/b", not "/ab").
+ * 1 when `path` is `route_prefix` itself or lies below it ("/a" covers "/a" and "/a/b", not "/ab");
+ * `nocase`: compared without ASCII case.
  */
-int sc_path_within(const char *path, size_t path_len, const char *prefix, size_t prefix_len);
+int sc_path_within(const char *path, size_t path_len, const char *prefix, size_t prefix_len, int nocase);
 
 /**
  * Removes the policy's strip_prefix from a path when the path lies within it; the result points

@@ -11,7 +11,17 @@
 #include "file_util.h"
 #include "yaml_tree.h"
 
-static const char *const policy_keys[] = {"mode", "strip_prefix", "forward_authorization", "cors", "rate_limit", "routes", NULL};
+static const char *const policy_keys[] = {"mode",
+                                          "strip_prefix",
+                                          "forward_authorization",
+                                          "path_case_insensitive",
+                                          "path_unusual",
+                                          "remove_request_headers",
+                                          "audiences",
+                                          "cors",
+                                          "rate_limit",
+                                          "routes",
+                                          NULL};
 static const char *const rate_limit_keys[] = {"rate", "burst", "mode", "per_service", NULL};
 static const char *const route_keys[] = {"path", "methods", "auth", "scopes", NULL};
 static const char *const cors_keys[] = {"allowed_origins", "allowed_methods", "allowed_headers", "max_age_s", NULL};
@@ -19,11 +29,24 @@ static const char *const cors_keys[] = {"allowed_origins", "allowed_methods", "a
 /* What a browser may send through the gateway unless the policy says otherwise. */
 static const char *const default_cors_headers[] = {"content-type", "authorization",        "x-api-key", "x-tenant-id",
                                                    "x-amz-date",   "x-amz-security-token", NULL};
+/* Headers some frameworks use to re-route, re-method or re-address a request: never forwarded
+ * unless the policy lists its own set. */
+static const char *const default_remove_headers[] = {"x-original-url",
+                                                     "x-rewrite-url",
+                                                     "x-http-method-override",
+                                                     "x-http-method",
+                                                     "x-method-override",
+                                                     "x-forwarded-host",
+                                                     "x-forwarded-proto",
+                                                     "x-forwarded-prefix",
+                                                     "forwarded",
+                                                     "x-real-ip",
+                                                     NULL};
 #define DEFAULT_CORS_METHODS (SC_METHOD_GET | SC_METHOD_HEAD | SC_METHOD_POST | SC_METHOD_PUT | SC_METHOD_PATCH | SC_METHOD_DELETE)
 #define DEFAULT_CORS_MAX_AGE_S 600
 
 // A route path is "/exact/path" or "/subtree/**" ("/**" for everything). Paths are compared
-// after h2o has normalized the request path, so a configured path must itself be normal: no
+// after the request path is normalised (path_norm.h), so a configured path must itself be normal: no
 // dot segments, no empty segments, no percent-encoding, no query.
 static int check_path_chars(sc_conf_reader_t *r, const sc_yaml_node_t *at, const char *key, const char *path)
 {
@@ -359,6 +382,58 @@ Exit:
     return rc;
 }
 
+static int parse_path_unusual(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_policy_t *policy)
+{
+    char *v = NULL;
+    int rc = 0;
+    if (sc_conf_string(r, root, "", "path_unusual", &v) != 0)
+        return -1;
+    if (v == NULL || strcmp(v, "reject") == 0)
+        policy->path_unusual = SC_PATH_REJECT;
+    else if (strcmp(v, "normalize") == 0)
+        policy->path_unusual = SC_PATH_NORMALIZE;
+    else
+        rc = sc_conf_error(r, sc_yaml_get(root, "path_unusual"), "path_unusual", "unknown value \"%s\" (use reject or normalize)",
+                           v);
+    free(v);
+    return rc;
+}
+
+/* A header name: an RFC 9110 token. */
+static int header_name_valid(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; ++s)
+        if (!isalnum((unsigned char)*s) && strchr("!#$%&'*+-.^_`|~", *s) == NULL)
+            return 0;
+    return 1;
+}
+
+static int parse_remove_headers(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_policy_t *policy)
+{
+    if (sc_conf_strings(r, root, "", "remove_request_headers", &policy->remove_headers, &policy->num_remove_headers) != 0)
+        return -1;
+    if (policy->remove_headers == NULL) {
+        for (const char *const *h = default_remove_headers; *h != NULL; ++h)
+            ++policy->num_remove_headers;
+        if ((policy->remove_headers = calloc(policy->num_remove_headers + 1, sizeof(char *))) == NULL)
+            return sc_conf_error(r, root, "remove_request_headers", "out of memory");
+        for (size_t i = 0; i != policy->num_remove_headers; ++i)
+            if ((policy->remove_headers[i] = strdup(default_remove_headers[i])) == NULL)
+                return sc_conf_error(r, root, "remove_request_headers", "out of memory");
+    }
+    for (size_t i = 0; i != policy->num_remove_headers; ++i) {
+        char key[SC_CONF_KEY_MAX];
+        if (!header_name_valid(policy->remove_headers[i]))
+            return sc_conf_error(r, sc_yaml_get(root, "remove_request_headers"), sc_conf_index(key, "remove_request_headers", i),
+                                 "\"%s\" is not a header name", policy->remove_headers[i]);
+        for (char *p = policy->remove_headers[i]; *p != '\0'; ++p)
+            *p = (char)tolower((unsigned char)*p);
+    }
+    return 0;
+}
+
 sc_policy_t *sc_policy_load_string(const char *text, size_t len, const char *filename, char *err, size_t errsize)
 {
     sc_conf_reader_t r = {.file = filename, .err = err, .errsize = errsize};
@@ -375,6 +450,9 @@ sc_policy_t *sc_policy_load_string(const char *text, size_t len, const char *fil
     if (sc_conf_mapping(&r, root, "", policy_keys) != 0 || parse_mode(&r, root, policy) != 0 ||
         parse_strip_prefix(&r, root, policy) != 0 ||
         sc_conf_bool(&r, root, "", "forward_authorization", &policy->forward_authorization) != 0 ||
+        sc_conf_bool(&r, root, "", "path_case_insensitive", &policy->path_case_insensitive) != 0 ||
+        parse_path_unusual(&r, root, policy) != 0 || parse_remove_headers(&r, root, policy) != 0 ||
+        sc_conf_strings(&r, root, "", "audiences", &policy->audiences, &policy->num_audiences) != 0 ||
         parse_cors(&r, root, &policy->cors) != 0 || parse_rate_limit(&r, root, &policy->rate_limit) != 0 ||
         parse_routes(&r, root, policy) != 0)
         goto Error;

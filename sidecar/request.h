@@ -26,6 +26,7 @@ typedef struct sc_request {
     h2o_handler_t *handler; /* ours; the proxy handler follows it */
     sc_config_t *config;    /* the configuration this request started with (held until it ends) */
     const sc_service_t *service;
+    h2o_iovec_t path;        /* normalised once (path_norm.h): what the policy judges and the backend receives */
     const sc_route_t *route; /* NULL until matched */
     char id[SC_REQUEST_ID_LEN + 1];
     h2o_iovec_t cors_origin; /* the request's Origin when the policy allows it */
@@ -40,6 +41,7 @@ typedef struct sc_request {
     sc_lookup_t key_lookup;
     unsigned lookups_pending;
     const sc_denial_t *denial; /* the decision when it is a deny (also in report_only) */
+    uint64_t retry_after_s;    /* sent with the denial when not 0 */
     int forwarded;             /* handed to the proxy */
     int proxy_failed;          /* h2o's proxy gave up on the backend (502/504 are ours) */
     struct timeval forwarded_at;

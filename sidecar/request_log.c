@@ -8,14 +8,12 @@
 
 #include "access_log.h"
 #include "forward.h"
-#include "json_out.h"
+#include "log_line.h"
 #include "metrics.h"
 #include "request.h"
 #include "response_filter.h"
 #include "server.h"
 #include "worker.h"
-
-#define LINE_MAX_BYTES 8192
 
 typedef struct sc_request_logger {
     h2o_logger_t super;
@@ -116,72 +114,6 @@ static void record_metrics(sc_worker_t *w, size_t service_index, const sc_reques
 
 /* ------------------------------------------------------------------ the access-log line */
 
-/* ,"name": — every field after the first */
-static void json_key(sc_json_buf_t *b, const char *name, size_t len)
-{
-    sc_json_raw(b, ",\"", 2);
-    sc_json_raw(b, name, len);
-    sc_json_raw(b, "\":", 2);
-}
-#define KEY(b, lit) json_key((b), (lit), sizeof(lit) - 1)
-
-/* A string from the request: escaped. NULL or empty is null. */
-static void field_escaped(sc_json_buf_t *b, const char *name, size_t name_len, const char *s, size_t len)
-{
-    json_key(b, name, name_len);
-    if (s == NULL || len == 0)
-        sc_json_lit(b, "null");
-    else
-        sc_json_string(b, s, len);
-}
-#define ESCAPED(b, lit, s, len) field_escaped((b), (lit), sizeof(lit) - 1, (s), (len))
-
-/* A string the sidecar produced or validated (ids, names, constants): nothing to escape. */
-static void field_safe(sc_json_buf_t *b, const char *name, size_t name_len, const char *s, size_t len)
-{
-    json_key(b, name, name_len);
-    if (s == NULL) {
-        sc_json_lit(b, "null");
-        return;
-    }
-    sc_json_raw(b, "\"", 1);
-    sc_json_raw(b, s, len);
-    sc_json_raw(b, "\"", 1);
-}
-static void field_safe_cstr(sc_json_buf_t *b, const char *name, size_t name_len, const char *s)
-{
-    field_safe(b, name, name_len, s, s != NULL ? strlen(s) : 0);
-}
-#define SAFE(b, lit, s) field_safe_cstr((b), (lit), sizeof(lit) - 1, (s))
-#define SAFE_IOV(b, lit, v) field_safe((b), (lit), sizeof(lit) - 1, (v).len != 0 ? (v).base : NULL, (v).len)
-
-/* Microseconds as milliseconds with three decimals, without printf. */
-static void json_ms(sc_json_buf_t *b, uint64_t us)
-{
-    char frac[4] = {(char)('0' + us % 1000 / 100), (char)('0' + us % 100 / 10), (char)('0' + us % 10), 0};
-    sc_json_uint(b, us / 1000);
-    sc_json_raw(b, ".", 1);
-    sc_json_raw(b, frac, 3);
-}
-
-/* {"time":"2026-11-28T08:00:00.123Z" — the part before the milliseconds changes once a second. */
-static void json_time(sc_json_buf_t *b, const struct timeval *now)
-{
-    static __thread time_t cached_second = -1;
-    static __thread char cached[40];
-    static __thread size_t cached_len;
-    if (now->tv_sec != cached_second) {
-        struct tm tm;
-        gmtime_r(&now->tv_sec, &tm);
-        cached_len = strftime(cached, sizeof(cached), "{\"time\":\"%Y-%m-%dT%H:%M:%S.", &tm);
-        cached_second = now->tv_sec;
-    }
-    unsigned ms = (unsigned)(now->tv_usec / 1000);
-    char tail[6] = {(char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 'Z', '"', 0};
-    sc_json_raw(b, cached, cached_len);
-    sc_json_raw(b, tail, 5);
-}
-
 static const char *auth_method_of(const sc_request_t *r)
 {
     if (r == NULL || r->identity.method == 0)
@@ -189,57 +121,46 @@ static const char *auth_method_of(const sc_request_t *r)
     return r->identity.method == SC_AUTH_JWT ? "jwt" : "api_key";
 }
 
+static sc_log_text_t text_of(h2o_iovec_t v)
+{
+    return (sc_log_text_t){v.base, v.len};
+}
+
 static void write_access_line(sc_access_log_t *log, const sc_service_t *service, sc_request_t *r, h2o_req_t *req,
                               const struct timeval *now, uint64_t total_us)
 {
-    char line[LINE_MAX_BYTES];
-    sc_json_buf_t b;
-    h2o_iovec_t path = req->input.path, query = {NULL, 0}, none = {NULL, 0};
+    char line[SC_LOG_LINE_MAX];
+    h2o_iovec_t path = req->input.path, query = {NULL, 0};
     size_t q = h2o_strstr(path.base, path.len, H2O_STRLIT("?"));
-    int upstream_answered = r != NULL && r->forwarded && !r->proxy_failed;
     int accepted = r != NULL && r->denial == NULL;
     if (q != SIZE_MAX) {
         query = sc_request_log_redact_query(&req->pool, path.base + q + 1, path.len - q - 1);
         path.len = q;
     }
-    h2o_iovec_t peer = r != NULL ? sc_request_peer(r) : sc_peer_address(req);
-
-    sc_json_init(&b, line, sizeof(line) - 2);
-    json_time(&b, now);
-    SAFE(&b, "request_id", r != NULL ? r->id : NULL);
-    SAFE(&b, "service", service->name);
-    SAFE(&b, "route", r != NULL && r->route != NULL ? r->route->path : NULL);
-    ESCAPED(&b, "method", req->input.method.base, req->input.method.len);
-    ESCAPED(&b, "path", path.base, path.len);
-    ESCAPED(&b, "query", query.base, query.len);
-    KEY(&b, "status");
-    sc_json_uint(&b, (unsigned long long)req->res.status);
-    KEY(&b, "upstream_status");
-    if (upstream_answered)
-        sc_json_uint(&b, (unsigned long long)req->res.status);
-    else
-        sc_json_lit(&b, "null");
-    KEY(&b, "duration_ms");
-    json_ms(&b, total_us);
-    KEY(&b, "upstream_ms");
-    if (upstream_answered)
-        json_ms(&b, elapsed_us(&r->forwarded_at, &req->timestamps.response_start_at));
-    else
-        sc_json_lit(&b, "null");
-    SAFE_IOV(&b, "tenant", r != NULL ? r->tenant : none); /* validated: [A-Za-z0-9._-] */
-    ESCAPED(&b, "subject", accepted ? r->identity.subject.base : NULL, accepted ? r->identity.subject.len : 0);
-    SAFE(&b, "auth_method", auth_method_of(r));
-    ESCAPED(&b, "key_id", accepted ? r->identity.key_id.base : NULL, accepted ? r->identity.key_id.len : 0);
-    SAFE(&b, "decision", decision_of(r));
-    SAFE(&b, "reason", r != NULL && r->denial != NULL ? r->denial->reason : NULL);
-    KEY(&b, "bytes_in");
-    sc_json_uint(&b, (unsigned long long)req->entity.len);
-    KEY(&b, "bytes_out");
-    sc_json_uint(&b, (unsigned long long)req->bytes_sent);
-    SAFE_IOV(&b, "remote_addr", peer);
-    sc_json_lit(&b, "}");
-    line[b.len++] = '\n';
-    sc_access_log_write(log, line, b.len);
+    sc_log_line_t f = {
+        .time = *now,
+        .request_id = sc_log_cstr(r != NULL ? r->id : NULL),
+        .service = sc_log_cstr(service->name),
+        .route = sc_log_cstr(r != NULL && r->route != NULL ? r->route->path : NULL),
+        .method = text_of(req->input.method),
+        .path = text_of(path),
+        .query = text_of(query),
+        .status = req->res.status,
+        .upstream_answered = r != NULL && r->forwarded && !r->proxy_failed,
+        .duration_us = total_us,
+        .tenant = r != NULL ? text_of(r->tenant) : sc_log_cstr(NULL), /* as sent: escaped like any other field */
+        .subject = accepted ? text_of(r->identity.subject) : sc_log_cstr(NULL),
+        .auth_method = sc_log_cstr(auth_method_of(r)),
+        .key_id = accepted ? text_of(r->identity.key_id) : sc_log_cstr(NULL),
+        .decision = sc_log_cstr(decision_of(r)),
+        .reason = sc_log_cstr(r != NULL && r->denial != NULL ? r->denial->reason : NULL),
+        .bytes_in = req->entity.len,
+        .bytes_out = req->bytes_sent,
+        .remote_addr = text_of(r != NULL ? sc_request_peer(r) : sc_peer_address(req)),
+    };
+    if (f.upstream_answered)
+        f.upstream_us = elapsed_us(&r->forwarded_at, &req->timestamps.response_start_at);
+    sc_access_log_write(log, line, sc_log_line_format(&f, line));
 }
 
 /* The pipeline's state, if this request went through the pipeline. */

@@ -125,12 +125,18 @@ static int setup(sc_server_t *server)
     if ((server->admin_fd = bind_listener(&config->admin_listen, "admin_listen")) == -1)
         return -1;
     sc_denials_register_metrics();
+    char err[256];
+    if (sc_conn_guard_setup(err, sizeof(err)) != 0) {
+        sc_log_error("%s", err);
+        return -1;
+    }
+    if ((server->conn_guard = sc_conn_guard_create(config->max_connections, config->max_buffered_body_bytes)) == NULL)
+        return -1;
     if ((server->local_limits = sc_local_limits_create(LOCAL_LIMIT_ENTRIES)) == NULL)
         return -1;
     if (config->metrics_per_tenant && (server->tenant_labels = sc_tenant_labels_create(config->metrics_max_tenants)) == NULL)
         return -1;
     if (config->access_log != NULL) {
-        char err[256];
         if ((server->access_log = sc_access_log_open(config->access_log, err, sizeof(err))) == NULL) {
             sc_log_error("access_log: %s", err);
             return -1;

@@ -1,9 +1,13 @@
 #include "worker.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "admin.h"
+#include "auth_failures.h"
+#include "conn_guard.h"
 #include "jwt_cache.h"
 #include "log.h"
 #include "pipeline.h"
@@ -15,13 +19,66 @@
 /* While draining, how often the loop wakes up to check the in-flight count and the deadline. */
 #define DRAIN_POLL_MS 50
 
+/* How long accepting stays paused at max_connections or out of descriptors before trying again:
+ * the pending connections wait in the kernel's backlog meanwhile. */
+#define ACCEPT_PAUSE_MS 50
+/* Per worker: client addresses with a failure budget, tokens remembered as failing their
+ * signature check, and for how long (long enough to make a replay cheap, short enough that a
+ * key added by a reload is not missed for long). */
+#define AUTH_FAILURE_CLIENTS 4096
+#define FAILED_TOKENS 4096
+#define FAILED_TOKEN_TTL_NS (60 * (uint64_t)1000000000)
+
 /* What the main thread asks of a worker. */
 typedef struct control_message {
     h2o_multithread_message_t super;
     sc_config_t *config; /* NULL: drain; else switch to this configuration (a reference is held) */
 } control_message_t;
 
-static void on_accept(h2o_socket_t *listener, const char *err)
+static void set_service_listeners_reading(sc_worker_t *w, int on);
+
+/* Stops accepting for ACCEPT_PAUSE_MS: a listener that stays readable would otherwise wake the
+ * loop at once, forever (100 % CPU at EMFILE). One log line per episode. */
+static void pause_accepting(sc_worker_t *w, const char *why)
+{
+    if (w->accept_pause_logged != why) {
+        sc_log_warn("worker %u: %s: accepting paused (retrying every %d ms)", w->index, why, ACCEPT_PAUSE_MS);
+        w->accept_pause_logged = why;
+    }
+    if (w->accept_paused)
+        return;
+    w->accept_paused = 1;
+    set_service_listeners_reading(w, 0);
+    h2o_timeout_link(w->loop, &w->accept_pause, &w->accept_resume);
+}
+
+static void on_accept_resume(h2o_timeout_entry_t *entry)
+{
+    sc_worker_t *w = H2O_STRUCT_FROM_MEMBER(sc_worker_t, accept_resume, entry);
+    w->accept_paused = 0;
+    if (!w->draining)
+        set_service_listeners_reading(w, 1);
+}
+
+static void accepted(sc_worker_t *w)
+{
+    if (w->accept_pause_logged != NULL) {
+        sc_log_info("worker %u: accepting connections again", w->index);
+        w->accept_pause_logged = NULL;
+    }
+}
+
+/* Asked by the connection guard once a request head is complete (pipeline.h). */
+static int answers_before_body(void *ctx, const char *method, size_t method_len, const char *path, size_t path_len,
+                               int has_credentials)
+{
+    sc_worker_service_t *ws = ctx;
+    const sc_policy_t *policy = ws->worker->config->services[ws->index].policy;
+    return sc_pipeline_answers_before_body(policy, method, method_len, path, path_len, has_credentials);
+}
+
+/* The admin listener: never paused, never counted (health checks must answer at the cap). */
+static void on_admin_accept(h2o_socket_t *listener, const char *err)
 {
     h2o_accept_ctx_t *accept_ctx = listener->data;
     if (err != NULL)
@@ -34,20 +91,63 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     }
 }
 
+static void on_service_accept(h2o_socket_t *listener, const char *err)
+{
+    sc_worker_service_t *ws = listener->data;
+    sc_worker_t *w = ws->worker;
+    sc_conn_guard_t *guard = w->server->conn_guard;
+    if (err != NULL)
+        return;
+    for (int i = 0; i != ACCEPT_BATCH; ++i) {
+        if (!sc_conn_guard_admit(guard)) {
+            pause_accepting(w, "max_connections reached");
+            return;
+        }
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL) {
+            if (errno == EMFILE || errno == ENFILE)
+                pause_accepting(w, "out of file descriptors");
+            return;
+        }
+        if (sc_conn_attach(guard, sock, answers_before_body, ws) != 0) {
+            h2o_socket_close(sock);
+            return;
+        }
+        accepted(w);
+        h2o_accept(&w->service_accept[ws->index], sock);
+    }
+}
+
 /* Each worker watches its own duplicate of the listening descriptor, so each can close its own. */
-static h2o_socket_t *open_listener(sc_worker_t *w, int fd, h2o_accept_ctx_t *accept_ctx)
+static h2o_socket_t *open_listener(sc_worker_t *w, int fd, h2o_socket_cb on_ready, void *data)
 {
     int dupfd = dup(fd);
     if (dupfd == -1)
         return NULL;
     h2o_socket_t *sock = h2o_evloop_socket_create(w->loop, dupfd, H2O_SOCKET_FLAG_DONT_READ);
-    sock->data = accept_ctx;
-    h2o_socket_read_start(sock, on_accept);
+    sock->data = data;
+    h2o_socket_read_start(sock, on_ready);
     return sock;
+}
+
+static void set_service_listeners_reading(sc_worker_t *w, int on)
+{
+    for (size_t i = 0; i != w->server->config->num_services; ++i) {
+        if (w->service_listeners[i] == NULL)
+            continue;
+        if (on)
+            h2o_socket_read_start(w->service_listeners[i], on_service_accept);
+        else
+            h2o_socket_read_stop(w->service_listeners[i]);
+    }
 }
 
 static void close_service_listeners(sc_worker_t *w)
 {
+    if (w->accept_paused) {
+        h2o_timeout_unlink(&w->accept_resume);
+        w->accept_paused = 0;
+    }
     for (size_t i = 0; i != w->server->config->num_services; ++i) {
         if (w->service_listeners[i] == NULL)
             continue;
@@ -101,6 +201,26 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
     }
 }
 
+/* The process-wide failure budget, shared out evenly between the workers (each keeps its own:
+ * no lock on the request path). */
+static sc_auth_failures_t *create_auth_failures(const sc_config_t *c)
+{
+    const sc_auth_failure_limit_t *l = &c->auth_failures;
+    uint64_t n = c->threads;
+#define SHARE(v) ((v) / n != 0 ? (v) / n : 1)
+    sc_gcra_limit_t per_client = {SHARE(l->per_client_rate), SHARE(l->per_client_burst)};
+    sc_gcra_limit_t total = {SHARE(l->total_rate), SHARE(l->total_burst)};
+#undef SHARE
+    return sc_auth_failures_create(per_client, total, AUTH_FAILURE_CLIENTS, FAILED_TOKENS, FAILED_TOKEN_TTL_NS);
+}
+
+uint64_t sc_worker_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
 int sc_worker_init(sc_worker_t *w, sc_server_t *server, unsigned index)
 {
     size_t n = server->config->num_services;
@@ -109,10 +229,13 @@ int sc_worker_init(sc_worker_t *w, sc_server_t *server, unsigned index)
     w->config = server->config;
     sc_config_retain(w->config);
     w->loop = h2o_evloop_create();
+    h2o_timeout_init(w->loop, &w->accept_pause, ACCEPT_PAUSE_MS);
+    w->accept_resume.cb = on_accept_resume;
     w->service_ctx = calloc(n, sizeof(*w->service_ctx));
     w->service_accept = calloc(n, sizeof(*w->service_accept));
     w->service_listeners = calloc(n, sizeof(*w->service_listeners));
-    if (w->service_ctx == NULL || w->service_accept == NULL || w->service_listeners == NULL ||
+    w->services = calloc(n, sizeof(*w->services));
+    if (w->service_ctx == NULL || w->service_accept == NULL || w->service_listeners == NULL || w->services == NULL ||
         sc_metrics_init(&w->metrics, n, server->config->metrics_max_tenants) != 0)
         return -1;
 
@@ -124,7 +247,8 @@ int sc_worker_init(sc_worker_t *w, sc_server_t *server, unsigned index)
         sc_request_log_bind_worker(svc->fallback_logger, &w->service_ctx[i], w);
         w->service_accept[i].ctx = &w->service_ctx[i];
         w->service_accept[i].hosts = svc->globalconf.hosts;
-        if ((w->service_listeners[i] = open_listener(w, svc->listen_fd, &w->service_accept[i])) == NULL)
+        w->services[i] = (sc_worker_service_t){w, i};
+        if ((w->service_listeners[i] = open_listener(w, svc->listen_fd, on_service_accept, &w->services[i])) == NULL)
             return -1;
     }
     use_tls_contexts(w, w->config);
@@ -134,11 +258,13 @@ int sc_worker_init(sc_worker_t *w, sc_server_t *server, unsigned index)
         return -1;
     if (config->jwt_cache_entries != 0 && (w->jwt_cache = sc_jwt_cache_create(config->jwt_cache_entries)) == NULL)
         return -1;
+    if ((w->auth_failures = create_auth_failures(config)) == NULL)
+        return -1;
 
     h2o_context_init(&w->admin_ctx, w->loop, &server->admin_conf);
     w->admin_accept.ctx = &w->admin_ctx;
     w->admin_accept.hosts = server->admin_conf.hosts;
-    if ((w->admin_listener = open_listener(w, server->admin_fd, &w->admin_accept)) == NULL)
+    if ((w->admin_listener = open_listener(w, server->admin_fd, on_admin_accept, &w->admin_accept)) == NULL)
         return -1;
     h2o_multithread_register_receiver(w->admin_ctx.queue, &w->control, on_control);
     sc_jwt_keys_worker_init(w);

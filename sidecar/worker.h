@@ -27,24 +27,36 @@ typedef struct sc_worker_stats {
     uint64_t ratelimit_fallbacks; /* redis-mode decisions made locally because Redis could not answer */
 } sc_worker_stats_t;
 
+/* A service as seen from one worker. */
+typedef struct sc_worker_service {
+    struct sc_worker *worker;
+    size_t index;
+} sc_worker_service_t;
+
 typedef struct sc_worker {
     struct sc_server *server;
     unsigned index;
     pthread_t thread;
     h2o_evloop_t *loop;
-    h2o_context_t *service_ctx;       /* one per service */
-    h2o_accept_ctx_t *service_accept; /* one per service */
-    h2o_socket_t **service_listeners; /* one per service; NULL once closed */
+    h2o_context_t *service_ctx;         /* one per service */
+    h2o_accept_ctx_t *service_accept;   /* one per service */
+    h2o_socket_t **service_listeners;   /* one per service; NULL once closed */
+    struct sc_worker_service *services; /* one per service: what the connection guard asks about */
+    h2o_timeout_t accept_pause;         /* while accepting is paused (max_connections, EMFILE) */
+    h2o_timeout_entry_t accept_resume;
+    int accept_paused;
+    const char *accept_pause_logged; /* the reason of the episode already logged, NULL when none */
     h2o_context_t admin_ctx;
     h2o_accept_ctx_t admin_accept;
     h2o_socket_t *admin_listener;
-    h2o_multithread_receiver_t control; /* drain and reload requests from the main thread */
-    sc_config_t *config;                /* the current configuration; requests hold their own reference */
-    sc_store_t *store;                  /* tenant and key records; NULL without redis */
-    struct sc_jwt_cache *jwt_cache;     /* verified tokens; NULL when disabled */
-    sc_jwt_keys_worker_t jwt_keys;      /* fetched JWT keys and the requests waiting for them */
-    int ratelimit_degraded;             /* redis-mode limits are being decided locally (logged once) */
-    sc_log_throttle_t upstream_log;     /* backend failures: one log line per second at most */
+    h2o_multithread_receiver_t control;     /* drain and reload requests from the main thread */
+    sc_config_t *config;                    /* the current configuration; requests hold their own reference */
+    sc_store_t *store;                      /* tenant and key records; NULL without redis */
+    struct sc_jwt_cache *jwt_cache;         /* verified tokens; NULL when disabled */
+    sc_jwt_keys_worker_t jwt_keys;          /* fetched JWT keys and the requests waiting for them */
+    struct sc_auth_failures *auth_failures; /* the pre-auth failure budget and failed signatures (auth_failures.h) */
+    int ratelimit_degraded;                 /* redis-mode limits are being decided locally (logged once) */
+    sc_log_throttle_t upstream_log;         /* backend failures: one log line per second at most */
     sc_worker_stats_t stats;
     sc_metrics_t metrics;
     size_t inflight; /* requests between handler and response end */
@@ -72,6 +84,11 @@ void sc_worker_request_drain(sc_worker_t *worker);
  * Requests already running keep theirs.
  */
 void sc_worker_use_config(sc_worker_t *worker, sc_config_t *config);
+
+/**
+ * A monotonic clock in nanoseconds, coarse (a few ms): for budgets, not for measurements.
+ */
+uint64_t sc_worker_now_ns(void);
 
 /**
  * A request entered the pipeline, and (called by the request logger, which h2o runs once the

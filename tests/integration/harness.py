@@ -158,7 +158,7 @@ class Sidecar:
     (upstream port, policy text, optional timeout_s / max_body_bytes)."""
 
     def __init__(self, log_dir, services, extra_host_yaml="", threads=2, grace_s=10, wait_ready=True, wait_alive=False,
-                 env=None):
+                 env=None, wrapper=()):
         self.dir = log_dir
         self.admin_port = free_port()
         self.ports = {}
@@ -180,7 +180,8 @@ class Sidecar:
             lines += svc.get("extra_yaml", "").rstrip("\n").splitlines()  # already indented for the service
         self.config_path = os.path.join(log_dir, "sidecar.yaml")
         write(self.config_path, "\n".join(lines) + "\n")
-        self.process = Process("sidecar-%d" % self.admin_port, [SIDECAR, "-c", self.config_path], log_dir,
+        # wrapper: a command that execs the sidecar (e.g. prlimit), so its PID is the sidecar's
+        self.process = Process("sidecar-%d" % self.admin_port, list(wrapper) + [SIDECAR, "-c", self.config_path], log_dir,
                                env=dict(os.environ, **env) if env else None)
         try:
             if wait_alive:
@@ -230,6 +231,13 @@ class Sidecar:
 
     def stop(self):
         self.process.stop()
+
+    def metric(self, name):
+        """The value of an unlabelled series on /metrics (None when absent)."""
+        for line in request(self.admin_port, "GET", "/metrics").body.decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
 
 
 class IntegrationTest(unittest.TestCase):

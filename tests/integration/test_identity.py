@@ -1,6 +1,7 @@
 """Identity (issue: JWT or API key, X-Tenant-ID against Redis): every status code of the
 contract over real HTTP, against a real redis-server, a real backend and a real sidecar."""
 import os
+import textwrap
 import time
 import unittest
 
@@ -39,6 +40,8 @@ def claims(tenant="acme", sub="user-1", iss=ISSUER, aud="platform", exp=FAR, **e
 class IdentityBase(IntegrationTest):
     mode = "enforce"
     policy_head = ""  # extra policy lines
+    host_head = ""  # extra host-file lines
+    audiences = "[platform]"  # of the main issuer
     threads = 2
     cache = "{ttl_s: 60, negative_ttl_s: 1, max_stale_s: 120}"
 
@@ -65,17 +68,17 @@ class IdentityBase(IntegrationTest):
         tenant_cache: %s
         jwt_issuers:
           - issuer: %s
-            audiences: [platform]
+            audiences: %s
             jwks_file: %s
             algorithms: [RS256]
           - issuer: %s
             audiences: [platform]
             hmac_secret_file: %s
             algorithms: [HS256]
-        """ % (self.redis.port, self.cache, ISSUER, os.path.join(FIXTURES, "rs256.jwks.json"), OTHER_ISSUER, secret)
+        """ % (self.redis.port, self.cache, ISSUER, self.audiences, os.path.join(FIXTURES, "rs256.jwks.json"), OTHER_ISSUER, secret)
         self.sidecar = self.start_sidecar({"langchain": {"upstream_port": self.backend.port,
                                                          "policy": self.policy_head + POLICY.format(mode=self.mode)}},
-                                          extra_host_yaml=host, threads=self.threads)
+                                          extra_host_yaml=self.host_head + textwrap.dedent(host), threads=self.threads)
 
     def call(self, path="/langchain/v1/invoke", token=None, key=None, tenant="acme", headers=(), method="GET", body=None):
         h = list(headers)

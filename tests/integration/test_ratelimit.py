@@ -39,9 +39,14 @@ class RateLimitBase(IntegrationTest):
 
     def sidecar(self, threads=2):
         host = identity_host_yaml(self.redis.port)
-        return self.start_sidecar({"langchain": {"upstream_port": self.backend.port,
-                                                 "policy": POLICY.format(mode=self.mode)}},
-                                  extra_host_yaml=host, threads=threads)
+        s = self.start_sidecar({"langchain": {"upstream_port": self.backend.port,
+                                              "policy": POLICY.format(mode=self.mode)}},
+                               extra_host_yaml=host, threads=threads)
+        # /ready does not wait for Redis: a first request on a worker whose connection is still
+        # in its handshake gets 503 (slow under ASan on a loaded machine). Wait for every worker's.
+        wait_until(lambda: (s.metric("policy_sidecar_redis_connects_total") or 0) >= threads,
+                   what="every worker connected to Redis")
+        return s
 
     def call(self, sidecar, tenant="acme"):
         return sidecar.request("langchain", "GET", "/langchain/x",

@@ -119,6 +119,8 @@ static const struct {
      HOST_FILE ":2: services[0].listen: is required"},
     {"listen not numeric", "services:\n  - name: a\n    listen: localhost:80\n",
      HOST_FILE ":3: services[0].listen: \"localhost:80\""},
+    {"empty admin_listen (fuzz_config)", "threads: 1\nadmin_listen:    #ml\n" SVC(""),
+     HOST_FILE ":2: admin_listen: needs an IP:PORT"},
     {"listen without port", "services:\n  - name: a\n    listen: 127.0.0.1\n",
      HOST_FILE ":3: services[0].listen: \"127.0.0.1\" is not IP:PORT"},
     {"upstream https", "services:\n  - name: a\n    listen: 127.0.0.1:1\n    upstream: https://127.0.0.1:5000\n",

@@ -10,6 +10,7 @@
 #include "headers.h"
 #include "http_error.h"
 #include "json_out.h"
+#include "path_norm.h"
 #include "policy_load.h"
 #include "waiter.h"
 
@@ -76,10 +77,11 @@ static void test_replace_and_count(void **state)
 
 static h2o_iovec_t forward(const sc_policy_t *p, const char *raw)
 {
-    size_t query_at;
-    size_t *norm_indexes;
-    h2o_iovec_t normalized = h2o_url_normalize_path(&pool, raw, strlen(raw), &query_at, &norm_indexes);
-    return sc_forward_path(&pool, p, h2o_iovec_init(raw, strlen(raw)), normalized, query_at);
+    const char *q = strchr(raw, '?');
+    size_t len = q != NULL ? (size_t)(q - raw) : strlen(raw), out_len;
+    char *out = h2o_mem_alloc_pool(&pool, len + 1);
+    assert_int_equal(sc_path_normalize(raw, len, p->path_unusual, out, &out_len), 0);
+    return sc_forward_path(&pool, p, h2o_iovec_init(out, out_len), h2o_iovec_init(raw, strlen(raw)), q != NULL ? len : SIZE_MAX);
 }
 
 #define assert_iovec(v, s)                                                                                                         \
@@ -107,12 +109,56 @@ static void test_forward_path(void **state)
     assert_iovec(forward(strip, "/langchain?x"), "/?x");
     assert_iovec(forward(strip, "/other/path"), "/other/path");
     /* the backend receives the path the policy matched, not a raw one that decodes elsewhere */
-    assert_iovec(forward(keep, "/langchain/health/..%2Fadmin"), "/langchain/admin");
+    assert_iovec(forward(keep, "/langchain/health/%2e%2e/admin"), "/langchain/admin");
     assert_iovec(forward(strip, "/langchain/public/../admin?q=1"), "/admin?q=1");
     assert_iovec(forward(keep, "/a%20b"), "/a%20b");
     assert_iovec(forward(keep, "/%61dmin"), "/admin");
     sc_policy_free(strip);
     sc_policy_free(keep);
+}
+
+/* forward.c's stripping, the one production runs: short X-Auth-* names, obs-fold lines (h2o
+ * keeps them as headers with an empty name), the policy's re-routing headers, Authorization. */
+static void test_forward_strip_headers(void **state)
+{
+    (void)state;
+    char err[256];
+    const char *yaml = "routes:\n  - path: /**\n    auth: none\n";
+    sc_policy_t *p = sc_policy_load_string(yaml, strlen(yaml), "p.yaml", err, sizeof(err));
+    assert_non_null(p);
+    const char *dropped[] = {"x-auth-a",  "x-auth-",        "x_auth_i",      "X-AUTH-SUBJECT",         "x-tenant-id",
+                             "x-api-key", "x-original-url", "X-Rewrite-URL", "x-http-method-override", "x_forwarded_host",
+                             "forwarded", "x-real-ip",      "x-request-id",  "x-forwarded-for",        ""};
+    const char *kept[] = {"x-auth", "x-authx", "accept", "x-au", "content-type"};
+    for (int drop_authz = 0; drop_authz != 2; ++drop_authz) {
+        h2o_headers_t h = {NULL};
+        for (size_t i = 0; i != sizeof(dropped) / sizeof(dropped[0]); ++i)
+            add(&h, dropped[i], "v");
+        for (size_t i = 0; i != sizeof(kept) / sizeof(kept[0]); ++i)
+            add(&h, kept[i], "v");
+        add(&h, "authorization", "Bearer forged");
+        sc_forward_strip_headers(&h, p, drop_authz);
+        assert_int_equal(h.size, sizeof(kept) / sizeof(kept[0]) + !drop_authz);
+        for (size_t i = 0; i != sizeof(kept) / sizeof(kept[0]); ++i)
+            assert_string_equal(h.entries[i].name->base, kept[i]);
+    }
+    sc_policy_free(p);
+    /* a policy's own list replaces the default */
+    yaml = "remove_request_headers: [X-Custom]\nroutes:\n  - path: /**\n    auth: none\n";
+    p = sc_policy_load_string(yaml, strlen(yaml), "p.yaml", err, sizeof(err));
+    assert_non_null(p);
+    h2o_headers_t h = {NULL};
+    add(&h, "x_custom", "v");
+    add(&h, "x-real-ip", "v");
+    sc_forward_strip_headers(&h, p, 0);
+    assert_int_equal(h.size, 1);
+    assert_string_equal(h.entries[0].name->base, "x-real-ip");
+    sc_policy_free(p);
+    /* and a bad name stops the load, naming the file, line and key */
+    yaml = "routes:\n  - path: /**\n    auth: none\nremove_request_headers:\n  - ok\n  - \"bad name\"\n";
+    assert_null(sc_policy_load_string(yaml, strlen(yaml), "p.yaml", err, sizeof(err)));
+    assert_non_null(strstr(err, "p.yaml:"));
+    assert_non_null(strstr(err, "remove_request_headers[1]"));
 }
 
 static void test_error_body_escapes(void **state)
@@ -175,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_delete_prefix),
         cmocka_unit_test(test_replace_and_count),
         cmocka_unit_test(test_forward_path),
+        cmocka_unit_test(test_forward_strip_headers),
         cmocka_unit_test(test_error_body_escapes),
         cmocka_unit_test(test_json_utf8),
         cmocka_unit_test(test_waiter_completes_first),

@@ -190,8 +190,8 @@ static void run_authorize_cases(const authorize_case_t *cases, size_t n)
         route.scopes = route_scopes;
 
         h2o_iovec_t granted = {NULL, 0};
-        const sc_denial_t *d =
-            sc_identity_authorize(&id, t, str(c->header != NULL ? c->header : "acme"), "langchain", &route, &pool, &granted);
+        const sc_denial_t *d = sc_identity_authorize(&id, t, str(c->header != NULL ? c->header : "acme"), "langchain", &route,
+                                                     SC_ISSUERS_DEFAULT_ANY, &pool, &granted);
         sc_tenant_record_free(t);
 
         if (c->reason != NULL) {
@@ -370,12 +370,43 @@ static void test_pipeline_denials(void **state)
     assert_int_equal(sc_deny_record_invalid.status, 503);
 }
 
+/* tenant_issuers_default: a tenant record without "issuers" accepts any configured issuer, or
+ * none; a record that names its issuers is not concerned; API keys never are. */
+static void test_issuers_default(void **state)
+{
+    (void)state;
+    const char *strs[] = {"status", "active", "services", "*"},
+               *bound[] = {"status", "active", "services", "*", "issuers", "https://idp/"};
+    size_t lens[6];
+    char err[256];
+    for (size_t i = 0; i != 6; ++i)
+        lens[i] = strlen(bound[i]);
+    sc_tenant_record_t *plain = NULL, *named = NULL;
+    assert_int_equal(sc_tenant_record_parse("acme", strs, lens, 4, &plain, err, sizeof(err)), 0);
+    assert_int_equal(sc_tenant_record_parse("acme", bound, lens, 6, &named, err, sizeof(err)), 0);
+    sc_route_t route = {.path = "/**", .prefix = "", .subtree = 1, .auth = SC_AUTH_JWT | SC_AUTH_API_KEY};
+    sc_identity_t jwt = {.method = SC_AUTH_JWT, .tenant = str("acme"), .issuer = str("https://idp/")};
+    sc_identity_t key = {.method = SC_AUTH_API_KEY, .tenant = str("acme"), .key_id = str("k1")};
+    h2o_iovec_t g;
+    assert_null(sc_identity_authorize(&jwt, plain, str("acme"), "langchain", &route, SC_ISSUERS_DEFAULT_ANY, &pool, &g));
+    assert_ptr_equal(sc_identity_authorize(&jwt, plain, str("acme"), "langchain", &route, SC_ISSUERS_DEFAULT_NONE, &pool, &g),
+                     &sc_deny_issuer_not_allowed);
+    assert_null(sc_identity_authorize(&jwt, named, str("acme"), "langchain", &route, SC_ISSUERS_DEFAULT_NONE, &pool, &g));
+    assert_null(sc_identity_authorize(&key, plain, str("acme"), "langchain", &route, SC_ISSUERS_DEFAULT_NONE, &pool, &g));
+    /* and a token for another tenant is tenant_mismatch before any record is read */
+    assert_ptr_equal(sc_identity_check_jwt_tenant(&jwt, str("globex")), &sc_deny_tenant_mismatch);
+    assert_null(sc_identity_check_jwt_tenant(&jwt, str("acme")));
+    sc_tenant_record_free(plain);
+    sc_tenant_record_free(named);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tenant_header),          cmocka_unit_test(test_check_apikey),
         cmocka_unit_test(test_authorize_tenant_rules), cmocka_unit_test(test_authorize_issuer_binding),
         cmocka_unit_test(test_authorize_scopes),       cmocka_unit_test(test_pipeline_denials),
+        cmocka_unit_test(test_issuers_default),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,211 @@
+"""Pre-authentication bounds of issue 10 over real sockets: the request body cap across all
+connections (max_buffered_body_bytes), the answer sent before the body when no credentials can
+make the request acceptable, and the connection cap (max_connections) and out-of-descriptors
+pause that must not spin."""
+import os
+import socket
+import time
+import unittest
+
+from harness import IntegrationTest, wait_until
+
+POLICY = """
+routes:
+  - path: /langchain/health
+    methods: [GET]
+    auth: none
+  - path: /langchain/upload/**
+    auth: none
+  - path: /langchain/**
+    auth: [jwt, api_key]
+"""
+
+CREDENTIAL_HOST = """
+redis:
+  url: redis://127.0.0.1:1/0
+"""
+
+
+def read_response(s, timeout=30):
+    """Reads one HTTP response (head and Content-Length body) from a socket; returns
+    (status, headers dict with lower-case names, body)."""
+    s.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise AssertionError("connection closed before a response head: %r" % data)
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class BodyLimitsTest(IntegrationTest):
+    def setUp(self):
+        super().setUp()
+        self.backend = self.start_backend()
+        self.sidecar = self.start_sidecar(
+            {"langchain": {"upstream_port": self.backend.port, "policy": POLICY, "max_body_bytes": 1000000}},
+            extra_host_yaml=CREDENTIAL_HOST + "max_buffered_body_bytes: 1048576\n", threads=2, wait_alive=True)
+        self.port = self.sidecar.ports["langchain"]
+
+    def connect(self):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        self.addCleanup(s.close)
+        return s
+
+    def test_no_credentials_is_answered_before_the_body(self):
+        for framing in (b"Content-Length: 1000000", b"Transfer-Encoding: chunked"):
+            s = self.connect()
+            s.sendall(b"POST /langchain/v1/invoke HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n\r\n")
+            # no body is ever sent: the answer cannot depend on it
+            status, headers, body = read_response(s)
+            self.assertEqual(status, 401, body)
+            self.assertIn(b"missing_credentials", body)
+            self.assertTrue(headers["www-authenticate"].startswith("Bearer"), headers)
+            self.assertEqual(headers.get("connection"), "close", headers)
+            self.assertEqual(s.recv(10), b"")  # and the connection is closed: the body is never read
+        self.assertEqual(self.sidecar.metric("policy_sidecar_bodies_withheld_total"), 2)
+        self.assertEqual(self.backend.log(), [])
+
+    def test_preflights_public_routes_and_credentials_still_read_the_body(self):
+        s = self.connect()
+        s.sendall(b"POST /langchain/upload/a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        status, _, body = read_response(s)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.backend.log()[-1]["body"], "hello")
+
+    def test_buffered_bytes_over_the_cap_are_refused_with_503(self):
+        a = self.connect()
+        a.sendall(b"POST /langchain/upload/a HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n\r\n" + b"a" * 700000)
+        wait_until(lambda: (self.sidecar.metric("policy_sidecar_buffered_request_bytes") or 0) >= 700000,
+                   what="the first upload to be buffered")
+        b = self.connect()
+        b.sendall(b"POST /langchain/upload/b HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n\r\n" + b"b" * 400000)
+        status, headers, body = read_response(b)
+        self.assertEqual(status, 503, body)
+        self.assertIn(b"uploads_busy", body)
+        self.assertEqual(headers.get("retry-after"), "1", headers)
+        self.assertEqual(headers.get("connection"), "close", headers)
+        self.assertEqual(len(headers.get("x-request-id", "")), 32, headers)
+        b.close()
+        # the first upload, under the cap, completes
+        a.sendall(b"a" * 200000)
+        status, _, body = read_response(a)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(len(self.backend.log()[-1]["body"]), 900000)
+        a.close()
+        self.assertEqual(self.sidecar.metric("policy_sidecar_uploads_refused_total"), 1)
+        wait_until(lambda: self.sidecar.metric("policy_sidecar_buffered_request_bytes") < 100000, what="buffers released")
+        # and once the bytes are released, an upload of the same size goes through
+        c = self.connect()
+        c.sendall(b"POST /langchain/upload/c HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n\r\n" + b"c" * 900000)
+        self.assertEqual(read_response(c)[0], 200)
+
+    def test_keepalive_and_pipelined_requests_are_counted_and_released(self):
+        s = self.connect()
+        upload = b"POST /langchain/upload/%d HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n"
+        for i in range(3):  # one after the other on one connection
+            s.sendall(upload % i + b"k" * 300000)
+            self.assertEqual(read_response(s)[0], 200)
+        # two at once, the second behind the first in the same buffer
+        s.sendall(upload % 3 + b"p" * 300000 + upload % 4 + b"q" * 300000)
+        self.assertEqual(read_response(s)[0], 200)
+        self.assertEqual(read_response(s)[0], 200)
+        # a request without credentials behind one with a body is still answered before its own body
+        s.sendall(upload % 5 + b"r" * 300000 + b"POST /langchain/v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n\r\n")
+        self.assertEqual(read_response(s)[0], 200)
+        self.assertEqual(read_response(s)[0], 401)
+        self.assertEqual([len(r["body"]) for r in self.backend.log()], [300000] * 6)
+        s.close()
+        wait_until(lambda: self.sidecar.metric("policy_sidecar_buffered_request_bytes") == 0, what="every byte released")
+        wait_until(lambda: self.sidecar.metric("policy_sidecar_connections") == 0, what="the connection counted out")
+
+    def test_a_cap_below_max_body_bytes_is_a_configuration_error(self):
+        config = os.path.join(self.tmp, "bad.yaml")
+        with open(self.sidecar.config_path) as f:
+            text = f.read().replace("max_buffered_body_bytes: 1048576", "max_buffered_body_bytes: 1000")
+        with open(config, "w") as f:
+            f.write(text)
+        import subprocess
+        from harness import SIDECAR
+        p = subprocess.run([SIDECAR, "-c", config, "--check"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 2, p)
+        self.assertIn("bad.yaml:", p.stderr)
+        self.assertIn("max_buffered_body_bytes", p.stderr)
+
+
+class ConnectionLimitsTest(IntegrationTest):
+    def start(self, extra="", wrapper=()):
+        self.backend = self.start_backend()
+        self.sidecar = self.start_sidecar({"langchain": {"upstream_port": self.backend.port, "policy": POLICY}},
+                                          extra_host_yaml=CREDENTIAL_HOST + extra, threads=1, wrapper=wrapper,
+                                          wait_alive=True)
+        self.port = self.sidecar.ports["langchain"]
+
+    def health_on(self, s):
+        s.sendall(b"GET /langchain/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        return read_response(s)[0]
+
+    def assert_paused_without_spinning(self, message):
+        wait_until(lambda: message in self.sidecar.process.output(), what="the pause to be logged")
+        before = cpu_seconds(self.sidecar.process.pid)
+        start = time.monotonic()
+        time.sleep(1.0)  # a measuring window, not a synchronisation
+        used = cpu_seconds(self.sidecar.process.pid) - before
+        self.assertLess(used, 0.5 * (time.monotonic() - start), "the worker spins while accepting is paused")
+        self.assertEqual(self.sidecar.process.output().count(message), 1)  # once per episode
+
+    def test_max_connections_pauses_accepting_and_resumes(self):
+        self.start("max_connections: 3\n")
+        held = [socket.create_connection(("127.0.0.1", self.port), timeout=30) for _ in range(3)]
+        for s in held:
+            self.assertEqual(self.health_on(s), 200)
+        waiting = socket.create_connection(("127.0.0.1", self.port), timeout=30)  # queued by the kernel
+        waiting.sendall(b"GET /langchain/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assert_paused_without_spinning("max_connections reached: accepting paused")
+        self.assertEqual(self.sidecar.metric("policy_sidecar_connections"), 3)
+        held.pop().close()
+        self.assertEqual(read_response(waiting)[0], 200)  # served once a slot is free
+        for s in held + [waiting]:
+            s.close()
+
+    def test_out_of_descriptors_pauses_accepting_without_spinning(self):
+        self.start(wrapper=("prlimit", "--nofile=40"))
+        held = []
+        try:
+            while not self.sidecar.process.output().count("out of file descriptors") and len(held) < 200:
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+                held.append(s)
+                wait_until(lambda: self.sidecar.metric("policy_sidecar_connections") is not None)
+                if self.sidecar.metric("policy_sidecar_connections") < len(held):
+                    break  # the last one was not accepted: out of descriptors
+            self.assert_paused_without_spinning("out of file descriptors: accepting paused")
+        finally:
+            for s in held:
+                s.close()
+        wait_until(lambda: "accepting connections again" in self.sidecar.process.output() or
+                   self.sidecar.metric("policy_sidecar_connections") == 0, what="descriptors released")
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
+            self.assertEqual(self.health_on(s), 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
