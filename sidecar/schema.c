@@ -182,6 +182,15 @@ static int parse_star_list(const char *s, size_t len, int *all, char ***words, s
     return sc_words_split(s, len, words, count);
 }
 
+/* A hash holds each field once: a reply naming one twice is malformed (and would leak the first value). */
+static int repeated_field(const char *const *strs, const size_t *lens, size_t i)
+{
+    for (size_t j = 0; j < i; j += 2)
+        if (lens[j] == lens[i] && memcmp(strs[j], strs[i], lens[i]) == 0)
+            return 1;
+    return 0;
+}
+
 int sc_tenant_record_parse(const char *id, const char *const *strs, const size_t *lens, size_t count, sc_tenant_record_t **out,
                            char *err, size_t errsize)
 {
@@ -195,6 +204,10 @@ int sc_tenant_record_parse(const char *id, const char *const *strs, const size_t
         const char *name = strs[i], *v = strs[i + 1];
         size_t nlen = lens[i], vlen = lens[i + 1];
         int rc = 0;
+        if (repeated_field(strs, lens, i)) {
+            snprintf(err, errsize, "tenant %s: field %.*s appears twice", id, (int)(nlen > 64 ? 64 : nlen), name);
+            goto Error;
+        }
         if (field_is(name, nlen, "status")) {
             have_status = 1;
             if (field_is(v, vlen, "active"))
@@ -217,7 +230,7 @@ int sc_tenant_record_parse(const char *id, const char *const *strs, const size_t
         if (rc == -1)
             goto NoMem;
         if (rc == -2) {
-            snprintf(err, errsize, "tenant %s: field %.*s has an invalid value", id, (int)nlen, name);
+            snprintf(err, errsize, "tenant %s: field %.*s has an invalid value", id, (int)(nlen > 64 ? 64 : nlen), name);
             goto Error;
         }
     }
@@ -246,6 +259,10 @@ int sc_apikey_record_parse(const char *const *strs, const size_t *lens, size_t c
         size_t nlen = lens[i], vlen = lens[i + 1];
         int rc = 0;
         uint64_t u;
+        if (repeated_field(strs, lens, i)) {
+            snprintf(err, errsize, "API key record: field %.*s appears twice", (int)(nlen > 64 ? 64 : nlen), name);
+            goto Error;
+        }
         if (field_is(name, nlen, "tenant")) {
             rc = (k->tenant = strndup(v, vlen)) == NULL ? -1 : 0;
         } else if (field_is(name, nlen, "key_id")) {
@@ -268,7 +285,7 @@ int sc_apikey_record_parse(const char *const *strs, const size_t *lens, size_t c
         if (rc == -1)
             goto NoMem;
         if (rc == -2) {
-            snprintf(err, errsize, "API key record: field %.*s has an invalid value", (int)nlen, name);
+            snprintf(err, errsize, "API key record: field %.*s has an invalid value", (int)(nlen > 64 ? 64 : nlen), name);
             goto Error;
         }
     }

@@ -544,6 +544,24 @@ static void test_invalidation_parse_hostile(void **state)
     assert_int_equal(sc_invalidation_parse(too_long, sizeof(too_long) - 1, &m), -1);
 }
 
+/* Found by fuzz_record: a field named twice leaked its first value. A hash cannot hold a field
+ * twice, so such a reply is refused. */
+static void test_repeated_fields_are_refused(void **state)
+{
+    const char *t[] = {"status", "active", "services", "a b", "services", "c"};
+    size_t tl[] = {6, 6, 8, 3, 8, 1};
+    sc_tenant_record_t *tr = NULL;
+    char err[256];
+    assert_int_equal(sc_tenant_record_parse("acme", t, tl, 6, &tr, err, sizeof(err)), -1);
+    assert_null(tr);
+    assert_string_equal(err, "tenant acme: field services appears twice");
+    const char *k[] = {"tenant", "acme", "key_id", "k_1", "status", "active", "scopes", "a", "scopes", "b"};
+    size_t kl[] = {6, 4, 6, 3, 6, 6, 6, 1, 6, 1};
+    sc_apikey_record_t *kr = NULL;
+    assert_int_equal(sc_apikey_record_parse(k, kl, 10, &kr, err, sizeof(err)), -1);
+    assert_null(kr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_invalidation_parse_valid),
         cmocka_unit_test(test_invalidation_round_trip),
         cmocka_unit_test(test_invalidation_parse_hostile),
+        cmocka_unit_test(test_repeated_fields_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
