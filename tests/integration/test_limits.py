@@ -170,7 +170,13 @@ class ConnectionLimitsTest(IntegrationTest):
         time.sleep(1.0)  # a measuring window, not a synchronisation
         used = cpu_seconds(self.sidecar.process.pid) - before
         self.assertLess(used, 0.5 * (time.monotonic() - start), "the worker spins while accepting is paused")
-        self.assertEqual(self.sidecar.process.output().count(message), 1)  # once per episode
+        # once per episode: each pause logged is ended by a resume logged, but for the one under way
+        # (the harness's own scrapes of /metrics take and free descriptors, so under load an
+        # episode can end and a new one start)
+        out = self.sidecar.process.output()
+        paused, resumed = out.count(message), out.count("accepting connections again")
+        self.assertIn(paused - resumed, (0, 1), out[-2000:])
+        self.assertLessEqual(paused, 10, "logged on every retry, not once per episode")
 
     def test_max_connections_pauses_accepting_and_resumes(self):
         self.start("max_connections: 3\n")
