@@ -34,5 +34,6 @@ if ((EUID != 0)); then
 fi
 # Debian containers ship a policy-rc.d that stops package scripts from starting services; on a
 # full machine redis-server and nginx may start as system services, which our tests never use.
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# another apt run (unattended-upgrades, a parallel job) holds the lock for a while: wait for it
+"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
