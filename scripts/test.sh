@@ -10,11 +10,11 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 jobs=$(nproc)
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIDECAR_WERROR=ON
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure --timeout 900 "$@")
 
-cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DSIDECAR_SANITIZE=ON
+cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DSIDECAR_SANITIZE=ON -DSIDECAR_WERROR=ON
 cmake --build build-sanitize -j"$jobs"
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # unit tests free everything they allocate: leaks fail them
@@ -23,6 +23,6 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 (cd build-sanitize && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure --timeout 900 -L integration "$@")
 
 # the fuzz targets (clang, libFuzzer + ASan + UBSan) replay their seed corpora: seconds
-cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSIDECAR_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSIDECAR_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIDECAR_WERROR=ON
 cmake --build build-fuzz -j"$jobs" --target fuzz_targets
 (cd build-fuzz && ctest --output-on-failure --timeout 900 -L fuzz)

@@ -84,7 +84,9 @@ const char *sc_jws_algs_format(unsigned set, char *buf, size_t size)
      : (c) == '-'               ? 63                                                                                               \
      : (c) == '_'               ? 64                                                                                               \
                                 : 0)
-#define B64_4(c) B64_VALUE(c), B64_VALUE((c) + 1), B64_VALUE((c) + 2), B64_VALUE((c) + 3)
+/* the cast: clang checks every arm of the conditional against unsigned char, chosen or not */
+#define B64_ENTRY(c) (unsigned char)B64_VALUE(c)
+#define B64_4(c) B64_ENTRY(c), B64_ENTRY((c) + 1), B64_ENTRY((c) + 2), B64_ENTRY((c) + 3)
 #define B64_16(c) B64_4(c), B64_4((c) + 4), B64_4((c) + 8), B64_4((c) + 12)
 #define B64_64(c) B64_16(c), B64_16((c) + 16), B64_16((c) + 32), B64_16((c) + 48)
 static const unsigned char b64url_table[256] = {B64_64(0), B64_64(64), B64_64(128), B64_64(192)};

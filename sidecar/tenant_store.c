@@ -116,7 +116,7 @@ static const sc_redis_client_callbacks_t subscriber_callbacks = {
     .on_ready = on_subscriber_ready,
     .on_message = on_subscriber_message,
 };
-static const sc_redis_client_callbacks_t command_callbacks = {NULL};
+static const sc_redis_client_callbacks_t command_callbacks = {0};
 
 /* ------------------------------------------------------------------ answering waiters */
 

@@ -154,7 +154,7 @@ static int prepare_tenant_delete(ctl_redis_t *r, ctl_tx_t *tx, void *data, ctl_e
 {
     const char *id = data;
     char key[SC_SCHEMA_KEY_MAX], keyids[SC_SCHEMA_KEY_MAX], global[SC_SCHEMA_KEY_MAX];
-    ctl_key_list_t keys = {NULL};
+    ctl_key_list_t keys = {0};
     int exists;
 
     if (ctl_redis_watch(r, ctl_store_tenant_key(r, id, key), err) != CTL_EXIT_OK ||
@@ -195,8 +195,8 @@ static int prepare_tenant_delete(ctl_redis_t *r, ctl_tx_t *tx, void *data, ctl_e
 static int confirm_delete(const ctl_env_t *env, ctl_err_t *err)
 {
     const char *id = env->args->target;
-    ctl_record_t rec = {NULL};
-    ctl_key_list_t keys = {NULL};
+    ctl_record_t rec = {0};
+    ctl_key_list_t keys = {0};
     int rc = ctl_store_read_tenant(env->redis, id, &rec, err);
     if (rc == CTL_EXIT_OK)
         rc = ctl_store_read_keys(env->redis, id, 0, &keys, err);
@@ -229,7 +229,7 @@ static int cmd_tenant_delete(const ctl_env_t *env, ctl_err_t *err)
 
 static int cmd_tenant_get(const ctl_env_t *env, ctl_err_t *err)
 {
-    ctl_record_t rec = {NULL};
+    ctl_record_t rec = {0};
     int rc = ctl_store_read_tenant(env->redis, env->args->target, &rec, err);
     if (rc == CTL_EXIT_OK)
         rc = ctl_output_tenant(env->args->json, env->args->target, &rec, err);
@@ -362,7 +362,7 @@ static int prepare_key_create(ctl_redis_t *r, ctl_tx_t *tx, void *data, ctl_err_
         return ctl_fail(err, CTL_EXIT_REFUSED, "unknown tenant \"%s\"", a->target);
     if ((rc = pick_key_id(r, &c->key, err)) != CTL_EXIT_OK)
         return rc;
-    ctl_record_t rec = {NULL};
+    ctl_record_t rec = {0};
     new_key_record(&rec, a->target, &c->key, a->key_name, a->scopes,
                    (a->given & CTL_OPT_EXPIRES) != 0 ? c->env->now + a->expires_s : 0, c->env->now);
     queue_new_key(r, tx, a->target, &c->key, &rec);
@@ -387,8 +387,8 @@ static int cmd_key_create(const ctl_env_t *env, ctl_err_t *err)
 
 static int cmd_key_list(const ctl_env_t *env, ctl_err_t *err)
 {
-    ctl_record_t rec = {NULL};
-    ctl_key_list_t keys = {NULL};
+    ctl_record_t rec = {0};
+    ctl_key_list_t keys = {0};
     int rc = ctl_store_read_tenant(env->redis, env->args->target, &rec, err);
     if (rc == CTL_EXIT_OK)
         rc = ctl_store_read_keys(env->redis, env->args->target, 1, &keys, err);
@@ -408,10 +408,10 @@ static int prepare_key_revoke(ctl_redis_t *r, ctl_tx_t *tx, void *data, ctl_err_
 {
     key_revoke_t *c = data;
     char key[SC_SCHEMA_KEY_MAX];
-    key_ref_t ref = {"", "", {NULL}};
+    key_ref_t ref = {"", "", {0}};
     int rc = watch_key(r, c->key_id, &ref, err);
     if (rc == CTL_EXIT_OK) {
-        ctl_record_t change = {NULL};
+        ctl_record_t change = {0};
         ctl_record_set(&change, "status", "revoked");
         ctl_tx_write_record(tx, ctl_store_apikey_key(r, ref.tenant, ref.sha256, key), &change);
         ctl_tx_audit(tx, "key.revoke", ref.tenant, c->key_id, "status=revoked");
@@ -480,7 +480,7 @@ static void queue_rotation(ctl_redis_t *r, ctl_tx_t *tx, key_rotate_t *c, const 
     const ctl_record_t *o = &old->rec;
     const char *old_id = c->env->args->target;
     char key[SC_SCHEMA_KEY_MAX];
-    ctl_record_t rec = {NULL}, change = {NULL};
+    ctl_record_t rec = {0}, change = {0};
     new_key_record(&rec, old->tenant, &c->key, ctl_record_get(o, "name"), ctl_record_get(o, "scopes"),
                    replacement_expiry(o, c->env->now), c->env->now);
     queue_new_key(r, tx, old->tenant, &c->key, &rec);
@@ -501,7 +501,7 @@ static int prepare_key_rotate(ctl_redis_t *r, ctl_tx_t *tx, void *data, ctl_err_
     key_rotate_t *c = data;
     const char *old_id = c->env->args->target;
     char key[SC_SCHEMA_KEY_MAX];
-    key_ref_t old = {"", "", {NULL}};
+    key_ref_t old = {"", "", {0}};
     int rc = watch_key(r, old_id, &old, err), exists = 0;
     const char *status = ctl_record_get(&old.rec, "status");
     int64_t expires = record_time(&old.rec, "expires_at");

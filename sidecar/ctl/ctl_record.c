@@ -58,7 +58,7 @@ void ctl_record_free(ctl_record_t *rec)
     }
     free(rec->names);
     free(rec->values);
-    *rec = (ctl_record_t){NULL};
+    *rec = (ctl_record_t){0};
 }
 
 static ssize_t index_of(const ctl_record_t *rec, const char *name)

@@ -50,7 +50,7 @@ static void argv_free(argv_buf_t *a)
         free(a->v[i]);
     free(a->v);
     free(a->lens);
-    *a = (argv_buf_t){NULL};
+    *a = (argv_buf_t){0};
 }
 
 /* ------------------------------------------------------------------ commands */
@@ -82,7 +82,7 @@ static redisReply *run(ctl_redis_t *r, const argv_buf_t *a, ctl_err_t *err)
 
 redisReply *ctl_redis_cmd(ctl_redis_t *r, ctl_err_t *err, const char *arg0, ...)
 {
-    argv_buf_t a = {NULL};
+    argv_buf_t a = {0};
     va_list ap;
     va_start(ap, arg0);
     argv_push_list(&a, arg0, ap);
@@ -171,7 +171,7 @@ static argv_buf_t *tx_new_cmd(argv_buf_t **list, size_t *count)
 {
     *list = ctl_xrealloc(*list, (*count + 1) * sizeof(**list));
     argv_buf_t *a = &(*list)[(*count)++];
-    *a = (argv_buf_t){NULL};
+    *a = (argv_buf_t){0};
     return a;
 }
 
@@ -185,7 +185,7 @@ void ctl_tx_add(ctl_tx_t *tx, const char *arg0, ...)
 
 void ctl_tx_write_record(ctl_tx_t *tx, const char *key, const ctl_record_t *rec)
 {
-    argv_buf_t set = {NULL}, del = {NULL};
+    argv_buf_t set = {0}, del = {0};
     argv_push(&set, "HSET");
     argv_push(&set, key);
     argv_push(&del, "HDEL");

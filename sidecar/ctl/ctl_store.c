@@ -41,13 +41,13 @@ static int compare_strings(const void *a, const void *b)
 static int read_keyids(ctl_redis_t *r, const char *tenant, ctl_key_list_t *out, ctl_err_t *err)
 {
     char key[SC_SCHEMA_KEY_MAX];
-    ctl_record_t pairs = {NULL};
+    ctl_record_t pairs = {0};
     int rc = ctl_redis_hgetall(r, ctl_store_keyids_key(r, tenant, key), &pairs, err);
     if (rc != CTL_EXIT_OK)
         return rc;
     out->items = ctl_xmalloc(pairs.count * sizeof(*out->items));
     for (size_t i = 0; i != pairs.count; ++i)
-        out->items[out->count++] = (ctl_key_entry_t){ctl_xstrdup(pairs.names[i]), ctl_xstrdup(pairs.values[i]), {NULL}};
+        out->items[out->count++] = (ctl_key_entry_t){ctl_xstrdup(pairs.names[i]), ctl_xstrdup(pairs.values[i]), {0}};
     ctl_record_free(&pairs);
     return CTL_EXIT_OK;
 }
@@ -71,7 +71,7 @@ void ctl_key_list_free(ctl_key_list_t *list)
         ctl_record_free(&list->items[i].rec);
     }
     free(list->items);
-    *list = (ctl_key_list_t){NULL};
+    *list = (ctl_key_list_t){0};
 }
 
 int ctl_store_read_tenant_ids(ctl_redis_t *r, char ***ids, size_t *count, ctl_err_t *err)

@@ -15,8 +15,8 @@
 
 static json_t *export_tenant(ctl_redis_t *r, const char *id, ctl_err_t *err, int *rc)
 {
-    ctl_record_t rec = {NULL};
-    ctl_key_list_t keys = {NULL};
+    ctl_record_t rec = {0};
+    ctl_key_list_t keys = {0};
     json_t *obj = NULL;
     if ((*rc = ctl_store_read_tenant(r, id, &rec, err)) == CTL_EXIT_REFUSED)
         *rc = CTL_EXIT_OK; /* listed but deleted meanwhile: not part of the export */
@@ -260,7 +260,7 @@ static int prepare_import_tenant(ctl_redis_t *r, ctl_tx_t *tx, void *data, ctl_e
 {
     const import_tenant_t *t = data;
     char key[SC_SCHEMA_KEY_MAX], keyids[SC_SCHEMA_KEY_MAX], global[SC_SCHEMA_KEY_MAX];
-    ctl_key_list_t old = {NULL};
+    ctl_key_list_t old = {0};
 
     if (ctl_redis_watch(r, ctl_store_tenant_key(r, t->id, key), err) != CTL_EXIT_OK ||
         ctl_redis_watch(r, ctl_store_keyids_key(r, t->id, keyids), err) != CTL_EXIT_OK ||
@@ -344,8 +344,8 @@ static int has_key(const ctl_key_list_t *keys, const char *key_id, const char *s
  * "keys_added", "keys_removed", "keys_changed"}. NULL with *rc set on a Redis error. */
 static json_t *plan_tenant(ctl_redis_t *r, const import_tenant_t *t, ctl_err_t *err, int *rc)
 {
-    ctl_record_t now = {NULL};
-    ctl_key_list_t keys = {NULL};
+    ctl_record_t now = {0};
+    ctl_key_list_t keys = {0};
     int exists = 1;
     if ((*rc = ctl_store_read_tenant(r, t->id, &now, err)) == CTL_EXIT_REFUSED)
         exists = 0, *rc = CTL_EXIT_OK;

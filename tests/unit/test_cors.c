@@ -189,7 +189,7 @@ static const struct {
     {"lower-case options", {"options", {"origin", "https://app.example.com", "access-control-request-method", "POST"}}, 0, NULL},
     {"OPTIONS without Origin", {"OPTIONS", {"access-control-request-method", "POST"}}, 0, NULL},
     {"OPTIONS without Access-Control-Request-Method", {"OPTIONS", {"origin", "https://app.example.com"}}, 0, NULL},
-    {"plain OPTIONS", {"OPTIONS", {NULL}}, 0, NULL},
+    {"plain OPTIONS", {"OPTIONS", {0}}, 0, NULL},
     {"two Origin headers",
      {"OPTIONS", {"origin", "https://app.example.com", "origin", "https://evil.example", "access-control-request-method", "POST"}},
      0,

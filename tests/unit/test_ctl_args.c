@@ -269,7 +269,7 @@ static const struct invalid_case {
     const char *words[10];
     const char *prefix;
 } invalid[] = {
-    {{NULL}, "missing command"},
+    {{0}, "missing command"},
     {{"frob"}, "unknown command \"frob\""},
     {{"tenant"}, "tenant: missing command"},
     {{"key"}, "key: missing command"},

@@ -38,7 +38,7 @@ static void add(h2o_headers_t *h, const char *name, const char *value)
 static void test_delete_every_copy_and_spelling(void **state)
 {
     (void)state;
-    h2o_headers_t h = {NULL};
+    h2o_headers_t h = {0};
     add(&h, "x-tenant-id", "a");
     add(&h, "accept", "*/*");
     add(&h, "x-tenant-id", "b");
@@ -52,7 +52,7 @@ static void test_delete_every_copy_and_spelling(void **state)
 static void test_delete_prefix(void **state)
 {
     (void)state;
-    h2o_headers_t h = {NULL};
+    h2o_headers_t h = {0};
     add(&h, "x-auth-subject", "admin");
     add(&h, "x_auth_scopes", "all");
     add(&h, "x-authority", "kept: not an x-auth- header");
@@ -65,7 +65,7 @@ static void test_delete_prefix(void **state)
 static void test_replace_and_count(void **state)
 {
     (void)state;
-    h2o_headers_t h = {NULL};
+    h2o_headers_t h = {0};
     h2o_iovec_t first;
     add(&h, "x-request-id", "spoofed-1");
     add(&h, "X-Request-Id", "spoofed-2");
@@ -131,7 +131,7 @@ static void test_forward_strip_headers(void **state)
                              "forwarded", "x-real-ip",      "x-request-id",  "x-forwarded-for",        ""};
     const char *kept[] = {"x-auth", "x-authx", "accept", "x-au", "content-type"};
     for (int drop_authz = 0; drop_authz != 2; ++drop_authz) {
-        h2o_headers_t h = {NULL};
+        h2o_headers_t h = {0};
         for (size_t i = 0; i != sizeof(dropped) / sizeof(dropped[0]); ++i)
             add(&h, dropped[i], "v");
         for (size_t i = 0; i != sizeof(kept) / sizeof(kept[0]); ++i)
@@ -147,7 +147,7 @@ static void test_forward_strip_headers(void **state)
     yaml = "remove_request_headers: [X-Custom]\nroutes:\n  - path: /**\n    auth: none\n";
     p = sc_policy_load_string(yaml, strlen(yaml), "p.yaml", err, sizeof(err));
     assert_non_null(p);
-    h2o_headers_t h = {NULL};
+    h2o_headers_t h = {0};
     add(&h, "x_custom", "v");
     add(&h, "x-real-ip", "v");
     sc_forward_strip_headers(&h, p, 0);

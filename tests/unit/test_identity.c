@@ -42,7 +42,7 @@ static const struct {
     {"underscore spelling alone (one header for a CGI backend)", {"x_tenant_id", "acme"}, NULL, "acme"},
     {"64 characters", {"x-tenant-id", A64}, NULL, A64},
     {"missing", {"accept", "*/*"}, "tenant_header_missing", NULL},
-    {"no headers at all", {NULL}, "tenant_header_missing", NULL},
+    {"no headers at all", {0}, "tenant_header_missing", NULL},
     {"similar name is not the header", {"x-tenant", "acme", "x-tenant-ids", "acme"}, "tenant_header_missing", NULL},
     {"repeated, same value", {"x-tenant-id", "acme", "x-tenant-id", "acme"}, "tenant_header_repeated", NULL},
     {"repeated, different values", {"x-tenant-id", "acme", "x-tenant-id", "globex"}, "tenant_header_repeated", NULL},
@@ -66,7 +66,7 @@ static void test_tenant_header(void **state)
 {
     (void)state;
     for (size_t i = 0; i != sizeof(tenant_headers) / sizeof(tenant_headers[0]); ++i) {
-        h2o_headers_t headers = {NULL};
+        h2o_headers_t headers = {0};
         for (const char *const *h = tenant_headers[i].headers; *h != NULL; h += 2)
             h2o_add_header_by_str(&pool, &headers, h[0], strlen(h[0]), 1, NULL, h[1], strlen(h[1]));
         h2o_iovec_t tenant = {NULL, 0};

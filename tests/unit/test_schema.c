@@ -445,7 +445,7 @@ static void test_apikey_record_incomplete(void **state)
         {"no tenant", {"key_id", "k1", "status", "active", "scopes", "read"}},
         {"no key_id", {"tenant", "acme", "status", "active", "name", "n"}},
         {"no status", {"tenant", "acme", "key_id", "k1", "scopes", "a b"}},
-        {"nothing", {NULL}},
+        {"nothing", {0}},
     };
     for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
         fields_t f = {.count = 0};
