@@ -10,8 +10,8 @@ packages=(
     libh2o-evloop-dev libssl-dev libyaml-dev libhiredis-dev libjwt-dev libjansson-dev libcurl4-openssl-dev
     # tests
     libcmocka-dev redis-server python3 curl openssl procps prometheus systemd logrotate
-    # the Debian package (CPack DEB: dpkg-shlibdeps, dpkg-deb; lintian) and the shell scripts
-    dpkg-dev fakeroot lintian shellcheck
+    # the Debian package (CPack DEB: dpkg-shlibdeps, dpkg-deb; lintian), the shell scripts, C formatting
+    dpkg-dev fakeroot lintian shellcheck clang-format
     # fuzzing: clang 14 and its libFuzzer / sanitizer runtimes
     clang libclang-rt-14-dev
 )
