@@ -10,6 +10,8 @@ packages=(
     libh2o-evloop-dev libssl-dev libyaml-dev libhiredis-dev libjwt-dev libjansson-dev libcurl4-openssl-dev
     # tests
     libcmocka-dev redis-server python3 curl openssl procps prometheus systemd logrotate
+    # Redis over TLS: the stunnel client deploy/stunnel ships, and the test CA endpoint it is tested against
+    stunnel4
     # the Debian package (CPack DEB: dpkg-shlibdeps, dpkg-deb; lintian), the shell scripts, C formatting
     dpkg-dev fakeroot lintian shellcheck clang-format
     # fuzzing: clang 14 and its libFuzzer / sanitizer runtimes

@@ -82,7 +82,8 @@ class PackageTest(unittest.TestCase):
         paths = {line.split()[-1].lstrip(".") for line in p.stdout.splitlines()}
         expected = {"/usr/bin/policy-sidecar", "/usr/bin/sidecarctl", "/lib/systemd/system/policy-sidecar.service",
                     "/etc/logrotate.d/policy-sidecar", "/etc/policy-sidecar/policy-sidecar.yaml",
-                    "/usr/share/doc/policy-sidecar/copyright", "/usr/share/doc/policy-sidecar/README.md"}
+                    "/usr/share/doc/policy-sidecar/copyright", "/usr/share/doc/policy-sidecar/README.md",
+                    "/etc/policy-sidecar/redis-tls.conf", "/lib/systemd/system/policy-sidecar-redis-tls.service"}
         expected |= {"/etc/policy-sidecar/policies/" + p for p in POLICIES}
         self.assertEqual(expected - paths, set())
         self.assertEqual([x for x in paths if x.startswith("/usr/local")], [])
