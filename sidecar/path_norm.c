@@ -2,16 +2,7 @@
 
 #include <string.h>
 
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "hex.h"
 
 static int unreserved(int c)
 {
@@ -71,7 +62,7 @@ static long read_segment(const char *path, size_t len, size_t *i, sc_path_unusua
         if (c == '%') {
             if (*i + 2 >= len)
                 return -1;
-            int hi = hex_value(path[*i + 1]), lo = hex_value(path[*i + 2]);
+            int hi = sc_hex_digit(path[*i + 1]), lo = sc_hex_digit(path[*i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             int d = hi * 16 + lo;

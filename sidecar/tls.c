@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
 #include "log.h"
 
 /*
@@ -173,17 +174,6 @@ int sc_tls_build(sc_tls_config_t *tls, char *err, size_t errsize)
     return 0;
 }
 
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int sc_tls_parse_fingerprint(const char *text, unsigned char out[32])
 {
     size_t n = 0;
@@ -192,7 +182,7 @@ int sc_tls_parse_fingerprint(const char *text, unsigned char out[32])
             ++p;
             continue;
         }
-        int hi = hex_value(p[0]), lo = p[1] != '\0' ? hex_value(p[1]) : -1;
+        int hi = sc_hex_digit(p[0]), lo = p[1] != '\0' ? sc_hex_digit(p[1]) : -1;
         if (hi < 0 || lo < 0 || n == 32)
             return -1;
         out[n++] = (unsigned char)(hi << 4 | lo);
