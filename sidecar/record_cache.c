@@ -5,6 +5,7 @@
 #include <h2o/memory.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,7 @@ struct sc_record_cache {
 static void on_cached_dispose(void *p)
 {
     sc_cached_t *c = p;
-    if (c->record != NULL)
+    if (c->record != NULL && c->free_record != NULL)
         c->free_record(c->record);
 }
 
@@ -31,6 +32,17 @@ sc_cached_t *sc_cached_new(void *record, void (*free_record)(void *record))
     sc_cached_t *c = h2o_mem_alloc_shared(NULL, sizeof(*c), on_cached_dispose);
     c->record = record;
     c->free_record = free_record;
+    return c;
+}
+
+/* The record starts at the first offset past the wrapper that any type may start at. */
+#define PACKED_RECORD_OFFSET ((sizeof(sc_cached_t) + _Alignof(max_align_t) - 1) / _Alignof(max_align_t) * _Alignof(max_align_t))
+
+sc_cached_t *sc_cached_new_packed(size_t record_size)
+{
+    sc_cached_t *c = h2o_mem_alloc_shared(NULL, PACKED_RECORD_OFFSET + record_size, on_cached_dispose);
+    c->record = (char *)c + PACKED_RECORD_OFFSET;
+    c->free_record = NULL; /* nothing of its own to free: it goes with the block */
     return c;
 }
 
@@ -65,7 +77,7 @@ static sc_cache_entry_t **bucket_of(sc_record_cache_t *c, uint64_t hash)
 
 static void unlink_entry(sc_record_cache_t *c, sc_cache_entry_t *e)
 {
-    sc_cache_entry_t **slot = bucket_of(c, e->hash);
+    sc_cache_entry_t **slot = bucket_of(c, sc_siphash(c->sip_key, e->key, e->key_len));
     while (*slot != e)
         slot = &(*slot)->next_in_bucket;
     *slot = e->next_in_bucket;
@@ -77,7 +89,6 @@ static void free_entry(sc_cache_entry_t *e)
 {
     if (e->value != NULL)
         h2o_mem_release_shared(e->value);
-    free(e->key);
     free(e);
 }
 
@@ -86,7 +97,7 @@ sc_cache_entry_t *sc_record_cache_find(sc_record_cache_t *c, const char *key, si
     uint64_t hash = sc_siphash(c->sip_key, key, len);
     for (sc_cache_entry_t *e = *bucket_of(c, hash); e != NULL; e = e->next_in_bucket) {
         /* keys hold SHA-256 digests of API keys: compared in constant time all the same */
-        if (e->hash == hash && e->key_len == len && CRYPTO_memcmp(e->key, key, len) == 0) {
+        if (e->key_len == len && CRYPTO_memcmp(e->key, key, len) == 0) {
             h2o_linklist_unlink(&e->lru);
             h2o_linklist_insert(c->lru.next, &e->lru);
             return e;
@@ -111,20 +122,19 @@ static int evict_one(sc_record_cache_t *c)
 
 sc_cache_entry_t *sc_record_cache_insert(sc_record_cache_t *c, const char *key, size_t len)
 {
-    sc_cache_entry_t *e = calloc(1, sizeof(*e));
-    if (e == NULL || (e->key = malloc(len + 1)) == NULL) {
-        free(e);
+    if (len > UINT32_MAX)
         return NULL;
-    }
+    sc_cache_entry_t *e = calloc(1, offsetof(sc_cache_entry_t, key) + len + 1);
+    if (e == NULL)
+        return NULL;
     /* back to the bound (it can be exceeded only while every entry has a lookup in flight) */
     while (c->size >= c->max_entries && evict_one(c))
         ;
     memcpy(e->key, key, len);
     e->key[len] = '\0';
-    e->key_len = len;
-    e->hash = sc_siphash(c->sip_key, key, len);
+    e->key_len = (uint32_t)len;
     h2o_linklist_init_anchor(&e->waiters);
-    sc_cache_entry_t **slot = bucket_of(c, e->hash);
+    sc_cache_entry_t **slot = bucket_of(c, sc_siphash(c->sip_key, key, len));
     e->next_in_bucket = *slot;
     *slot = e;
     h2o_linklist_insert(c->lru.next, &e->lru);

@@ -23,18 +23,22 @@ typedef struct sc_cached {
     void (*free_record)(void *record);
 } sc_cached_t;
 
+/*
+ * One allocation per entry, key included, and no field that is not needed: a worker may hold
+ * hundreds of thousands (the hash is not kept; buckets outnumber entries, so chains are short
+ * and a lookup compares the few keys of its chain).
+ */
 typedef struct sc_cache_entry {
-    char *key;
-    size_t key_len;
-    uint64_t hash;
     struct sc_cache_entry *next_in_bucket;
     h2o_linklist_t lru;
     sc_cached_t *value;     /* NULL until the first lookup completes */
     uint64_t fetched_at;    /* ms, when value was fetched */
-    uint64_t epoch;         /* owned by the store: which subscription the value was read under */
-    int pending;            /* a lookup is in flight */
-    int detached;           /* removed from the cache while pending: freed when the lookup completes */
     h2o_linklist_t waiters; /* owned by the store */
+    uint32_t epoch;         /* owned by the store: which subscription the value was read under */
+    uint32_t key_len;
+    uint8_t pending;  /* a lookup is in flight */
+    uint8_t detached; /* removed from the cache while pending: freed when the lookup completes */
+    char key[];       /* key_len bytes and a NUL */
 } sc_cache_entry_t;
 
 typedef struct sc_record_cache sc_record_cache_t;
@@ -79,5 +83,12 @@ size_t sc_record_cache_size(const sc_record_cache_t *cache);
  * (absent). Like every h2o allocation, aborts when out of memory.
  */
 sc_cached_t *sc_cached_new(void *record, void (*free_record)(void *record));
+
+/**
+ * A value whose record lives in the same block, after the wrapper: `record` points at
+ * `record_size` bytes (aligned for any type) for the caller to fill, released with the value.
+ * One allocation per cached record instead of two or more.
+ */
+sc_cached_t *sc_cached_new_packed(size_t record_size);
 
 #endif

@@ -84,19 +84,20 @@ void sc_schema_hash_key(const char *key, size_t len, char out[SC_SHA256_HEX_LEN 
 
 typedef struct sc_tenant_record {
     char *id;
-    int active;
-    int all_services;
     char **services;
-    size_t num_services;
-    int all_scopes; /* no cap on credential scopes */
     char **scopes;
-    size_t num_scopes;
     char **issuers; /* NULL/0: any configured issuer */
-    size_t num_issuers;
-    uint64_t rate; /* 0: the policy's default */
+    uint64_t rate;  /* 0: the policy's default */
     uint64_t burst;
     uint64_t quota_daily; /* 0: none */
     size_t metrics_label; /* the tenant's series in the metrics, once assigned (SIZE_MAX before) */
+    /* small types last: a worker may cache hundreds of thousands of these */
+    uint32_t num_services;
+    uint32_t num_scopes;
+    uint32_t num_issuers;
+    uint8_t active;
+    uint8_t all_services;
+    uint8_t all_scopes; /* no cap on credential scopes */
 } sc_tenant_record_t;
 
 typedef struct sc_apikey_record {
@@ -121,6 +122,16 @@ int sc_apikey_record_parse(const char *const *strs, const size_t *lens, size_t c
 
 void sc_tenant_record_free(sc_tenant_record_t *record);
 void sc_apikey_record_free(sc_apikey_record_t *record);
+
+/**
+ * A record packed into one block of memory (the struct, its word arrays and its strings), for
+ * the cache: _packed_size says how many bytes, _pack writes the copy into `mem` (aligned for a
+ * pointer) and returns it. A packed record is released with its block, never with _free.
+ */
+size_t sc_tenant_record_packed_size(const sc_tenant_record_t *record);
+sc_tenant_record_t *sc_tenant_record_pack(const sc_tenant_record_t *record, void *mem);
+size_t sc_apikey_record_packed_size(const sc_apikey_record_t *record);
+sc_apikey_record_t *sc_apikey_record_pack(const sc_apikey_record_t *record, void *mem);
 
 /**
  * 1 when `word` is one of the words (exact comparison).

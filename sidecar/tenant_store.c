@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -24,7 +25,7 @@ struct sc_store {
     char channel[SC_SCHEMA_KEY_MAX];
     /* Incremented each time the subscription is made again: a value read under an older epoch
      * may have missed an invalidation, so it is read again before it counts as fresh. */
-    uint64_t epoch;
+    uint32_t epoch;
     sc_log_throttle_t malformed_log;
     sc_store_stats_t stats;
 };
@@ -43,12 +44,13 @@ typedef struct fetch {
     sc_record_cache_t *cache; /* the one holding entry */
     record_kind_t kind;
     char *tenant;
-    uint64_t epoch; /* when the command was sent */
+    uint32_t epoch; /* when the command was sent */
 } fetch_t;
 
 /* ------------------------------------------------------------------ invalidation */
 
 static size_t cache_key(char *buf, record_kind_t kind, const char *tenant, size_t len, const char *sha256_hex);
+static const char *describe(const sc_cache_entry_t *e, char *buf, size_t size);
 
 static void drop_entry(sc_store_t *s, record_kind_t kind, const sc_invalidation_t *m)
 {
@@ -187,15 +189,31 @@ static int reply_strings(const redisReply *reply, const char **strs, size_t *len
     return 0;
 }
 
+/* The cached copy is one block, record included (see sc_cached_new_packed); the parsed one goes. */
+static sc_cached_t *pack_record(record_kind_t kind, void *record)
+{
+    sc_cached_t *c;
+    if (kind == RECORD_TENANT) {
+        c = sc_cached_new_packed(sc_tenant_record_packed_size(record));
+        sc_tenant_record_pack(record, c->record);
+        sc_tenant_record_free(record);
+    } else {
+        c = sc_cached_new_packed(sc_apikey_record_packed_size(record));
+        sc_apikey_record_pack(record, c->record);
+        sc_apikey_record_free(record);
+    }
+    return c;
+}
+
 static sc_cached_t *parse_reply(fetch_t *f, const redisReply *reply, sc_lookup_status_t *status)
 {
     const char *strs[2 * MAX_RECORD_FIELDS];
     size_t lens[2 * MAX_RECORD_FIELDS];
-    char err[256];
+    char err[256], what[SC_SCHEMA_KEY_MAX + 32];
     void *record = NULL;
     size_t n = reply->elements;
     if (reply_strings(reply, strs, lens, err, sizeof(err)) != 0) {
-        sc_log_error("tenant store: %s (%s)", err, f->entry->key);
+        sc_log_error("tenant store: %s (%s)", err, describe(f->entry, what, sizeof(what)));
         *status = SC_LOOKUP_INVALID;
         return NULL;
     }
@@ -203,16 +221,15 @@ static sc_cached_t *parse_reply(fetch_t *f, const redisReply *reply, sc_lookup_s
                  ? sc_tenant_record_parse(f->tenant, strs, lens, n, (sc_tenant_record_t **)&record, err, sizeof(err))
                  : sc_apikey_record_parse(strs, lens, n, (sc_apikey_record_t **)&record, err, sizeof(err));
     if (rc != 0) {
-        sc_log_error("tenant store: %s (%s)", err, f->entry->key);
+        sc_log_error("tenant store: %s (%s)", err, describe(f->entry, what, sizeof(what)));
         *status = SC_LOOKUP_INVALID;
         return NULL;
     }
     *status = SC_LOOKUP_FOUND;
-    return sc_cached_new(record, f->kind == RECORD_TENANT ? (void (*)(void *))sc_tenant_record_free
-                                                          : (void (*)(void *))sc_apikey_record_free);
+    return pack_record(f->kind, record);
 }
 
-static void store_value(sc_cache_entry_t *e, sc_cached_t *value, uint64_t now, uint64_t epoch)
+static void store_value(sc_cache_entry_t *e, sc_cached_t *value, uint64_t now, uint32_t epoch)
 {
     sc_record_cache_set(e, value, now);
     e->epoch = epoch;
@@ -222,7 +239,7 @@ static void store_value(sc_cache_entry_t *e, sc_cached_t *value, uint64_t now, u
  * A record found for an entry in probation moves to the cache of records that exist. Returns 1
  * when it did (the probation entry is then removed by the caller, once its waiters are answered).
  */
-static int promote(sc_store_t *s, const sc_cache_entry_t *e, sc_cached_t *value, uint64_t now, uint64_t epoch)
+static int promote(sc_store_t *s, const sc_cache_entry_t *e, sc_cached_t *value, uint64_t now, uint32_t epoch)
 {
     sc_cache_entry_t *p = sc_record_cache_find(s->cache, e->key, e->key_len);
     if (p == NULL && (p = sc_record_cache_insert(s->cache, e->key, e->key_len)) == NULL)
@@ -239,11 +256,12 @@ static void on_fetch_reply(redisReply *reply, void *data, const char *err)
     uint64_t now = h2o_now(s->loop);
     sc_lookup_t result;
     int promoted = 0;
+    char what[SC_SCHEMA_KEY_MAX + 32];
 
     e->pending = 0;
     if (err != NULL || reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         if (err == NULL)
-            sc_log_error("tenant store: unexpected reply to HGETALL %s", e->key);
+            sc_log_error("tenant store: unexpected reply to HGETALL (%s)", describe(e, what, sizeof(what)));
         /* a refresh in the background has nobody to answer: the entry stays as it was */
         result =
             h2o_linklist_is_empty(&e->waiters) ? (sc_lookup_t){SC_LOOKUP_UNAVAILABLE, NULL, 0} : unavailable_or_stale(s, e, now);
@@ -304,7 +322,11 @@ static int add_waiter(sc_cache_entry_t *e, sc_store_cb cb, void *data)
     return 0;
 }
 
-/* "t:TENANT" or "k:TENANT:HEX", built without printf: this runs on every request. */
+/*
+ * "t:TENANT" or "k:TENANT:" and the key's SHA-256 as 32 bytes (half the size of its hex, in each
+ * of up to hundreds of thousands of entries), built without printf: this runs on every request.
+ * The hex comes from sc_schema_hash_key or a checked invalidation message: always 64 digits.
+ */
 static size_t cache_key(char *buf, record_kind_t kind, const char *tenant, size_t len, const char *sha256_hex)
 {
     char *p = buf;
@@ -314,11 +336,21 @@ static size_t cache_key(char *buf, record_kind_t kind, const char *tenant, size_
     p += len;
     if (kind == RECORD_APIKEY) {
         *p++ = ':';
-        memcpy(p, sha256_hex, SC_SHA256_HEX_LEN);
-        p += SC_SHA256_HEX_LEN;
+        if (sc_hex_decode(sha256_hex, SC_SHA256_HEX_LEN, (unsigned char *)p) != 0)
+            memset(p, 0, SC_SHA256_HEX_LEN / 2); /* not reached: see above */
+        p += SC_SHA256_HEX_LEN / 2;
     }
     *p = '\0';
     return (size_t)(p - buf);
+}
+
+/* What an entry is about, for a log line: its key holds a binary digest, never printed. */
+static const char *describe(const sc_cache_entry_t *e, char *buf, size_t size)
+{
+    const char *tenant = e->key + 2, *end = memchr(tenant, ':', e->key_len - 2);
+    int len = (int)(end != NULL ? (size_t)(end - tenant) : e->key_len - 2);
+    snprintf(buf, size, "%s of tenant %.*s", e->key[0] == 't' ? "record" : "API key record", len, tenant);
+    return buf;
 }
 
 static size_t redis_key(const sc_store_t *s, char *buf, record_kind_t kind, const char *tenant, size_t len, const char *sha256_hex)

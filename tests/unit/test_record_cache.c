@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,6 +294,44 @@ static void test_value_outlives_request(void **state)
     assert_int_equal(frees, 1);
 }
 
+/* A packed value: the record lives in the value's own block, aligned, and goes with it. */
+static void test_packed_value(void **state)
+{
+    (void)state;
+    sc_record_cache_t *c = sc_record_cache_create(4);
+    h2o_mem_pool_t req_pool;
+    h2o_mem_init_pool(&req_pool);
+
+    sc_cached_t *v = sc_cached_new_packed(3 * sizeof(uint64_t));
+    assert_non_null(v->record);
+    assert_int_equal((uintptr_t)v->record % _Alignof(max_align_t), 0);
+    uint64_t *record = v->record;
+    record[0] = 1, record[1] = 2, record[2] = 3; /* ASan: the 24 bytes are the caller's */
+    sc_cache_entry_t *e = insert(c, "acme");
+    sc_record_cache_set(e, v, 0);
+    h2o_mem_release_shared(v);
+    h2o_mem_link_shared(&req_pool, e->value);
+    sc_record_cache_destroy(c); /* the request still holds it */
+    assert_int_equal(record[2], 3);
+    h2o_mem_clear_pool(&req_pool); /* one block, freed once (ASan: no leak, no double free) */
+    assert_int_equal(frees, 0);    /* no free function is called for a packed record */
+}
+
+/* Keys are bytes, not strings: a binary digest with NULs and high bytes is found again. */
+static void test_binary_keys(void **state)
+{
+    (void)state;
+    sc_record_cache_t *c = sc_record_cache_create(4);
+    const char a[] = {'k', ':', 'x', ':', 0, (char)0xff, 0, 1}, b[] = {'k', ':', 'x', ':', 0, (char)0xff, 0, 2};
+    sc_cache_entry_t *ea = sc_record_cache_insert(c, a, sizeof(a)), *eb = sc_record_cache_insert(c, b, sizeof(b));
+    assert_non_null(ea);
+    assert_non_null(eb);
+    assert_ptr_equal(sc_record_cache_find(c, a, sizeof(a)), ea);
+    assert_ptr_equal(sc_record_cache_find(c, b, sizeof(b)), eb);
+    assert_null(sc_record_cache_find(c, a, 4)); /* a prefix up to the first NUL is another key */
+    sc_record_cache_destroy(c);
+}
+
 static void test_set_replaces_value(void **state)
 {
     (void)state;
@@ -423,6 +462,8 @@ int main(void)
         cmocka_unit_test_setup(test_set_replaces_value, setup),
         cmocka_unit_test_setup(test_many_keys_with_shared_prefixes, setup),
         cmocka_unit_test_setup(test_size_bound_under_churn, setup),
+        cmocka_unit_test_setup(test_packed_value, setup),
+        cmocka_unit_test_setup(test_binary_keys, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

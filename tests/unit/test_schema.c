@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "schema.h"
@@ -399,6 +400,85 @@ static void test_apikey_record_full(void **state)
     sc_apikey_record_free(k);
 }
 
+/* A packed copy stands alone: the original is freed first (ASan sees any pointer left into it),
+ * and the copy must fill exactly the size announced (ASan sees a write past a block of that size). */
+static void test_tenant_record_packed(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    sc_tenant_record_t *t = parse_tenant("acme",
+                                         fields("status", "active", "services", "langchain rag", "scopes", "read write", "issuers",
+                                                "https://idp.example.com", "rate", "100", "burst", "200", "quota_daily", "7", NULL),
+                                         err, sizeof(err));
+    assert_non_null(t);
+    size_t size = sc_tenant_record_packed_size(t);
+    void *block = malloc(size);
+    sc_tenant_record_t *p = sc_tenant_record_pack(t, block);
+    sc_tenant_record_free(t);
+    assert_ptr_equal(p, block);
+    assert_string_equal(p->id, "acme");
+    assert_int_equal(p->active, 1);
+    assert_int_equal(p->num_services, 2);
+    assert_string_equal(p->services[0], "langchain");
+    assert_string_equal(p->services[1], "rag");
+    assert_int_equal(p->num_scopes, 2);
+    assert_string_equal(p->scopes[1], "write");
+    assert_int_equal(p->num_issuers, 1);
+    assert_string_equal(p->issuers[0], "https://idp.example.com");
+    assert_int_equal(p->rate, 100);
+    assert_int_equal(p->burst, 200);
+    assert_int_equal(p->quota_daily, 7);
+    for (char **w = p->services; w != p->services + p->num_services; ++w)
+        assert_true(*w > (char *)block && *w < (char *)block + size); /* inside the block */
+    free(block);
+
+    /* all services, all scopes, no issuers: no word arrays at all */
+    t = parse_tenant("b", fields("status", "suspended", "services", "*", NULL), err, sizeof(err));
+    assert_non_null(t);
+    block = malloc(sc_tenant_record_packed_size(t));
+    p = sc_tenant_record_pack(t, block);
+    sc_tenant_record_free(t);
+    assert_string_equal(p->id, "b");
+    assert_int_equal(p->active, 0);
+    assert_int_equal(p->all_services, 1);
+    assert_int_equal(p->all_scopes, 1);
+    assert_null(p->services);
+    assert_null(p->issuers);
+    free(block);
+}
+
+static void test_apikey_record_packed(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    sc_apikey_record_t *k = parse_apikey(fields("tenant", "acme", "key_id", "k_2f9a", "name", "ci pipeline", "scopes", "read write",
+                                                "status", "active", "expires_at", "1735689600", NULL),
+                                         err, sizeof(err));
+    assert_non_null(k);
+    void *block = malloc(sc_apikey_record_packed_size(k));
+    sc_apikey_record_t *p = sc_apikey_record_pack(k, block);
+    sc_apikey_record_free(k);
+    assert_string_equal(p->tenant, "acme");
+    assert_string_equal(p->key_id, "k_2f9a");
+    assert_string_equal(p->name, "ci pipeline");
+    assert_int_equal(p->num_scopes, 2);
+    assert_string_equal(p->scopes[0], "read");
+    assert_string_equal(p->scopes[1], "write");
+    assert_int_equal(p->active, 1);
+    assert_int_equal(p->expires_at, 1735689600);
+    free(block);
+
+    k = parse_apikey(fields("status", "revoked", "key_id", "k1", "tenant", "acme", NULL), err, sizeof(err));
+    assert_non_null(k);
+    block = malloc(sc_apikey_record_packed_size(k));
+    p = sc_apikey_record_pack(k, block);
+    sc_apikey_record_free(k);
+    assert_null(p->name);
+    assert_null(p->scopes);
+    assert_string_equal(p->key_id, "k1");
+    free(block);
+}
+
 static const struct {
     const char *name;
     const char *field, *value;
@@ -582,6 +662,8 @@ int main(void)
         cmocka_unit_test(test_invalidation_round_trip),
         cmocka_unit_test(test_invalidation_parse_hostile),
         cmocka_unit_test(test_repeated_fields_are_refused),
+        cmocka_unit_test(test_tenant_record_packed),
+        cmocka_unit_test(test_apikey_record_packed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
