@@ -17,7 +17,9 @@
 
 /* Defaults, in one place. */
 #define DEFAULT_ADMIN_LISTEN "127.0.0.1:9901"
-#define DEFAULT_TIMEOUT_S 29 /* API Gateway gives up on an integration after 29 s */
+/* Below API Gateway's 29 s integration timeout, so that a slow backend gets the sidecar's JSON 504
+ * (with its request id and reason) rather than the gateway's own, which arrives at the same moment. */
+#define DEFAULT_TIMEOUT_S 28
 #define DEFAULT_MAX_BODY_BYTES (10 * 1024 * 1024)
 #define DEFAULT_KEEPALIVE_MS 1000 /* shorter than common backend idle timeouts (gunicorn: 2 s) */
 #define DEFAULT_SHUTDOWN_GRACE_S 20

@@ -374,6 +374,10 @@ class ExampleConfigTest(unittest.TestCase):
             self.assertRegex(block, r"listen: 0\.0\.0\.0:%d\b" % port)
             self.assertRegex(block, r"upstream: http://127\.0\.0\.1:%d\b" % upstream)
             self.assertRegex(block, r"policy: policies/%s\.yaml" % name)
+            # below API Gateway's 29 s, or the gateway's own 504 wins the race against the sidecar's
+            timeout = re.search(r"(?m)^    timeout_s: (\d+)", block)
+            self.assertIsNotNone(timeout, name)
+            self.assertLess(int(timeout.group(1)), 29, name)
             for key in ("cert_file", "key_file", "client_ca_file"):
                 self.assertRegex(block, r"%s: /etc/policy-sidecar/tls/" % key)
         self.assertIn("access_log: /var/log/policy-sidecar/access.log", text)
