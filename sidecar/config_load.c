@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conf_placeholder.h"
 #include "conf_reader.h"
 #include "file_util.h"
 #include "jwt_issuer_load.h"
@@ -486,7 +487,7 @@ sc_config_t *sc_config_load_string(const char *text, size_t len, const char *fil
     if (root == NULL || c == NULL)
         goto Error;
     c->refcount = 1;
-    if ((c->file = strdup(filename)) == NULL || read_host(&r, root, c) != 0)
+    if ((c->file = strdup(filename)) == NULL || sc_conf_refuse_placeholders(&r, root) != 0 || read_host(&r, root, c) != 0)
         goto Error;
     sc_yaml_free(root);
     return c;
