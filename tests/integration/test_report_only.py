@@ -1,8 +1,10 @@
-"""report_only never refuses (issue 13, item 2): every kind of denial sent through a report_only
-service reaches the backend, as it would with no policy, and is in the access log with its
-reason, in policy_sidecar_denials_total{mode="report_only"} and (info level) in the daemon's
-log. The same requests through an enforced copy of the policy are refused, which is what makes
-the first half mean something."""
+"""report_only never refuses (issue 13, item 2): every kind of denial (credentials, tenant header,
+tenant unknown/suspended/mismatched/not allowed, scope, rate limit, CORS origin/method/header,
+path form, unknown route) sent through a report_only service reaches the backend, as it would
+with no policy, and is in the access log with its reason, in
+policy_sidecar_denials_total{mode="report_only"} and (info level) in the daemon's log. The same
+requests through an enforced copy of the policy are refused, which is what makes the first half
+mean something."""
 import json
 import os
 import re
@@ -55,6 +57,8 @@ CASES = {
     "tenant_header_missing": ("GET", "/svc/v1/chat", [bearer("acme")], "tenant_header_missing", 400),
     "tenant_unknown": ("GET", "/svc/v1/chat", [bearer("nobody"), ("X-Tenant-ID", "nobody")], "tenant_unknown", 403),
     "tenant_mismatch": ("GET", "/svc/v1/chat", [bearer("acme"), ("X-Tenant-ID", "globex")], "tenant_mismatch", 403),
+    "tenant_suspended": ("GET", "/svc/v1/chat", [bearer("umbrella"), ("X-Tenant-ID", "umbrella")], "tenant_suspended", 403),
+    "service_not_allowed": ("GET", "/svc/v1/chat", [bearer("narrow"), ("X-Tenant-ID", "narrow")], "service_not_allowed", 403),
     "scope": ("GET", "/svc/admin/users", [bearer("acme", scope="read"), ("X-Tenant-ID", "acme")], "insufficient_scope", 403),
     "cors_origin": ("OPTIONS", "/svc/v1/chat", [("Origin", "https://evil.example"), ("Access-Control-Request-Method", "POST")],
                     "cors_not_allowed", 403),
@@ -63,6 +67,7 @@ CASES = {
                     "cors_not_allowed", 403),
     "cors_method": ("OPTIONS", "/svc/v1/chat", [("Origin", ORIGIN), ("Access-Control-Request-Method", "DELETE")],
                     "cors_not_allowed", 403),
+    "path_rejected": ("GET", "/svc/v1;x/chat", [bearer("acme"), ("X-Tenant-ID", "acme")], "path_rejected", 400),
     "no_route": ("GET", "/elsewhere/x", [bearer("acme"), ("X-Tenant-ID", "acme")], "no_route", 404),
 }
 # rate_limited needs a tenant whose budget runs out: sent until it does (below)
@@ -82,6 +87,8 @@ class ReportOnlyNeverRefusesTest(IntegrationTest):
                                           extra_host_yaml=host)
         put_tenant(self.redis, "acme", services="*", scopes="*")
         put_tenant(self.redis, "globex", services="*")
+        put_tenant(self.redis, "umbrella", status="suspended")
+        put_tenant(self.redis, "narrow", services="tools")  # may use neither ro nor enf
         put_tenant(self.redis, "tiny", services="*", rate=1, burst=1)  # one request, then one per second
         put_key(self.redis, "acme", "psk_acme_real", "k_acme")
 
@@ -110,7 +117,7 @@ class ReportOnlyNeverRefusesTest(IntegrationTest):
         text = request(self.sidecar.admin_port, "GET", "/metrics").body.decode()
         pattern = re.compile(r'^policy_sidecar_denials_total\{service="%s",reason="([a-z_]+)",mode="%s"\} (\d+)$' % (service, mode),
                              re.M)
-        return {reason: int(n) for reason, n in pattern.findall(text)}
+        return {reason: int(n) for reason, n in pattern.findall(text) if int(n) != 0}
 
     def exhaust_rate_limit(self, service, counted):
         """Sends the tiny tenant's request until a rate_limited denial is counted."""
