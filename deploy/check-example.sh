@@ -7,7 +7,9 @@
 # real host has: a server certificate (certs/make-dev-certs.sh), a self-signed client
 # certificate standing in for API Gateway's (its fingerprint fills the placeholder), a last good
 # Cognito key set in the jwks_cache_file (tests/fixtures/jwt/rs256.jwks.json: the example's
-# issuer is a placeholder, so a real start falls back to it) and a Redis password file.
+# issuer is a made-up one, so a real start falls back to it) and a Redis password file; and it
+# fills the example's <placeholders> with sample values (the Cognito region, user pool id and
+# app client id, EXAMPLE_VALUES below), since --check refuses any value still holding one.
 # Then it runs `policy-sidecar --check` on it. Nothing listens, nothing contacts Redis or Cognito.
 #
 # Usage: deploy/check-example.sh [POLICY_SIDECAR_BINARY]
@@ -17,6 +19,8 @@
 #   CHECK_EXAMPLE_KEEP=1 keeps (and prints) the temporary directory: config/ stands for
 #   /etc/policy-sidecar, logs/ for /var/log/policy-sidecar, state/ for /var/lib/policy-sidecar, certs/ holds the dev CA and the
 #   stand-in gateway certificate's key (gateway-client.key), to try the example for real.
+#   CHECK_EXAMPLE_PLACEHOLDERS=keep leaves every <placeholder> as written (the fingerprint too):
+#   the check must then fail, naming the first one, as it does on a host where nobody edited them.
 # Exit status: the check's (0 valid, 2 invalid), or 1 when this script cannot set it up.
 set -euo pipefail
 
@@ -76,7 +80,21 @@ cp "$tmp/certs/server.crt" "$tmp/certs/server.key" "$etc/tls/"
 )
 cp "$tmp/certs/gateway-client.crt" "$etc/tls/gateway-client.crt"
 fingerprint=$(openssl x509 -in "$etc/tls/gateway-client.crt" -noout -fingerprint -sha256 | sed 's/.*=//')
-sed -i "s#<gateway-client-cert-sha256>#$fingerprint#g" "$etc/policy-sidecar.yaml"
+
+# What an operator fills in on a real host: sample values here (made up, so that trying the
+# example for real never reaches a real user pool). A placeholder missing from this list stays,
+# and --check names it.
+EXAMPLE_VALUES=(
+    "<region>=xx-example-1"
+    "<user-pool-id>=xx-example-1_Example0"
+    "<app-client-id>=example0app0client0id"
+    "<gateway-client-cert-sha256>=$fingerprint"
+)
+if [[ ${CHECK_EXAMPLE_PLACEHOLDERS:-fill} != keep ]]; then
+    for pair in "${EXAMPLE_VALUES[@]}"; do
+        sed -i "s#${pair%%=*}#${pair#*=}#g" "$etc/policy-sidecar.yaml" "$etc"/policies/*.yaml
+    done
+fi
 
 # The last good Cognito key set and the Redis password.
 cp "$root/tests/fixtures/jwt/rs256.jwks.json" "$state/cognito.jwks.json"

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conf_placeholder.h"
 #include "conf_reader.h"
 #include "file_util.h"
 #include "jwt_issuer_load.h"
@@ -17,7 +18,9 @@
 
 /* Defaults, in one place. */
 #define DEFAULT_ADMIN_LISTEN "127.0.0.1:9901"
-#define DEFAULT_TIMEOUT_S 29 /* API Gateway gives up on an integration after 29 s */
+/* Below API Gateway's 29 s integration timeout, so that a slow backend gets the sidecar's JSON 504
+ * (with its request id and reason) rather than the gateway's own, which arrives at the same moment. */
+#define DEFAULT_TIMEOUT_S 28
 #define DEFAULT_MAX_BODY_BYTES (10 * 1024 * 1024)
 #define DEFAULT_KEEPALIVE_MS 1000 /* shorter than common backend idle timeouts (gunicorn: 2 s) */
 #define DEFAULT_SHUTDOWN_GRACE_S 20
@@ -484,7 +487,7 @@ sc_config_t *sc_config_load_string(const char *text, size_t len, const char *fil
     if (root == NULL || c == NULL)
         goto Error;
     c->refcount = 1;
-    if ((c->file = strdup(filename)) == NULL || read_host(&r, root, c) != 0)
+    if ((c->file = strdup(filename)) == NULL || sc_conf_refuse_placeholders(&r, root) != 0 || read_host(&r, root, c) != 0)
         goto Error;
     sc_yaml_free(root);
     return c;

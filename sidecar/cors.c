@@ -2,9 +2,7 @@
 
 #include <string.h>
 
-#include "denials.h"
 #include "headers.h"
-#include "http_error.h"
 
 /* Response fields a browser script may read. */
 #define EXPOSED_HEADERS "X-Request-Id, RateLimit, RateLimit-Policy, Retry-After"
@@ -63,16 +61,21 @@ static void add(h2o_req_t *req, const char *name, size_t name_len, const char *v
     h2o_add_header_by_str(&req->pool, &req->res.headers, name, name_len, 1, NULL, value, value_len);
 }
 
-void sc_cors_answer_preflight(const sc_cors_t *cors, h2o_req_t *req, h2o_iovec_t origin, h2o_iovec_t requested_method,
-                              const char *request_id)
+int sc_cors_preflight_allowed(const sc_cors_t *cors, h2o_req_t *req, h2o_iovec_t origin, h2o_iovec_t requested_method)
 {
     unsigned bit = sc_method_bit(requested_method.base, requested_method.len);
+    return origin.base != NULL && (cors->methods & bit) != 0 && requested_headers_allowed(cors, req);
+}
+
+/* A preflight's answer depends on all three request fields: caches must keep them apart. */
+static void add_preflight_vary(h2o_req_t *req)
+{
     add(req, H2O_STRLIT("vary"), H2O_STRLIT("Origin, Access-Control-Request-Method, Access-Control-Request-Headers"));
-    if (origin.base == NULL || (cors->methods & bit) == 0 || !requested_headers_allowed(cors, req)) {
-        sc_send_error(req, sc_deny_cors_not_allowed.status, sc_deny_cors_not_allowed.reason, sc_deny_cors_not_allowed.message,
-                      request_id);
-        return;
-    }
+}
+
+void sc_cors_answer_preflight(const sc_cors_t *cors, h2o_req_t *req, h2o_iovec_t origin)
+{
+    add_preflight_vary(req);
     add(req, H2O_STRLIT("access-control-allow-origin"), origin.base, origin.len);
     add(req, H2O_STRLIT("access-control-allow-methods"), cors->methods_text, strlen(cors->methods_text));
     add(req, H2O_STRLIT("access-control-allow-headers"), cors->headers_text, strlen(cors->headers_text));
@@ -80,6 +83,11 @@ void sc_cors_answer_preflight(const sc_cors_t *cors, h2o_req_t *req, h2o_iovec_t
     req->res.status = 204;
     req->res.reason = "No Content";
     h2o_send_inline(req, "", 0); /* 204: no body and no Content-Length */
+}
+
+void sc_cors_refuse_preflight(h2o_req_t *req)
+{
+    add_preflight_vary(req);
 }
 
 void sc_cors_decorate_response(h2o_req_t *req, h2o_iovec_t origin)

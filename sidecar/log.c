@@ -25,17 +25,22 @@ void sc_log(sc_log_level_t level, const char *fmt, ...)
 void sc_log_throttled(sc_log_throttle_t *throttle, sc_log_level_t level, const char *fmt, ...)
 {
     time_t now = time(NULL);
+    unsigned budget = throttle->per_second != 0 ? throttle->per_second : 1;
     if (level < min_level)
         return;
-    if (now == throttle->second) {
+    if (now != throttle->second) {
+        throttle->second = now;
+        throttle->used = 0;
+    }
+    if (throttle->used == budget) {
         ++throttle->suppressed;
         return;
     }
+    ++throttle->used;
     va_list ap;
     va_start(ap, fmt);
     vlog(level, fmt, ap, throttle->suppressed);
     va_end(ap);
-    throttle->second = now;
     throttle->suppressed = 0;
 }
 
@@ -54,7 +59,7 @@ static void vlog(sc_log_level_t level, const char *fmt, va_list ap, unsigned lon
     vsnprintf(line, sizeof(line), fmt, ap);
     /* one fprintf per line: stdio locks the stream, so lines from threads do not interleave */
     if (suppressed != 0)
-        fprintf(stderr, "%s.%03dZ %s: %s (and %lu more like it in the last second)\n", stamp, (int)(tv.tv_usec / 1000),
+        fprintf(stderr, "%s.%03dZ %s: %s (%lu more like it suppressed before this one)\n", stamp, (int)(tv.tv_usec / 1000),
                 names[level], line, suppressed);
     else
         fprintf(stderr, "%s.%03dZ %s: %s\n", stamp, (int)(tv.tv_usec / 1000), names[level], line);

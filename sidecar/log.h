@@ -17,11 +17,13 @@ void sc_log_set_level(sc_log_level_t level);
 void sc_log(sc_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
- * For events that can happen on every request (a backend down): at most one line per second
- * per caller-owned state, with the number of lines held back. Not thread-safe: one state per
- * worker thread.
+ * For events that can happen on every request (a backend down, a report_only would-deny): at
+ * most `per_second` lines per second (0 counts as 1) per caller-owned state; the next line
+ * written says how many were held back before it. Not thread-safe: one state per worker thread.
  */
 typedef struct sc_log_throttle {
+    unsigned per_second;
+    unsigned used; /* lines written in `second` */
     time_t second;
     unsigned long suppressed;
 } sc_log_throttle_t;

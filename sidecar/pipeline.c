@@ -55,8 +55,10 @@ static void add_challenge(sc_request_t *r)
 }
 
 /*
- * Every deny goes through here. In report_only mode the decision is recorded (and logged) but
- * the request goes on to the backend, without any trusted identity.
+ * Every deny goes through here, CORS refusals included. In report_only mode the decision is
+ * recorded (the access log's "report_only_deny" and the denials metric, request_log.c), logged
+ * at info level (throttled per worker: unauthenticated traffic must not flood the journal), and
+ * the request goes on to the backend as if there were no policy, without any trusted identity.
  */
 static sc_verdict_t deny(sc_request_t *r, const sc_denial_t *denial)
 {
@@ -68,11 +70,12 @@ static sc_verdict_t deny(sc_request_t *r, const sc_denial_t *denial)
         sc_auth_failures_count(r->worker->auth_failures, peer.base, peer.len, sc_worker_now_ns());
     }
     if (r->service->policy->mode == SC_POLICY_REPORT_ONLY) {
-        /* the access log records it ("decision":"report_only_deny") and the denials metric counts it */
-        sc_log_debug("report_only: service %s would answer %d %s (request %s)", r->service->name, denial->status, denial->reason,
-                     r->id);
+        sc_log_throttled(&r->worker->report_only_log, SC_LOG_INFO, "report_only: service %s would answer %d %s (request %s)",
+                         r->service->name, denial->status, denial->reason, r->id);
         return SC_VERDICT_FORWARD;
     }
+    if (denial == &sc_deny_cors_not_allowed)
+        sc_cors_refuse_preflight(r->req);
     if (denial->status == 401 && r->route != NULL)
         add_challenge(r);
     if (r->retry_after_s != 0)
@@ -255,10 +258,13 @@ static sc_verdict_t start(sc_request_t *r)
     if (r->route == NULL)
         return deny(r, &sc_deny_no_route);
     if (preflight) {
-        /* the preflight answer carries its own CORS headers, or deliberately none */
+        /* the preflight answer carries its own CORS headers, or deliberately none; so does a
+         * refused preflight that report_only forwards (as if the policy had no cors section) */
         h2o_iovec_t origin = r->cors_origin;
         r->cors_origin = h2o_iovec_init(NULL, 0);
-        sc_cors_answer_preflight(&policy->cors, req, origin, requested_method, r->id);
+        if (!sc_cors_preflight_allowed(&policy->cors, req, origin, requested_method))
+            return deny(r, &sc_deny_cors_not_allowed);
+        sc_cors_answer_preflight(&policy->cors, req, origin);
         return SC_VERDICT_ANSWERED;
     }
     if (r->route->auth == 0)

@@ -41,13 +41,20 @@ static int route_matches_path(const sc_route_t *route, const char *path, size_t 
     return path_len == route->prefix_len && same_bytes(path, route->prefix, path_len, nocase);
 }
 
+/* HEAD is GET without the body (RFC 9110, 9.3.2): whoever may GET a resource may HEAD it, and
+ * health checkers send HEAD. A route listing GET therefore allows HEAD too. */
+static unsigned route_methods(const sc_route_t *route)
+{
+    return (route->methods & SC_METHOD_GET) != 0 ? route->methods | SC_METHOD_HEAD : route->methods;
+}
+
 const sc_route_t *sc_policy_match(const sc_policy_t *policy, const char *method, size_t method_len, const char *path,
                                   size_t path_len)
 {
     unsigned method_bit = sc_method_bit(method, method_len);
     for (size_t i = 0; i != policy->num_routes; ++i) {
         const sc_route_t *route = &policy->routes[i];
-        if (route->methods != 0 && (route->methods & method_bit) == 0)
+        if (route->methods != 0 && (route_methods(route) & method_bit) == 0)
             continue;
         if (route_matches_path(route, path, path_len, policy->path_case_insensitive))
             return route;

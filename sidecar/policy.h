@@ -92,7 +92,7 @@ int sc_policy_audience_allowed(const sc_policy_t *policy, char *const *issuer_au
 
 /**
  * The first route whose path and method match, or NULL (which the pipeline answers with 404).
- * `path` is the normalized path without the query string.
+ * `path` is the normalized path without the query string. A route listing GET matches HEAD.
  */
 const sc_route_t *sc_policy_match(const sc_policy_t *policy, const char *method, size_t method_len, const char *path,
                                   size_t path_len);

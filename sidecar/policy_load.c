@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <stdio.h>
 
+#include "conf_placeholder.h"
 #include "conf_reader.h"
 #include "gcra.h"
 #include "file_util.h"
@@ -447,8 +448,8 @@ sc_policy_t *sc_policy_load_string(const char *text, size_t len, const char *fil
         goto Error;
     }
     policy->forward_authorization = 1;
-    if (sc_conf_mapping(&r, root, "", policy_keys) != 0 || parse_mode(&r, root, policy) != 0 ||
-        parse_strip_prefix(&r, root, policy) != 0 ||
+    if (sc_conf_refuse_placeholders(&r, root) != 0 || sc_conf_mapping(&r, root, "", policy_keys) != 0 ||
+        parse_mode(&r, root, policy) != 0 || parse_strip_prefix(&r, root, policy) != 0 ||
         sc_conf_bool(&r, root, "", "forward_authorization", &policy->forward_authorization) != 0 ||
         sc_conf_bool(&r, root, "", "path_case_insensitive", &policy->path_case_insensitive) != 0 ||
         parse_path_unusual(&r, root, policy) != 0 || parse_remove_headers(&r, root, policy) != 0 ||

@@ -231,6 +231,7 @@ int sc_worker_init(sc_worker_t *w, sc_server_t *server, unsigned index)
     w->loop = h2o_evloop_create();
     h2o_timeout_init(w->loop, &w->accept_pause, ACCEPT_PAUSE_MS);
     w->accept_resume.cb = on_accept_resume;
+    w->report_only_log.per_second = SC_WORKER_REPORT_ONLY_LINES_PER_S;
     w->service_ctx = calloc(n, sizeof(*w->service_ctx));
     w->service_accept = calloc(n, sizeof(*w->service_accept));
     w->service_listeners = calloc(n, sizeof(*w->service_listeners));

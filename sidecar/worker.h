@@ -27,6 +27,11 @@ typedef struct sc_worker_stats {
     uint64_t ratelimit_fallbacks; /* redis-mode decisions made locally because Redis could not answer */
 } sc_worker_stats_t;
 
+/* report_only would-deny lines per second and worker: enough to follow a rollout in the
+ * journal, few enough that a flood of unauthenticated traffic cannot fill it (the access log and
+ * the denials metric have every one). */
+#define SC_WORKER_REPORT_ONLY_LINES_PER_S 10
+
 /* A service as seen from one worker. */
 typedef struct sc_worker_service {
     struct sc_worker *worker;
@@ -57,6 +62,7 @@ typedef struct sc_worker {
     struct sc_auth_failures *auth_failures; /* the pre-auth failure budget and failed signatures (auth_failures.h) */
     int ratelimit_degraded;                 /* redis-mode limits are being decided locally (logged once) */
     sc_log_throttle_t upstream_log;         /* backend failures: one log line per second at most */
+    sc_log_throttle_t report_only_log;      /* would-deny decisions: SC_WORKER_REPORT_ONLY_LINES_PER_S at most */
     sc_worker_stats_t stats;
     sc_metrics_t metrics;
     size_t inflight; /* requests between handler and response end */

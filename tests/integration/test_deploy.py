@@ -345,10 +345,10 @@ class ExampleConfigTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("OK (5 service(s))", p.stdout)
 
-    def test_check_example_fails_on_a_broken_policy(self):
+    def copy_of_the_example(self):
+        """A copy of just what check-example.sh uses; returns the copy's deploy directory."""
         if not os.access(SIDECAR, os.X_OK):
             self.skipTest("%s is not built" % SIDECAR)
-        # A copy of just what the script uses, with one policy broken.
         tmp = tempfile.mkdtemp(prefix="sidecar-example-")
         self.addCleanup(shutil.rmtree, tmp, True)
         shutil.copytree(DEPLOY, os.path.join(tmp, "deploy"))
@@ -357,13 +357,55 @@ class ExampleConfigTest(unittest.TestCase):
         fixtures = os.path.join(tmp, "tests", "fixtures", "jwt")
         os.makedirs(fixtures)
         shutil.copy2(os.path.join(SOURCE_DIR, "tests", "fixtures", "jwt", "rs256.jwks.json"), fixtures)
-        broken = os.path.join(tmp, "deploy", "policies", "rag.yaml")
-        text = read(broken)
-        with open(broken, "w") as f:
-            f.write(text.replace("mode: report_only", "mode: enforced"))
-        p = run(["bash", os.path.join(tmp, "deploy", "check-example.sh"), SIDECAR])
+        return os.path.join(tmp, "deploy")
+
+    @staticmethod
+    def edit(path, old, new, count=1):
+        text = read(path)
+        assert text.count(old) >= count, (path, old)
+        with open(path, "w") as f:
+            f.write(text.replace(old, new))
+
+    def test_check_example_fails_on_a_broken_policy(self):
+        deploy = self.copy_of_the_example()
+        self.edit(os.path.join(deploy, "policies", "rag.yaml"), "mode: report_only", "mode: enforced")
+        p = run(["bash", os.path.join(deploy, "check-example.sh"), SIDECAR])
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
         self.assertIn("rag.yaml", p.stderr)
+
+    def check_unedited(self, deploy):
+        """check-example.sh on `deploy`, leaving the <placeholders> as written."""
+        return run(["bash", os.path.join(deploy, "check-example.sh"), SIDECAR],
+                   env=dict(os.environ, CHECK_EXAMPLE_PLACEHOLDERS="keep"))
+
+    def test_unedited_example_is_refused_naming_the_placeholder(self):
+        deploy = self.copy_of_the_example()
+        p = self.check_unedited(deploy)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        line = read(EXAMPLE).splitlines().index("  - issuer: https://cognito-idp.<region>.amazonaws.com/<user-pool-id>") + 1
+        self.assertIn("policy-sidecar.yaml:%d: jwt_issuers[0].issuer: still holds the placeholder \"<region>\"" % line, p.stderr)
+        # the region and pool filled in: the app client id is next, in a list
+        self.edit(os.path.join(deploy, "policy-sidecar.yaml"), "cognito-idp.<region>.amazonaws.com/<user-pool-id>",
+                  "cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Abc123")
+        p = self.check_unedited(deploy)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("jwt_issuers[0].audiences[0]: still holds the placeholder \"<app-client-id>\"", p.stderr)
+
+    def test_placeholders_are_refused_without_tls(self):
+        # the issue's trap: with the tls: blocks removed (no fingerprint placeholder left to fail),
+        # the placeholders in the issuer and audiences passed --check
+        deploy = self.copy_of_the_example()
+        path = os.path.join(deploy, "policy-sidecar.yaml")
+        text = re.sub(r"\n    tls:\n(?:      .*\n)+", "\n", read(path))
+        self.assertNotIn("tls:", re.sub(r"(?m)#.*$", "", text))
+        with open(path, "w") as f:
+            f.write(text)
+        p = self.check_unedited(deploy)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("jwt_issuers[0].issuer: still holds the placeholder \"<region>\"", p.stderr)
+        # and once filled in (what check-example.sh does by default) it passes
+        p = run(["bash", os.path.join(deploy, "check-example.sh"), SIDECAR])
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
     def test_example_shape(self):
         text = read(EXAMPLE)
@@ -374,6 +416,10 @@ class ExampleConfigTest(unittest.TestCase):
             self.assertRegex(block, r"listen: 0\.0\.0\.0:%d\b" % port)
             self.assertRegex(block, r"upstream: http://127\.0\.0\.1:%d\b" % upstream)
             self.assertRegex(block, r"policy: policies/%s\.yaml" % name)
+            # below API Gateway's 29 s, or the gateway's own 504 wins the race against the sidecar's
+            timeout = re.search(r"(?m)^    timeout_s: (\d+)", block)
+            self.assertIsNotNone(timeout, name)
+            self.assertLess(int(timeout.group(1)), 29, name)
             for key in ("cert_file", "key_file", "client_ca_file"):
                 self.assertRegex(block, r"%s: /etc/policy-sidecar/tls/" % key)
         self.assertIn("access_log: /var/log/policy-sidecar/access.log", text)
@@ -470,9 +516,9 @@ class ExampleServesTest(IntegrationTest):
         self.assertEqual(request(self.admin_port, "GET", "/healthz").status, 200)
 
     def test_starts_from_the_jwks_cache_file(self):
-        # the example's issuer is a placeholder that cannot be fetched: the last good set serves
+        # the example's issuer (check-example.sh's made-up sample) cannot be fetched: the last good set serves
         out = self.sidecar.output()
-        self.assertIn("jwt issuer https://cognito-idp.<region>.amazonaws.com/<user-pool-id>: cannot fetch its keys", out)
+        self.assertIn("jwt issuer https://cognito-idp.xx-example-1.amazonaws.com/xx-example-1_Example0: cannot fetch its keys", out)
         self.assertIn("starting from jwks_cache_file %s/state/cognito.jwks.json (1 key(s)" % self.dir, out)
 
     def test_public_health_over_mtls(self):

@@ -84,8 +84,10 @@ class ProxyTest(IntegrationTest):
             resp = self.get("/langchain/public/m", method=method)
             self.assertEqual(resp.status, 200, (method, resp))
         self.assertEqual([r["method"] for r in self.backend.log()], ["GET", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND"])
-        # the public health route allows GET only: HEAD falls through to the protected subtree
-        self.assertEqual(self.get("/langchain/health", method="HEAD").status, 401)
+        # the public health route lists GET, which allows HEAD (issue 13); any other method falls
+        # through to the protected subtree
+        self.assertEqual(self.get("/langchain/health", method="HEAD").status, 200)
+        self.assertEqual(self.get("/langchain/health", method="POST").status, 401)
 
     def test_no_strip_prefix_keeps_path(self):
         resp = self.sidecar.request("tools", "GET", "/tools/public/a/b?q=1")

@@ -57,7 +57,7 @@ static void test_full_config(void **state)
     assert_int_equal(ntohs(((struct sockaddr_in *)&lc->listen.ss)->sin_port), 8500);
     const sc_service_t *rag = sc_config_find_service(c, "rag");
     assert_int_equal(rag->listen.ss.ss_family, AF_INET6);
-    assert_int_equal(rag->timeout_ms, 29000);                /* default */
+    assert_int_equal(rag->timeout_ms, 28000);                /* default: below API Gateway's 29 s */
     assert_int_equal(rag->max_body_bytes, 10 * 1024 * 1024); /* default */
     assert_null(sc_config_find_service(c, "grafana"));
     assert_non_null(c->redis);

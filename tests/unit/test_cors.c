@@ -266,11 +266,63 @@ static void test_allowed_origin(void **state)
     }
 }
 
+static const char narrow_policy[] = "cors:\n  allowed_origins: [https://app.example.com]\n  allowed_methods: [GET, POST]\n"
+                                    "  allowed_headers: [content-type, x-tenant-id]\n" ROUTES;
+
+static const struct {
+    const char *name;
+    const char *headers[8];
+    const char *requested_method;
+    int allowed;
+} preflight_decisions[] = {
+    {"listed origin, method and headers",
+     {"origin", "https://app.example.com", "access-control-request-headers", "Content-Type, X-Tenant-ID"},
+     "POST",
+     1},
+    {"no requested headers", {"origin", "https://app.example.com"}, "GET", 1},
+    {"unlisted origin", {"origin", "https://evil.example"}, "GET", 0},
+    {"unlisted method", {"origin", "https://app.example.com"}, "DELETE", 0},
+    {"unknown method", {"origin", "https://app.example.com"}, "PROPFIND", 0},
+    {"one unlisted header among listed ones",
+     {"origin", "https://app.example.com", "access-control-request-headers", "content-type,x-secret-admin"},
+     "POST",
+     0},
+    {"requested headers sent twice",
+     {"origin", "https://app.example.com", "access-control-request-headers", "content-type", "access-control-request-headers",
+      "x-tenant-id"},
+     "POST",
+     0},
+};
+
+/* The decision alone: the pipeline turns a refusal into the cors_not_allowed denial (enforce
+ * answers 403, report_only forwards), so it must not depend on who answers. */
+static void test_preflight_allowed(void **state)
+{
+    (void)state;
+    sc_policy_t *p = load_ok(narrow_policy);
+    for (size_t i = 0; i != sizeof(preflight_decisions) / sizeof(preflight_decisions[0]); ++i) {
+        request_spec_t spec = {.method = "OPTIONS"};
+        memcpy(spec.headers, preflight_decisions[i].headers, sizeof(spec.headers));
+        h2o_req_t req;
+        fake_request(&req, &spec);
+        h2o_iovec_t origin = sc_cors_allowed_origin(&p->cors, &req);
+        const char *m = preflight_decisions[i].requested_method;
+        int got = sc_cors_preflight_allowed(&p->cors, &req, origin, h2o_iovec_init(m, strlen(m)));
+        h2o_mem_clear_pool(&req.pool);
+        if (got != preflight_decisions[i].allowed) {
+            sc_policy_free(p);
+            fail_msg("case \"%s\": expected %s", preflight_decisions[i].name,
+                     preflight_decisions[i].allowed ? "allowed" : "refused");
+        }
+    }
+    sc_policy_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_full),  cmocka_unit_test(test_config_defaults), cmocka_unit_test(test_config_invalid),
-        cmocka_unit_test(test_is_preflight), cmocka_unit_test(test_allowed_origin),
+        cmocka_unit_test(test_is_preflight), cmocka_unit_test(test_allowed_origin),  cmocka_unit_test(test_preflight_allowed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

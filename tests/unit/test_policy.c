@@ -79,6 +79,33 @@ static void test_match_first_wins(void **state)
     sc_policy_free(p);
 }
 
+/* A route's GET covers HEAD (a HEAD health check on a GET-only public route used to fall through
+ * to the protected subtree and get 401); nothing else gains HEAD. */
+static void test_get_allows_head(void **state)
+{
+    (void)state;
+    char err[512];
+    sc_policy_t *p = load(platform_policy, err, sizeof(err));
+    assert_ptr_equal(match(p, "HEAD", "/langchain/health"), &p->routes[0]);
+    /* POST/DELETE only: HEAD is not theirs, it goes on to the next route */
+    assert_ptr_equal(match(p, "HEAD", "/langchain/admin/users"), &p->routes[2]);
+    assert_int_equal(p->routes[0].methods, SC_METHOD_GET); /* the configuration itself is as written */
+    sc_policy_free(p);
+
+    p = load("routes:\n"
+             "  - path: /get\n    methods: [GET]\n    auth: none\n"
+             "  - path: /post\n    methods: [POST]\n    auth: none\n"
+             "  - path: /head\n    methods: [HEAD]\n    auth: none\n",
+             err, sizeof(err));
+    assert_non_null(p);
+    assert_ptr_equal(match(p, "HEAD", "/get"), &p->routes[0]);
+    assert_null(match(p, "HEAD", "/post"));
+    assert_null(match(p, "GET", "/head")); /* HEAD does not imply GET */
+    assert_ptr_equal(match(p, "HEAD", "/head"), &p->routes[2]);
+    assert_null(match(p, "head", "/get")); /* methods are case-sensitive */
+    sc_policy_free(p);
+}
+
 static void test_match_everything(void **state)
 {
     (void)state;
@@ -174,8 +201,9 @@ static void test_method_bits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_load_valid),   cmocka_unit_test(test_match_first_wins), cmocka_unit_test(test_match_everything),
-        cmocka_unit_test(test_strip_prefix), cmocka_unit_test(test_invalid_policies), cmocka_unit_test(test_method_bits),
+        cmocka_unit_test(test_load_valid),       cmocka_unit_test(test_match_first_wins), cmocka_unit_test(test_get_allows_head),
+        cmocka_unit_test(test_match_everything), cmocka_unit_test(test_strip_prefix),     cmocka_unit_test(test_invalid_policies),
+        cmocka_unit_test(test_method_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
