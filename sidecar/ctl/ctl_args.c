@@ -1,6 +1,5 @@
 #include "ctl_args.h"
 
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,30 +351,13 @@ static int add_claim(ctl_args_t *a, const char *value, ctl_err_t *err)
     return CTL_EXIT_OK;
 }
 
-/* token sign's options that take a string as it is: free text, one line. */
-static int apply_token_text(ctl_args_t *a, unsigned bit, const char *value, ctl_err_t *err)
+/* A token sign option taken as it is: it ends up in the token (or names its key), so one line. */
+static int token_text(const char *opt, const char *value, const char **slot, ctl_err_t *err)
 {
-    static const struct {
-        unsigned bit;
-        const char *name;
-        size_t offset;
-    } slots[] = {
-        {CTL_OPT_KEY_FILE, "key-file", offsetof(ctl_args_t, key_file)},
-        {CTL_OPT_KID, "kid", offsetof(ctl_args_t, kid)},
-        {CTL_OPT_SUB, "sub", offsetof(ctl_args_t, subject)},
-        {CTL_OPT_AUD, "aud", offsetof(ctl_args_t, audience)},
-        {CTL_OPT_TENANT_CLAIM, "tenant-claim", offsetof(ctl_args_t, tenant_claim)},
-    };
-    for (size_t i = 0; i != sizeof(slots) / sizeof(slots[0]); ++i) {
-        if (slots[i].bit != bit)
-            continue;
-        /* every one of them ends up in the token (or names its key): one line, never empty */
-        if (!text_valid(value, 1024))
-            return ctl_fail(err, CTL_EXIT_USAGE, "--%s: must be 1 to 1024 characters, without control characters", slots[i].name);
-        *(const char **)((char *)a + slots[i].offset) = value;
-        return CTL_EXIT_OK;
-    }
-    return ctl_fail(err, CTL_EXIT_USAGE, "internal error: unknown token option");
+    if (!text_valid(value, 1024))
+        return ctl_fail(err, CTL_EXIT_USAGE, "--%s: must be 1 to 1024 characters, without control characters", opt);
+    *slot = value;
+    return CTL_EXIT_OK;
 }
 
 /* --alg: a JWS algorithm name, exactly (RFC 7515 names are case-sensitive). */
@@ -418,11 +400,15 @@ static int apply_command_option(ctl_args_t *a, unsigned bit, const char *value, 
     case CTL_OPT_DRY_RUN:
         return CTL_EXIT_OK;
     case CTL_OPT_KEY_FILE:
+        return token_text("key-file", value, &a->key_file, err);
     case CTL_OPT_KID:
+        return token_text("kid", value, &a->kid, err);
     case CTL_OPT_SUB:
+        return token_text("sub", value, &a->subject, err);
     case CTL_OPT_AUD:
+        return token_text("aud", value, &a->audience, err);
     case CTL_OPT_TENANT_CLAIM:
-        return apply_token_text(a, bit, value, err);
+        return token_text("tenant-claim", value, &a->tenant_claim, err);
     case CTL_OPT_ALG:
         return apply_alg(a, value, err);
     case CTL_OPT_CLAIM:
