@@ -2,8 +2,9 @@
 # Brings up a working demo on this machine: installs what is missing, builds, starts a private
 # redis-server, a demo backend on 127.0.0.1:5000 and policy-sidecar in front of it on
 # 127.0.0.1:8500 (admin on 127.0.0.1:9901) with policies/langchain.yaml; creates a tenant and an
-# API key with sidecarctl, mints a JWT with the test fixtures' key, prints curl lines to try, and
-# stops everything on Ctrl-C. Scratch files live in a temporary directory removed on exit.
+# API key with sidecarctl, mints a JWT with `sidecarctl token sign` and the test fixtures' key,
+# prints curl lines to try, and stops everything on Ctrl-C. Scratch files live in a temporary
+# directory removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -33,9 +34,9 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 wait_for() { # $1 = what, rest = command that succeeds once it is up (polled, 20 s at most)
-    local what=$1 i
+    local what=$1
     shift
-    for i in $(seq 1 200); do
+    for _ in $(seq 1 200); do
         "$@" >/dev/null 2>&1 && return 0
         sleep 0.1
     done
@@ -74,13 +75,10 @@ ctl() { build/sidecarctl -c "$work/sidecar.yaml" --actor demo "$@"; }
 ctl tenant create demo --services langchain --scopes read,write >/dev/null
 key=$(ctl --json key create demo --scopes read --name "demo key" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 
-# a JWT for tenant "demo", signed with the test fixtures' RS256 key (kid rsa-rs256)
-b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
-header=$(printf '%s' '{"alg":"RS256","typ":"JWT","kid":"rsa-rs256"}' | b64url)
-payload=$(printf '{"iss":"https://demo-idp.example/","aud":"platform","sub":"alice","tenant_id":"demo","scope":"read write","exp":%d}' \
-    $(($(date +%s) + 3600)) | b64url)
-signature=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -sign tests/fixtures/jwt/keys/rs256.key.pem -binary | b64url)
-jwt="$header.$payload.$signature"
+# a JWT for tenant "demo", signed by sidecarctl with the test fixtures' RS256 key: the host file
+# tells it the issuer's algorithm, audience and the key's kid (rsa-rs256)
+jwt=$(ctl token sign --issuer https://demo-idp.example/ --key-file tests/fixtures/jwt/keys/rs256.key.pem \
+    --tenant demo --sub alice --scopes "read write" --ttl 1h)
 
 base=http://127.0.0.1:$SIDECAR_PORT
 cat <<TXT
@@ -98,6 +96,8 @@ Tenant "demo" and an API key were created with sidecarctl. Try:
 
   build/sidecarctl -c $work/sidecar.yaml tenant suspend demo    # then the calls above answer 403
   build/sidecarctl -c $work/sidecar.yaml key list demo
+  build/sidecarctl -c $work/sidecar.yaml token sign --issuer https://demo-idp.example/ \\
+      --key-file tests/fixtures/jwt/keys/rs256.key.pem --tenant demo --scopes read   # another JWT
   tail -f $work/access.log
 
 Ctrl-C stops everything.

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jwks.h"
 #include "schema.h"
 
 /* ------------------------------------------------------------------ tables */
@@ -31,6 +32,9 @@ static const struct command_spec {
     {"export", NULL, CTL_CMD_EXPORT, "export", ARG_NONE, 0},
     {"import", NULL, CTL_CMD_IMPORT, "import", ARG_FILE, CTL_OPT_DRY_RUN},
     {"audit", NULL, CTL_CMD_AUDIT, "audit", ARG_NONE, CTL_OPT_TENANT | CTL_OPT_SINCE},
+    {"token", "sign", CTL_CMD_TOKEN_SIGN, "token sign", ARG_NONE,
+     CTL_OPT_ISSUER | CTL_OPT_TENANT | CTL_OPT_SCOPES | CTL_OPT_KEY_FILE | CTL_OPT_KID | CTL_OPT_ALG | CTL_OPT_SUB | CTL_OPT_AUD |
+         CTL_OPT_TTL | CTL_OPT_CLAIM | CTL_OPT_TENANT_CLAIM},
 };
 
 typedef enum {
@@ -77,6 +81,14 @@ static const struct option_spec {
     {"dry-run", 0, 0, OPT_COMMAND, CTL_OPT_DRY_RUN},
     {"tenant", 0, 1, OPT_COMMAND, CTL_OPT_TENANT},
     {"since", 0, 1, OPT_COMMAND, CTL_OPT_SINCE},
+    {"key-file", 0, 1, OPT_COMMAND, CTL_OPT_KEY_FILE},
+    {"kid", 0, 1, OPT_COMMAND, CTL_OPT_KID},
+    {"alg", 0, 1, OPT_COMMAND, CTL_OPT_ALG},
+    {"sub", 0, 1, OPT_COMMAND, CTL_OPT_SUB},
+    {"aud", 0, 1, OPT_COMMAND, CTL_OPT_AUD},
+    {"ttl", 0, 1, OPT_COMMAND, CTL_OPT_TTL},
+    {"claim", 0, 1, OPT_COMMAND, CTL_OPT_CLAIM},
+    {"tenant-claim", 0, 1, OPT_COMMAND, CTL_OPT_TENANT_CLAIM},
 };
 
 /* An option as it appeared on the command line, applied once the command is known. */
@@ -315,6 +327,48 @@ static int parse_duration_option(const char *opt, const char *value, int64_t *ou
     return CTL_EXIT_OK;
 }
 
+/*
+ * token sign --claim NAME=VALUE: a string claim. The claims that other options set, and the
+ * NumericDate ones (a string there would make the token malformed), cannot be given this way.
+ */
+static int add_claim(ctl_args_t *a, const char *value, ctl_err_t *err)
+{
+    static const char *const reserved[] = {"iss", "sub", "aud", "exp", "iat", "nbf"};
+    const char *eq = strchr(value, '=');
+    size_t n = eq != NULL ? (size_t)(eq - value) : 0;
+    if (n == 0 || !text_valid(value, 1024))
+        return ctl_fail(err, CTL_EXIT_USAGE, "--claim: \"%s\" is not NAME=VALUE (no control characters)", value);
+    for (size_t i = 0; i != sizeof(reserved) / sizeof(reserved[0]); ++i)
+        if (strlen(reserved[i]) == n && memcmp(reserved[i], value, n) == 0)
+            return ctl_fail(err, CTL_EXIT_USAGE, "--claim: \"%.*s\" is set by sidecarctl (--issuer, --sub, --aud, --ttl)", (int)n,
+                            value);
+    for (size_t i = 0; i != a->num_claims; ++i)
+        if (strncmp(a->claims[i], value, n + 1) == 0)
+            return ctl_fail(err, CTL_EXIT_USAGE, "--claim: \"%.*s\" given twice", (int)n, value);
+    if (a->num_claims == CTL_TOKEN_MAX_CLAIMS)
+        return ctl_fail(err, CTL_EXIT_USAGE, "--claim: at most %d claims", CTL_TOKEN_MAX_CLAIMS);
+    a->claims[a->num_claims++] = value;
+    return CTL_EXIT_OK;
+}
+
+/* A token sign option taken as it is: it ends up in the token (or names its key), so one line. */
+static int token_text(const char *opt, const char *value, const char **slot, ctl_err_t *err)
+{
+    if (!text_valid(value, 1024))
+        return ctl_fail(err, CTL_EXIT_USAGE, "--%s: must be 1 to 1024 characters, without control characters", opt);
+    *slot = value;
+    return CTL_EXIT_OK;
+}
+
+/* --alg: a JWS algorithm name, exactly (RFC 7515 names are case-sensitive). */
+static int apply_alg(ctl_args_t *a, const char *value, ctl_err_t *err)
+{
+    if (sc_jws_alg_from_name(value, strlen(value)) == SC_JWS_ALG_INVALID)
+        return ctl_fail(err, CTL_EXIT_USAGE, "--alg: \"%s\" is not a supported JWS algorithm (RS256, ES256, HS256, ...)", value);
+    a->alg = value;
+    return CTL_EXIT_OK;
+}
+
 /* ------------------------------------------------------------------ applying options */
 
 static int apply_command_option(ctl_args_t *a, unsigned bit, const char *value, ctl_err_t *err)
@@ -344,6 +398,26 @@ static int apply_command_option(ctl_args_t *a, unsigned bit, const char *value, 
         a->key_name = value;
         return CTL_EXIT_OK;
     case CTL_OPT_DRY_RUN:
+        return CTL_EXIT_OK;
+    case CTL_OPT_KEY_FILE:
+        return token_text("key-file", value, &a->key_file, err);
+    case CTL_OPT_KID:
+        return token_text("kid", value, &a->kid, err);
+    case CTL_OPT_SUB:
+        return token_text("sub", value, &a->subject, err);
+    case CTL_OPT_AUD:
+        return token_text("aud", value, &a->audience, err);
+    case CTL_OPT_TENANT_CLAIM:
+        return token_text("tenant-claim", value, &a->tenant_claim, err);
+    case CTL_OPT_ALG:
+        return apply_alg(a, value, err);
+    case CTL_OPT_CLAIM:
+        return add_claim(a, value, err);
+    case CTL_OPT_TTL:
+        if (parse_duration_option("ttl", value, &a->ttl_s, err) != CTL_EXIT_OK)
+            return CTL_EXIT_USAGE;
+        if (a->ttl_s == 0)
+            return ctl_fail(err, CTL_EXIT_USAGE, "--ttl: must be more than 0");
         return CTL_EXIT_OK;
     case CTL_OPT_TENANT:
         if (!sc_tenant_id_valid(value, strlen(value)))
@@ -411,7 +485,7 @@ static int apply_option(ctl_args_t *a, const struct command_spec *cmd, const opt
     }
     if ((cmd->options & o->bit) == 0)
         return ctl_fail(err, CTL_EXIT_USAGE, "%s does not take --%s (try sidecarctl --help)", cmd->name, o->name);
-    if ((a->given & o->bit) != 0 && o->bit != CTL_OPT_ISSUER)
+    if ((a->given & o->bit) != 0 && o->bit != CTL_OPT_ISSUER && o->bit != CTL_OPT_CLAIM)
         return ctl_fail(err, CTL_EXIT_USAGE, "--%s given twice", o->name);
     a->given |= o->bit;
     return apply_command_option(a, o->bit, use->value, err);
@@ -510,8 +584,9 @@ static const struct command_spec *find_command(const scan_t *s, ctl_err_t *err, 
         ctl_fail(err, CTL_EXIT_USAGE, "unknown command \"%s\" (try sidecarctl --help)", group);
     else if (verb == NULL)
         ctl_fail(err, CTL_EXIT_USAGE, "%s: missing command (%s)", group,
-                 strcmp(group, "tenant") == 0 ? "create, get, list, update, suspend, activate or delete"
-                                              : "create, list, revoke or rotate");
+                 strcmp(group, "tenant") == 0  ? "create, get, list, update, suspend, activate or delete"
+                 : strcmp(group, "token") == 0 ? "sign"
+                                               : "create, list, revoke or rotate");
     else
         ctl_fail(err, CTL_EXIT_USAGE, "unknown command \"%s %s\" (try sidecarctl --help)", group, verb);
     return NULL;
@@ -541,6 +616,22 @@ static int check_target(const struct command_spec *c, const scan_t *s, ctl_args_
     return CTL_EXIT_OK;
 }
 
+/* token sign: the issuer (one, named), the key and the tenant are required. */
+static int check_token_sign(const ctl_args_t *a, ctl_err_t *err)
+{
+    if (a->issuers == NULL)
+        return ctl_fail(err, CTL_EXIT_USAGE, "token sign: --issuer is required");
+    if (strcmp(a->issuers, "*") == 0 || strchr(a->issuers, ' ') != NULL)
+        return ctl_fail(err, CTL_EXIT_USAGE, "token sign: --issuer names exactly one issuer");
+    if (a->key_file == NULL)
+        return ctl_fail(err, CTL_EXIT_USAGE, "token sign: --key-file is required (a PEM private key, or an HMAC secret file)");
+    if (a->tenant_filter == NULL)
+        return ctl_fail(err, CTL_EXIT_USAGE, "token sign: --tenant is required");
+    if (a->scopes != NULL && strcmp(a->scopes, "*") == 0)
+        return ctl_fail(err, CTL_EXIT_USAGE, "--scopes: a token lists its scopes one by one; '*' is for tenants only");
+    return CTL_EXIT_OK;
+}
+
 /* Rules that involve more than one option. */
 static int check_combination(const ctl_args_t *a, ctl_err_t *err)
 {
@@ -549,6 +640,8 @@ static int check_combination(const ctl_args_t *a, ctl_err_t *err)
                         "tenant update: nothing to change (give --services, --scopes, --rate, --burst, --quota or --issuer)");
     if (a->command == CTL_CMD_KEY_CREATE && a->scopes != NULL && strcmp(a->scopes, "*") == 0)
         return ctl_fail(err, CTL_EXIT_USAGE, "--scopes: a key lists its scopes one by one; '*' is for tenants only");
+    if (a->command == CTL_CMD_TOKEN_SIGN)
+        return check_token_sign(a, err);
     return CTL_EXIT_OK;
 }
 
@@ -560,6 +653,7 @@ int ctl_args_parse(int argc, char **argv, ctl_args_t *a, ctl_err_t *err)
 
     memset(a, 0, sizeof(*a));
     a->grace_s = CTL_DEFAULT_GRACE_S;
+    a->ttl_s = CTL_TOKEN_DEFAULT_TTL_S;
     scan_argv(&s, argc, argv);
     if (s.help || s.version) {
         a->command = s.help ? CTL_CMD_HELP : CTL_CMD_VERSION;

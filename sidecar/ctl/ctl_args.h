@@ -33,6 +33,7 @@ typedef enum ctl_command {
     CTL_CMD_EXPORT,
     CTL_CMD_IMPORT,
     CTL_CMD_AUDIT,
+    CTL_CMD_TOKEN_SIGN,
 } ctl_command_t;
 
 /* Which command options were given (bits of ctl_args_t.given). */
@@ -49,6 +50,15 @@ enum {
     CTL_OPT_DRY_RUN = 1u << 9, /* import */
     CTL_OPT_TENANT = 1u << 10, /* audit */
     CTL_OPT_SINCE = 1u << 11,  /* audit */
+    /* token sign (CTL_OPT_ISSUER, CTL_OPT_TENANT and CTL_OPT_SCOPES too) */
+    CTL_OPT_KEY_FILE = 1u << 12,
+    CTL_OPT_KID = 1u << 13,
+    CTL_OPT_ALG = 1u << 14,
+    CTL_OPT_SUB = 1u << 15,
+    CTL_OPT_AUD = 1u << 16,
+    CTL_OPT_TTL = 1u << 17,
+    CTL_OPT_CLAIM = 1u << 18,
+    CTL_OPT_TENANT_CLAIM = 1u << 19,
 };
 #define CTL_OPTS_TENANT_FIELDS (CTL_OPT_SERVICES | CTL_OPT_SCOPES | CTL_OPT_RATE | CTL_OPT_BURST | CTL_OPT_QUOTA | CTL_OPT_ISSUER)
 
@@ -59,6 +69,8 @@ enum {
 #define CTL_ACTOR_MAX 128
 /* The audit stream keeps about this many entries (XADD MAXLEN ~) unless told otherwise. */
 #define CTL_AUDIT_DEFAULT_MAX_ENTRIES 100000
+#define CTL_TOKEN_DEFAULT_TTL_S (15 * 60) /* token sign without --ttl */
+#define CTL_TOKEN_MAX_CLAIMS 32           /* --claim given at most this many times */
 
 typedef struct ctl_args {
     ctl_command_t command;
@@ -84,9 +96,19 @@ typedef struct ctl_args {
     int64_t expires_s; /* > 0 */
     int64_t grace_s;   /* CTL_DEFAULT_GRACE_S unless given; 0: revoke the old key now */
     const char *key_name;
-    const char *tenant_filter; /* audit --tenant */
+    const char *tenant_filter; /* audit --tenant; token sign --tenant (the token's tenant) */
     int64_t since_s;           /* audit --since: Unix seconds when since_absolute, else seconds ago */
     int since_absolute;
+    /* token sign; the issuer is `issuers` (exactly one) */
+    const char *key_file;
+    const char *kid;
+    const char *alg;                          /* a JWS name, checked against what can be signed; NULL: chosen from the key */
+    const char *subject;                      /* --sub */
+    const char *audience;                     /* --aud */
+    const char *tenant_claim;                 /* NULL: the issuer's (-c), else tenant_id */
+    int64_t ttl_s;                            /* > 0; CTL_TOKEN_DEFAULT_TTL_S unless given */
+    const char *claims[CTL_TOKEN_MAX_CLAIMS]; /* --claim NAME=VALUE, as given */
+    size_t num_claims;
 } ctl_args_t;
 
 /**

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +42,17 @@ static const char help_text[] =
     "  import FILE              check the whole file, then write it tenant by tenant, replacing\n"
     "                           existing records and keys of those tenants ('-': standard input)\n"
     "  import FILE --dry-run    check the file and print what it would change; write nothing\n"
+    "\n"
+    "Test tokens (no Redis):\n"
+    "  token sign --issuer ISS --key-file FILE --tenant ID [--sub S] [--aud A] [--scopes s1,s2]\n"
+    "             [--ttl 15m] [--alg ALG] [--kid KID] [--tenant-claim NAME] [--claim NAME=VALUE]...\n"
+    "                           print a JWT signed with FILE (a PEM private key, or an HMAC secret file\n"
+    "                           as hmac_secret_file reads it). With -c (or the default host file) ISS\n"
+    "                           must be one of its jwt_issuers, and the token follows it: allowed\n"
+    "                           algorithm, tenant and scopes claims, first audience (or client id), and\n"
+    "                           the kid of the configured key that FILE matches. ALG: RS256/384/512,\n"
+    "                           ES256/384, HS256/384/512 (default: from the key). --claim adds a string\n"
+    "                           claim. --json prints {token, alg, kid, expires_at}.\n"
     "\n"
     "Audit:\n"
     "  audit [--tenant ID] [--since WHEN]\n"
@@ -95,6 +108,18 @@ void ctl_output_version(void)
 void ctl_output_error(const ctl_err_t *err)
 {
     fprintf(stderr, "sidecarctl: %s\n", err->msg);
+}
+
+void ctl_output_warning(const char *fmt, ...)
+{
+    ctl_err_t msg;
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = ctl_xvasprintf(fmt, ap);
+    va_end(ap);
+    ctl_fail(&msg, 0, "%s", text); /* one line, whatever it quotes */
+    free(text);
+    fprintf(stderr, "sidecarctl: warning: %s\n", msg.msg);
 }
 
 /* ------------------------------------------------------------------ JSON */

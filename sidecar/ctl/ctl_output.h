@@ -28,6 +28,12 @@ void ctl_output_version(void);
 void ctl_output_error(const ctl_err_t *err);
 
 /**
+ * "sidecarctl: warning: <message>" on stderr: something the user should know about a command
+ * that still succeeds.
+ */
+void ctl_output_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/**
  * The JSON form of a tenant ({"id": ..., fields...}) and of a key ({"sha256": ..., fields...}),
  * shared by get, list and export. New references.
  */

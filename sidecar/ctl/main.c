@@ -4,7 +4,8 @@
  * Order of work: parse and validate the command line; load the host file (-c) and, for import,
  * the whole input file; make the checks that need no Redis; only then connect, and run the
  * command. Invalid input is thus refused (exit 2) before anything is contacted, and a Redis that
- * cannot be reached or refuses the login (exit 3) has had nothing written to it.
+ * cannot be reached or refuses the login (exit 3) has had nothing written to it. `token sign`
+ * stops after the host file: it needs no Redis.
  */
 #include <stdio.h>
 #include <time.h>
@@ -16,6 +17,7 @@
 #include "ctl_output.h"
 #include "ctl_redis.h"
 #include "ctl_setup.h"
+#include "ctl_token.h"
 #include "ctl_transfer.h"
 
 static int dispatch(const ctl_env_t *env, const ctl_import_t *import, ctl_err_t *err)
@@ -45,6 +47,12 @@ static int run(const ctl_args_t *args, ctl_err_t *err)
 
     int rc = ctl_setup_host(args, &host, err);
     env.host = host;
+    if (rc == CTL_EXIT_OK && args->command == CTL_CMD_TOKEN_SIGN) {
+        /* signs offline: the host file says how the issuer is configured; Redis has no part */
+        rc = ctl_token_run(args, host != NULL ? &host->jwt_issuers : NULL, env.now, err);
+        sc_config_free(host);
+        return rc;
+    }
     if (rc == CTL_EXIT_OK && args->command == CTL_CMD_IMPORT)
         rc = ctl_import_load(args->target, host, &import, err);
     if (rc == CTL_EXIT_OK)

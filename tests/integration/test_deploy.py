@@ -28,7 +28,8 @@ LOGROTATE_CONF = os.path.join(DEPLOY, "logrotate", "policy-sidecar")
 CHECK_EXAMPLE = os.path.join(DEPLOY, "check-example.sh")
 MIGRATE = os.path.join(DEPLOY, "apigateway-migrate.sh")
 METRICS_H = os.path.join(SOURCE_DIR, "sidecar", "metrics.h")
-SCRIPTS = [CHECK_EXAMPLE, MIGRATE, os.path.join(SOURCE_DIR, "certs", "make-dev-certs.sh")]
+SCRIPTS = [CHECK_EXAMPLE, MIGRATE, os.path.join(SOURCE_DIR, "certs", "make-dev-certs.sh")] + \
+    [os.path.join(SOURCE_DIR, "scripts", name) for name in ("demo.sh", "deps.sh", "test.sh")]
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 PROMTOOL = shutil.which("promtool")

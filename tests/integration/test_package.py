@@ -71,9 +71,9 @@ class PackageTest(unittest.TestCase):
     def test_depends_on_the_linked_runtime_libraries(self):
         depends = {re.split(r"[\s(]", d.strip())[0] for d in self.field("Depends").split(",")}
         # the libraries the daemon links on Debian 12, found by dpkg-shlibdeps, plus what the
-        # maintainer scripts (adduser) and the unit (curl, ExecStartPost) run
+        # maintainer scripts (adduser) and the unit (curl, ExecStartPost) run; libjwt0 for sidecarctl's token sign
         for package in ("libh2o-evloop0.13", "libhiredis0.14", "libssl3", "libyaml-0-2", "libjansson4", "libc6",
-                        "adduser", "curl"):
+                        "libjwt0", "adduser", "curl"):
             self.assertIn(package, depends)
 
     def test_contents(self):

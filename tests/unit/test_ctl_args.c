@@ -266,7 +266,7 @@ static void test_word_and_key_id_rules(void **state)
 
 /* Every one of these is a usage error (exit 2) whose message starts with `prefix`. */
 static const struct invalid_case {
-    const char *words[10];
+    const char *words[14];
     const char *prefix;
 } invalid[] = {
     {{0}, "missing command"},
@@ -342,6 +342,32 @@ static const struct invalid_case {
     {{"tenant", "delete", "acme", "--dry-run"}, "tenant delete does not take --dry-run"},
     {{"import", "f.json", "--dry-run=yes"}, "option --dry-run takes no value"},
     {{"tenant", "list", "--tenant", "acme"}, "tenant list does not take --tenant"},
+    {{"token"}, "token: missing command (sign)"},
+    {{"token", "sign", "--key-file", "k.pem", "--tenant", "acme"}, "token sign: --issuer is required"},
+    {{"token", "sign", "--issuer", "a", "--issuer", "b", "--key-file", "k.pem", "--tenant", "acme"},
+     "token sign: --issuer names exactly one"},
+    {{"token", "sign", "--issuer", "*", "--key-file", "k.pem", "--tenant", "acme"}, "token sign: --issuer names exactly one"},
+    {{"token", "sign", "--issuer", "a", "--tenant", "acme"}, "token sign: --key-file is required"},
+    {{"token", "sign", "--issuer", "a", "--key-file", "k.pem"}, "token sign: --tenant is required"},
+    {{"token", "sign", "--issuer", "a", "--key-file", "k.pem", "--tenant", "a b"}, "--tenant: invalid tenant ID"},
+    {{"token", "sign", "--issuer", "a", "--key-file", "k.pem", "--tenant", "acme", "--scopes", "*"}, "--scopes: a token lists"},
+    {{"token", "sign", "--issuer", "a", "--key-file", "k.pem", "--tenant", "acme", "--alg", "none"}, "--alg: \"none\" is not"},
+    {{"token", "sign", "--issuer", "a", "--key-file", "k.pem", "--tenant", "acme", "--alg", "rs256"}, "--alg: \"rs256\" is not"},
+    {{"token", "sign", "--issuer", "a", "--key-file", "k.pem", "--tenant", "acme", "--ttl", "0"}, "--ttl: must be more than 0"},
+    {{"token", "sign", "--issuer", "a", "--key-file", "k.pem", "--tenant", "acme", "--claim", "novalue"},
+     "--claim: \"novalue\" is not NAME=VALUE"},
+    {{"token", "sign", "--issuer", "a", "--key-file", "k.pem", "--tenant", "acme", "--claim", "=x"},
+     "--claim: \"=x\" is not NAME=VALUE"},
+    {{"token", "sign", "--issuer", "a", "--key-file", "k.pem", "--tenant", "acme", "--claim", "exp=1"},
+     "--claim: \"exp\" is set by sidecarctl"},
+    {{"token", "sign", "--issuer", "a", "--key-file", "k.pem", "--tenant", "acme", "--claim", "x=1", "--claim", "x=2"},
+     "--claim: \"x\" given twice"},
+    {{"token", "sign", "--issuer", "a", "--key-file", "k.pem", "--tenant", "acme", "--sub", "a\nb"}, "--sub: must be 1 to 1024"},
+    {{"token", "sign", "--issuer", "a", "--key-file", "k.pem", "--tenant", "acme", "--kid", "k", "--kid", "l"},
+     "--kid given twice"},
+    {{"token", "sign", "--issuer", "a", "--key-file", "k.pem", "--tenant", "acme", "--rate", "5"},
+     "token sign does not take --rate"},
+    {{"tenant", "create", "acme", "--key-file", "k.pem"}, "tenant create does not take --key-file"},
 };
 
 static void test_operator_options(void **state)
@@ -432,6 +458,44 @@ static void test_since(void **state)
     }
 }
 
+static void test_token_sign(void **state)
+{
+    (void)state;
+    ctl_args_t a;
+    PARSE_OK(&a, "token", "sign", "--issuer", "https://idp.test/", "--key-file", "k.pem", "--tenant", "acme");
+    assert_int_equal(a.command, CTL_CMD_TOKEN_SIGN);
+    assert_string_equal(a.command_name, "token sign");
+    assert_string_equal(a.issuers, "https://idp.test/");
+    assert_string_equal(a.key_file, "k.pem");
+    assert_string_equal(a.tenant_filter, "acme");
+    assert_int_equal(a.ttl_s, CTL_TOKEN_DEFAULT_TTL_S);
+    assert_null(a.alg);
+    assert_null(a.kid);
+    assert_null(a.subject);
+    assert_null(a.audience);
+    assert_null(a.scopes);
+    assert_null(a.tenant_claim);
+    assert_int_equal(a.num_claims, 0);
+    ctl_args_free(&a);
+
+    PARSE_OK(&a, "-c", "host.yaml", "--json", "token", "sign", "--issuer=https://idp.test/", "--key-file", "k.pem", "--tenant",
+             "acme", "--alg", "ES256", "--kid", "k1", "--sub", "alice", "--aud", "platform", "--scopes", "read,write", "--ttl",
+             "2h", "--tenant-claim", "custom:tenant_id", "--claim", "token_use=access", "--claim", "client_id=app=1");
+    assert_string_equal(a.config_file, "host.yaml");
+    assert_true(a.json);
+    assert_string_equal(a.alg, "ES256");
+    assert_string_equal(a.kid, "k1");
+    assert_string_equal(a.subject, "alice");
+    assert_string_equal(a.audience, "platform");
+    assert_string_equal(a.scopes, "read write");
+    assert_int_equal(a.ttl_s, 7200);
+    assert_string_equal(a.tenant_claim, "custom:tenant_id");
+    assert_int_equal(a.num_claims, 2);
+    assert_string_equal(a.claims[0], "token_use=access");
+    assert_string_equal(a.claims[1], "client_id=app=1"); /* split at the first '=' */
+    ctl_args_free(&a);
+}
+
 static void test_invalid_command_lines(void **state)
 {
     (void)state;
@@ -462,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_operator_options),
         cmocka_unit_test(test_audit),
         cmocka_unit_test(test_since),
+        cmocka_unit_test(test_token_sign),
         cmocka_unit_test(test_invalid_command_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
