@@ -173,6 +173,12 @@ int sc_tls_build(sc_tls_config_t *tls, char *err, size_t errsize)
     return 0;
 }
 
+int sc_tls_ctx_requires_client_cert(SSL_CTX *ctx)
+{
+    int both = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    return ctx != NULL && (SSL_CTX_get_verify_mode(ctx) & both) == both;
+}
+
 static int hex_value(int c)
 {
     if (c >= '0' && c <= '9')
