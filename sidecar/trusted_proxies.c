@@ -44,7 +44,6 @@ static int read_section(sc_conf_reader_t *r, const sc_yaml_node_t *map, sc_trust
     if (sc_conf_mapping(r, map, "trusted_proxies", keys) != 0 || read_cidrs(r, map, tp) != 0 ||
         sc_conf_bool(r, map, "trusted_proxies", "client_cert", &tp->client_cert) != 0)
         return -1;
-    tp->line = map->line;
     if (tp->num_cidrs == 0 && !tp->client_cert) /* an empty section is a mistake, not a way to say "nobody" */
         return sc_conf_error(r, map, "trusted_proxies",
                              "names no peer: list cidrs and/or set client_cert: true "

@@ -34,7 +34,6 @@ typedef struct sc_trusted_proxies {
     size_t num_cidrs;
     int client_cert;         /* connections that presented a certificate the listener verified */
     char *request_id_header; /* the gateway's request id (lower case), read from trusted peers; NULL: none */
-    unsigned line;           /* of trusted_proxies, for errors found later */
 } sc_trusted_proxies_t;
 
 /* What a trusted peer says about a request. Values point into the request's headers or pool. */
