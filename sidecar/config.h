@@ -16,6 +16,7 @@
 #include "redis_client.h"
 #include "tenant_store.h"
 #include "tls.h"
+#include "trusted_proxies.h"
 
 typedef struct sc_addr {
     struct sockaddr_storage ss;
@@ -61,6 +62,7 @@ typedef struct sc_config {
     uint64_t max_buffered_body_bytes; /* request bytes buffered at once, all connections */
     sc_auth_failure_limit_t auth_failures;
     sc_issuers_default_t tenant_issuers_default; /* JWT issuers of a tenant record without "issuers" */
+    sc_trusted_proxies_t trusted_proxies;        /* whose X-Forwarded-* are believed; reloadable (per request) */
 } sc_config_t;
 
 /**
@@ -84,9 +86,9 @@ void sc_config_retain(sc_config_t *config);
 void sc_config_release(sc_config_t *config);
 
 /**
- * Whether `next` can replace `current` without a restart: only policies and JWT issuers (and
- * their key files) may change; listeners, upstreams, limits of the h2o configuration, Redis and
- * caches are fixed at start. Returns 0, or -1 with the first difference in err.
+ * Whether `next` can replace `current` without a restart: only policies, JWT issuers (and
+ * their key files), TLS files and pins, trusted_proxies and request_id_header may change; listeners, upstreams, limits of the h2o
+ * configuration, Redis and caches are fixed at start. Returns 0, or -1 with the first difference in err.
  */
 int sc_config_check_reloadable(const sc_config_t *current, const sc_config_t *next, char *err, size_t errsize);
 

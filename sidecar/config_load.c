@@ -54,6 +54,8 @@ static const char *const host_keys[] = {"threads",
                                         "max_buffered_body_bytes",
                                         "auth_failure_limit",
                                         "tenant_issuers_default",
+                                        "trusted_proxies",
+                                        "request_id_header",
                                         NULL};
 static const char *const auth_failure_keys[] = {"per_client_rate", "per_client_burst", "total_rate", "total_burst", NULL};
 static const char *const metrics_keys[] = {"per_tenant", "max_tenants", NULL};
@@ -454,6 +456,19 @@ static int check_body_limits(sc_conf_reader_t *r, const sc_yaml_node_t *root, co
     return 0;
 }
 
+/* client_cert: true trusts connections whose handshake verified a client certificate: some
+ * listener must ask for one, or the setting would silently trust nobody. */
+static int check_trusted_proxies(sc_conf_reader_t *r, const sc_yaml_node_t *root, const sc_config_t *c)
+{
+    if (!c->trusted_proxies.client_cert)
+        return 0;
+    for (size_t i = 0; i != c->num_services; ++i)
+        if (c->services[i].tls != NULL && c->services[i].tls->client_ca_file != NULL)
+            return 0;
+    return sc_conf_error(r, sc_yaml_get(sc_yaml_get(root, "trusted_proxies"), "client_cert"), "trusted_proxies.client_cert",
+                         "no service asks for client certificates (tls.client_ca_file)");
+}
+
 static int read_host(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
 {
     char reason[256];
@@ -473,7 +488,8 @@ static int read_host(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_
         return sc_conf_error(r, root, "admin_listen", "out of memory");
     }
     if (read_identity(r, root, c) != 0 || read_observability(r, root, c) != 0 || read_limits(r, root, c) != 0 ||
-        read_services(r, root, c) != 0 || check_body_limits(r, root, c) != 0)
+        sc_trusted_proxies_read(r, root, &c->trusted_proxies) != 0 || read_services(r, root, c) != 0 ||
+        check_body_limits(r, root, c) != 0 || check_trusted_proxies(r, root, c) != 0)
         return -1;
     return check_identity_sources(r, root, c);
 }
@@ -527,6 +543,7 @@ void sc_config_free(sc_config_t *c)
     sc_redis_config_free(c->redis);
     sc_jwt_issuers_free(&c->jwt_issuers);
     free(c->access_log);
+    sc_trusted_proxies_clear(&c->trusted_proxies);
     free(c->admin_listen.text);
     free(c->file);
     free(c);

@@ -42,6 +42,7 @@ struct sc_conn {
     int has_body;
     int withheld;     /* the body of the current request is withheld: answered before it */
     int refusing;     /* a 503 is being written; h2o hears of the end once it is */
+    int client_cert;  /* the handshake required a verified client certificate (trusted_proxies.h) */
     size_t accounted; /* of sock->input->size, counted in guard->buffered */
     h2o_iovec_t refusal;
     char refusal_buf[512];
@@ -289,6 +290,17 @@ sc_conn_t *sc_conn_of_req(h2o_req_t *req)
         return NULL;
     h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
     return sock != NULL && sock->on_close.cb == on_conn_close ? sock->on_close.data : NULL;
+}
+
+void sc_conn_set_client_cert_required(h2o_socket_t *sock)
+{
+    if (sock->on_close.cb == on_conn_close)
+        ((sc_conn_t *)sock->on_close.data)->client_cert = 1;
+}
+
+int sc_conn_client_cert_verified(const sc_conn_t *c)
+{
+    return c != NULL && c->client_cert;
 }
 
 int sc_conn_request_started(sc_conn_t *c)

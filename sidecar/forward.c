@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "conn_guard.h"
 #include "headers.h"
 
 h2o_iovec_t sc_forward_path(h2o_mem_pool_t *pool, const sc_policy_t *policy, h2o_iovec_t normalized, h2o_iovec_t raw_path,
@@ -59,6 +60,34 @@ h2o_iovec_t sc_request_peer(sc_request_t *r)
     return r->peer;
 }
 
+/* Whether the peer's forwarding headers are believed, and what they say: read once, from the
+ * headers as received (sc_forward_prepare asks before it edits them). */
+const sc_request_forwarded_t *sc_request_forwarded(sc_request_t *r)
+{
+    const sc_trusted_proxies_t *tp = &r->config->trusted_proxies;
+    if (r->forwarded_view.known)
+        return &r->forwarded_view;
+    r->forwarded_view.known = 1;
+    if (tp->num_cidrs != 0 || tp->client_cert) { /* nothing to ask the socket otherwise */
+        struct sockaddr_storage ss;
+        h2o_conn_t *conn = r->req->conn;
+        socklen_t len = conn->callbacks->get_peername(conn, (struct sockaddr *)&ss);
+        r->forwarded_view.trusted = sc_trusted_proxies_trust(tp, len != 0 ? (struct sockaddr *)&ss : NULL,
+                                                             sc_conn_client_cert_verified(sc_conn_of_req(r->req)));
+    }
+    if (r->forwarded_view.trusted)
+        sc_trusted_proxies_read_headers(tp, &r->req->pool, &r->req->headers, &r->forwarded_view.values);
+    return &r->forwarded_view;
+}
+
+h2o_iovec_t sc_request_client(sc_request_t *r)
+{
+    const sc_request_forwarded_t *fw = sc_request_forwarded(r);
+    if (fw->trusted && fw->values.chain.len != 0)
+        return fw->values.client; /* empty when the entry is not an address: nothing to vouch for */
+    return sc_request_peer(r);
+}
+
 /* The headers the sidecar owns towards the backend: whatever the client sent is dropped. */
 static int owned_by_sidecar(const h2o_iovec_t *name)
 {
@@ -66,7 +95,8 @@ static int owned_by_sidecar(const h2o_iovec_t *name)
            sc_header_name_loose_prefix(name->base, name->len, H2O_STRLIT("x-auth-")) ||
            sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("x-api-key")) ||
            sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("x-request-id")) ||
-           sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("x-forwarded-for"));
+           sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("x-forwarded-for")) ||
+           sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("x-forwarded-proto"));
 }
 
 static int listed(const h2o_iovec_t *name, char *const *names, size_t n)
@@ -95,18 +125,34 @@ void sc_forward_strip_headers(h2o_headers_t *headers, const sc_policy_t *policy,
     headers->size = kept;
 }
 
+/*
+ * X-Forwarded-For and X-Forwarded-Proto: a trusted proxy's are kept, the peer appended to the
+ * first; anyone else's are replaced by the peer and the listener's scheme.
+ */
+static void set_forwarding_headers(sc_request_t *r, const sc_request_forwarded_t *fw)
+{
+    h2o_req_t *req = r->req;
+    h2o_iovec_t peer = sc_request_peer(r), proto = fw->values.proto;
+    if (peer.base != NULL) {
+        h2o_iovec_t xff = fw->trusted ? sc_xff_append(&req->pool, fw->values.chain, peer) : peer;
+        h2o_add_header(&req->pool, &req->headers, H2O_TOKEN_X_FORWARDED_FOR, NULL, xff.base, xff.len);
+    }
+    if (proto.len == 0)
+        proto = r->service->tls != NULL ? h2o_iovec_init(H2O_STRLIT("https")) : h2o_iovec_init(H2O_STRLIT("http"));
+    h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-proto"), 0, NULL, proto.base, proto.len);
+}
+
 void sc_forward_prepare(sc_request_t *r)
 {
     h2o_req_t *req = r->req;
     const sc_policy_t *policy = r->service->policy;
+    const sc_request_forwarded_t *fw = sc_request_forwarded(r); /* before the client's copies go */
     req->path = sc_forward_path(&req->pool, policy, r->path, req->path, req->query_at);
     /* Authorization goes on only when the policy allows it and no API key stood in for it: a
      * header nobody verified must not look verified to the backend */
     sc_forward_strip_headers(&req->headers, policy, !policy->forward_authorization || r->identity.method == SC_AUTH_API_KEY);
     h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-request-id"), 0, NULL, r->id, SC_REQUEST_ID_LEN);
-    h2o_iovec_t peer = sc_request_peer(r);
-    if (peer.base != NULL)
-        h2o_add_header(&req->pool, &req->headers, H2O_TOKEN_X_FORWARDED_FOR, NULL, peer.base, peer.len);
+    set_forwarding_headers(r, fw);
 }
 
 static void add(h2o_req_t *req, const char *name, size_t name_len, h2o_iovec_t value)

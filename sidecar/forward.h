@@ -3,8 +3,10 @@
  *
  *  - The path the policy matched is the path the backend receives: the path normalised once
  *    (path_norm.h), the policy's strip_prefix removed, the query string appended unchanged.
- *  - X-Request-Id is ours, X-Forwarded-For is the peer address: copies sent by the client are
- *    removed first, whatever their spelling.
+ *  - X-Request-Id is ours. X-Forwarded-For and X-Forwarded-Proto are a trusted proxy's with the
+ *    peer appended to the first (trusted_proxies.h); anyone else's are replaced by the peer
+ *    address and the listener's scheme. Copies sent by the client are removed first, whatever
+ *    their spelling.
  *  - Identity headers are ours too. Every copy the client sent of X-Tenant-ID and X-Auth-*, in
  *    any spelling (X_Auth_Subject reaches a CGI-style backend as X-Auth-Subject), is removed from
  *    every forwarded request, public routes included; X-Api-Key is never forwarded, and
@@ -39,6 +41,18 @@ h2o_iovec_t sc_request_peer(sc_request_t *r);
  * The same, for a request that has no sc_request_t (refused by h2o before routing).
  */
 h2o_iovec_t sc_peer_address(h2o_req_t *req);
+
+/**
+ * Whether the peer is a trusted proxy and what its forwarding headers say (trusted_proxies.h),
+ * read once per request from the headers as received.
+ */
+const sc_request_forwarded_t *sc_request_forwarded(sc_request_t *r);
+
+/**
+ * The client's address: from a trusted proxy's X-Forwarded-For (empty when its entry is not an
+ * address), else the peer's.
+ */
+h2o_iovec_t sc_request_client(sc_request_t *r);
 
 /**
  * The path (and query) to forward: `normalized` (from sc_path_normalize) without the policy's

@@ -10,6 +10,7 @@
 #define SHORT_MAX 128 /* ids, names, methods, addresses, reasons */
 #define TEXT_MAX 512  /* route patterns, subjects */
 #define URL_MAX 2048  /* path, query */
+#define TRACE_MAX 256 /* X-Amzn-Trace-Id: Root, Parent, Sampled, and room for what X-Ray adds (Self, Lineage) */
 
 /* ,"name": — every field after the first */
 static void json_key(sc_json_buf_t *b, const char *name, size_t len)
@@ -99,6 +100,9 @@ size_t sc_log_line_format(const sc_log_line_t *f, char *out)
     KEY(&b, "bytes_out");
     sc_json_uint(&b, (unsigned long long)f->bytes_out);
     TEXT(&b, "remote_addr", f->remote_addr, SHORT_MAX);
+    TEXT(&b, "client_addr", f->client_addr, SHORT_MAX);
+    TEXT(&b, "trace_id", f->trace_id, TRACE_MAX);
+    TEXT(&b, "gateway_request_id", f->gateway_request_id, SHORT_MAX);
     sc_json_lit(&b, "}");
     /* cannot happen with the bounds above; should it, a short valid line beats a broken one */
     if (b.truncated) {

@@ -26,6 +26,9 @@ typedef struct sc_log_line {
     struct timeval time;
     sc_log_text_t request_id, service, route, method, path, query, tenant, subject, auth_method, key_id, decision, reason,
         remote_addr;
+    sc_log_text_t client_addr;        /* a trusted proxy's X-Forwarded-For client, else the peer */
+    sc_log_text_t trace_id;           /* X-Amzn-Trace-Id, from a trusted proxy */
+    sc_log_text_t gateway_request_id; /* request_id_header, from a trusted proxy */
     int status;
     int upstream_answered; /* upstream_status and upstream_ms are null otherwise */
     uint64_t duration_us, upstream_us;

@@ -19,6 +19,13 @@
 
 struct sc_worker;
 
+/* Whether the peer is a trusted proxy (trusted_proxies.h), and what it says. */
+typedef struct sc_request_forwarded {
+    int known;             /* read (forward.h: sc_request_forwarded) */
+    int trusted;           /* its forwarding headers are believed */
+    sc_forwarded_t values; /* all empty when it is not trusted */
+} sc_request_forwarded_t;
+
 typedef struct sc_request {
     h2o_req_prefilter_t prefilter; /* first member: h2o hands it back to us */
     h2o_req_t *req;
@@ -29,8 +36,9 @@ typedef struct sc_request {
     h2o_iovec_t path;        /* normalised once (path_norm.h): what the policy judges and the backend receives */
     const sc_route_t *route; /* NULL until matched */
     char id[SC_REQUEST_ID_LEN + 1];
-    h2o_iovec_t cors_origin; /* the request's Origin when the policy allows it */
-    h2o_iovec_t peer;        /* the peer's address as text, once asked for (sc_request_peer) */
+    h2o_iovec_t cors_origin;               /* the request's Origin when the policy allows it */
+    h2o_iovec_t peer;                      /* the peer's address as text, once asked for (sc_request_peer) */
+    sc_request_forwarded_t forwarded_view; /* what the peer says about the client (sc_request_forwarded) */
 
     /* identity, filled as the pipeline goes */
     h2o_iovec_t tenant; /* X-Tenant-ID, validated */

@@ -133,6 +133,7 @@ static void write_access_line(sc_access_log_t *log, const sc_service_t *service,
     h2o_iovec_t path = req->input.path, query = {NULL, 0};
     size_t q = h2o_strstr(path.base, path.len, H2O_STRLIT("?"));
     int accepted = r != NULL && r->denial == NULL;
+    const sc_forwarded_t *gw = r != NULL ? &sc_request_forwarded(r)->values : NULL; /* empty unless the peer is trusted */
     if (q != SIZE_MAX) {
         query = sc_request_log_redact_query(&req->pool, path.base + q + 1, path.len - q - 1);
         path.len = q;
@@ -157,6 +158,9 @@ static void write_access_line(sc_access_log_t *log, const sc_service_t *service,
         .bytes_in = req->entity.len,
         .bytes_out = req->bytes_sent,
         .remote_addr = text_of(r != NULL ? sc_request_peer(r) : sc_peer_address(req)),
+        .client_addr = r != NULL ? text_of(sc_request_client(r)) : sc_log_cstr(NULL), /* unknown: headers not read */
+        .trace_id = gw != NULL ? text_of(gw->trace_id) : sc_log_cstr(NULL),
+        .gateway_request_id = gw != NULL ? text_of(gw->request_id) : sc_log_cstr(NULL),
     };
     if (f.upstream_answered)
         f.upstream_us = elapsed_us(&r->forwarded_at, &req->timestamps.response_start_at);

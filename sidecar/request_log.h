@@ -8,7 +8,12 @@
  *    "query":"stream=true&api_key=REDACTED","status":200,"upstream_status":200,
  *    "duration_ms":12.3,"upstream_ms":11.9,"tenant":"acme","subject":"user-1",
  *    "auth_method":"jwt","key_id":null,"decision":"allow","reason":null,
- *    "bytes_in":512,"bytes_out":2048,"remote_addr":"10.0.0.7"}
+ *    "bytes_in":512,"bytes_out":2048,"remote_addr":"10.0.0.7","client_addr":"203.0.113.9",
+ *    "trace_id":"Root=1-…","gateway_request_id":"c6af9ac6-…"}
+ *
+ * remote_addr is the peer (the gateway, behind API Gateway); client_addr, trace_id and
+ * gateway_request_id are what a trusted proxy says (trusted_proxies.h): from anyone else,
+ * client_addr is the peer and the other two are null, since anyone can send those headers.
  *
  * It is also where the pipeline's bookkeeping ends: the request's configuration reference is
  * released and the worker's in-flight count goes down.

@@ -59,7 +59,8 @@ static int setup_service(sc_server_t *server, size_t index)
     gc->http1.upgrade_to_http2 = 0; /* HTTP/1.1 only towards the gateway */
     gc->proxy.io_timeout = service->timeout_ms;
     gc->proxy.preserve_server_header = 1;
-    gc->proxy.emit_x_forwarded_headers = 0; /* forward.c sets X-Forwarded-For from the peer */
+    gc->proxy.emit_x_forwarded_headers = 0;   /* forward.c sets X-Forwarded-For and X-Forwarded-Proto */
+    gc->proxy.preserve_x_forwarded_proto = 1; /* ...which h2o would drop otherwise: the client's copies are gone by then */
     gc->proxy.emit_via_header = 0;
 
     h2o_hostconf_t *host = h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);

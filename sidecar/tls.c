@@ -174,6 +174,12 @@ int sc_tls_build(sc_tls_config_t *tls, char *err, size_t errsize)
     return 0;
 }
 
+int sc_tls_ctx_requires_client_cert(SSL_CTX *ctx)
+{
+    int both = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    return ctx != NULL && (SSL_CTX_get_verify_mode(ctx) & both) == both;
+}
+
 int sc_tls_parse_fingerprint(const char *text, unsigned char out[32])
 {
     size_t n = 0;

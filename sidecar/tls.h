@@ -35,6 +35,12 @@ typedef struct sc_tls_config {
 int sc_tls_build(sc_tls_config_t *tls, char *err, size_t errsize);
 
 /**
+ * 1 when a handshake on this context succeeds only with a client certificate that verified
+ * (client_ca_file and its pins): every request on such a connection comes from its holder.
+ */
+int sc_tls_ctx_requires_client_cert(SSL_CTX *ctx);
+
+/**
  * Parses "AB:CD:..." or "abcd..." (64 hex digits) into 32 bytes. Returns 0 or -1.
  */
 int sc_tls_parse_fingerprint(const char *text, unsigned char out[32]);

@@ -13,6 +13,7 @@
 #include "pipeline.h"
 #include "request_log.h"
 #include "server.h"
+#include "tls.h"
 
 /* Connections accepted per readiness event before yielding to the rest of the loop. */
 #define ACCEPT_BATCH 16
@@ -114,6 +115,8 @@ static void on_service_accept(h2o_socket_t *listener, const char *err)
             return;
         }
         accepted(w);
+        if (sc_tls_ctx_requires_client_cert(w->service_accept[ws->index].ssl_ctx))
+            sc_conn_set_client_cert_required(sock); /* the context h2o_accept hands this socket's handshake */
         h2o_accept(&w->service_accept[ws->index], sock);
     }
 }

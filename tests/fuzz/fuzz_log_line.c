@@ -16,8 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static char out[SC_LOG_LINE_MAX];
     sc_log_line_t f;
     memset(&f, 0, sizeof(f));
-    sc_log_text_t *fields[] = {&f.request_id, &f.service,     &f.route,  &f.method,   &f.path,   &f.query,      &f.tenant,
-                               &f.subject,    &f.auth_method, &f.key_id, &f.decision, &f.reason, &f.remote_addr};
+    sc_log_text_t *fields[] = {
+        &f.request_id,  &f.service, &f.route,    &f.method, &f.path,        &f.query,       &f.tenant,   &f.subject,
+        &f.auth_method, &f.key_id,  &f.decision, &f.reason, &f.remote_addr, &f.client_addr, &f.trace_id, &f.gateway_request_id};
     size_t nfields = sizeof(fields) / sizeof(fields[0]);
     uint64_t n = 0;
     if (size >= 8) {

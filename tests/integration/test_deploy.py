@@ -553,6 +553,26 @@ class ExampleServesTest(IntegrationTest):
         lines = wait_until(logged, ceiling_s=10, what="an access-log line")
         self.assertTrue(any(l["decision"] == "report_only_deny" and l["reason"] == "missing_credentials" for l in lines), lines)
 
+    def test_the_gateway_headers_are_trusted(self):
+        # the example trusts connections that presented the gateway's certificate (trusted_proxies)
+        self.backend.reset()
+        status, _, body = self.https("tools", "GET", "/tools/health", headers=[
+            ("X-Forwarded-For", "203.0.113.9"), ("X-Forwarded-Proto", "https"),
+            ("X-Amzn-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793"), ("X-Gateway-Request-Id", "c6af9ac6-7b61")])
+        self.assertEqual(status, 200, body)
+        headers = {k.lower(): v for k, v in self.backend.log()[-1]["headers"]}
+        self.assertEqual(headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1")
+        log_path = os.path.join(self.dir, "logs", "access.log")
+
+        def logged():
+            if not os.path.exists(log_path):
+                return None
+            lines = [json.loads(l) for l in read(log_path).splitlines() if l.strip()]
+            return [l for l in lines if l["path"] == "/tools/health"] or None
+        line = wait_until(logged, ceiling_s=10, what="the access-log line")[-1]
+        self.assertEqual((line["client_addr"], line["remote_addr"]), ("203.0.113.9", "127.0.0.1"))
+        self.assertEqual((line["trace_id"], line["gateway_request_id"]), ("Root=1-5759e988-bd862e3fe1be46a994272793", "c6af9ac6-7b61"))
+
     def test_cors_preflight_allows_the_tenant_header(self):
         status, headers, _ = self.https("rag", "OPTIONS", "/rag/query", headers=[
             ("Origin", "https://app.example.com"), ("Access-Control-Request-Method", "POST"),

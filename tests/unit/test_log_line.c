@@ -112,6 +112,69 @@ static void test_nothing_kept_after_something_lost(void **state)
     assert_null(memchr(b.base, '}', b.len));
 }
 
+/* What a gateway says is logged escaped and bounded: a forged trace id cannot add a field. */
+static void test_gateway_fields(void **state)
+{
+    (void)state;
+    const char *forged = "Root=1-x\",\"status\":200,\"decision\":\"allow\t\x01\xff";
+    sc_log_line_t f = {.status = 401,
+                       .decision = text("deny"),
+                       .remote_addr = text("10.0.3.7"),
+                       .client_addr = text("203.0.113.9"),
+                       .trace_id = text(forged),
+                       .gateway_request_id = text("c6af9ac6-7b61-11e6-9a41-93e8deadbeef")};
+    json_t *doc = format_and_parse(&f);
+    assert_string_equal(json_string_value(json_object_get(doc, "remote_addr")), "10.0.3.7");
+    assert_string_equal(json_string_value(json_object_get(doc, "client_addr")), "203.0.113.9");
+    assert_string_equal(json_string_value(json_object_get(doc, "trace_id")),
+                        "Root=1-x\",\"status\":200,\"decision\":\"allow\t\x01\xef\xbf\xbd");
+    assert_string_equal(json_string_value(json_object_get(doc, "gateway_request_id")), "c6af9ac6-7b61-11e6-9a41-93e8deadbeef");
+    assert_int_equal(json_integer_value(json_object_get(doc, "status")), 401);
+    assert_string_equal(json_string_value(json_object_get(doc, "decision")), "deny");
+    json_decref(doc);
+
+    f = (sc_log_line_t){.status = 200}; /* not from a trusted proxy: null */
+    doc = format_and_parse(&f);
+    assert_true(json_is_null(json_object_get(doc, "trace_id")));
+    assert_true(json_is_null(json_object_get(doc, "gateway_request_id")));
+    assert_true(json_is_null(json_object_get(doc, "client_addr")));
+    json_decref(doc);
+}
+
+/* Every field at its bound, each byte escaped six times over: the line still fits, whole. */
+static void test_every_field_at_its_bound(void **state)
+{
+    (void)state;
+    static char hostile[4096];
+    memset(hostile, 0x01, sizeof(hostile));
+    sc_log_text_t h = {hostile, sizeof(hostile)};
+    sc_log_line_t f = {.request_id = h,
+                       .service = h,
+                       .route = h,
+                       .method = h,
+                       .path = h,
+                       .query = h,
+                       .tenant = h,
+                       .subject = h,
+                       .auth_method = h,
+                       .key_id = h,
+                       .decision = h,
+                       .reason = h,
+                       .remote_addr = h,
+                       .client_addr = h,
+                       .trace_id = h,
+                       .gateway_request_id = h,
+                       .status = 200,
+                       .upstream_answered = 1};
+    json_t *doc = format_and_parse(&f);
+    assert_null(json_object_get(doc, "error")); /* not the fallback line */
+    const char *trace = json_string_value(json_object_get(doc, "trace_id"));
+    assert_non_null(trace);
+    assert_non_null(strstr(trace, SC_JSON_CUT_MARKER));
+    assert_non_null(json_object_get(doc, "gateway_request_id"));
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -120,6 +183,8 @@ int main(void)
         cmocka_unit_test(test_long_path_cut_whole_with_marker),
         cmocka_unit_test(test_cut_never_splits_an_escape),
         cmocka_unit_test(test_nothing_kept_after_something_lost),
+        cmocka_unit_test(test_gateway_fields),
+        cmocka_unit_test(test_every_field_at_its_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
