@@ -55,6 +55,18 @@ static void add_challenge(sc_request_t *r)
 }
 
 /*
+ * Whom failed authentications are charged to: the client a trusted gateway names in
+ * X-Forwarded-For (it appends the caller's address itself: a caller cannot choose it), else the
+ * peer. Behind a gateway every caller shares its address: charged to the peer, one caller's
+ * failures would lock everyone out.
+ */
+static h2o_iovec_t failing_client(sc_request_t *r)
+{
+    h2o_iovec_t client = sc_request_client(r);
+    return client.len != 0 ? client : sc_request_peer(r);
+}
+
+/*
  * Every deny goes through here, CORS refusals included. In report_only mode the decision is
  * recorded (the access log's "report_only_deny" and the denials metric, request_log.c), logged
  * at info level (throttled per worker: unauthenticated traffic must not flood the journal), and
@@ -66,8 +78,8 @@ static sc_verdict_t deny(sc_request_t *r, const sc_denial_t *denial)
     /* against the client's failure budget: a credential that failed (a request without any cost
      * nothing to answer, and must not use up a gateway address's budget) */
     if (denial->status == 401 && denial != &sc_deny_missing_credentials) {
-        h2o_iovec_t peer = sc_request_peer(r);
-        sc_auth_failures_count(r->worker->auth_failures, peer.base, peer.len, sc_worker_now_ns());
+        h2o_iovec_t client = failing_client(r);
+        sc_auth_failures_count(r->worker->auth_failures, client.base, client.len, sc_worker_now_ns());
     }
     if (r->service->policy->mode == SC_POLICY_REPORT_ONLY) {
         sc_log_throttled(&r->worker->report_only_log, SC_LOG_INFO, "report_only: service %s would answer %d %s (request %s)",
@@ -271,8 +283,8 @@ static sc_verdict_t start(sc_request_t *r)
         return SC_VERDICT_FORWARD;
 
     /* a client that keeps failing is refused before any credential of its is checked */
-    h2o_iovec_t peer = sc_request_peer(r);
-    if ((r->retry_after_s = sc_auth_failures_exhausted(r->worker->auth_failures, peer.base, peer.len, sc_worker_now_ns())) != 0)
+    h2o_iovec_t client = failing_client(r);
+    if ((r->retry_after_s = sc_auth_failures_exhausted(r->worker->auth_failures, client.base, client.len, sc_worker_now_ns())) != 0)
         return deny(r, &sc_deny_auth_failures);
 
     if ((denial = read_credentials(r, &bearer, &api_key)) != NULL)

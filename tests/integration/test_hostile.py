@@ -122,6 +122,28 @@ class FailureBudgetTest(IdentityBase):
         self.assertEqual([r["path"] for r in self.backend.log()], ["/health"])
 
 
+class FailureBudgetBehindGatewayTest(IdentityBase):
+    """Behind a trusted gateway, failures are charged to the caller it names, not to the gateway:
+    one caller that keeps failing must not lock out the others (issue 13, item 3)."""
+    threads = 1
+    host_head = ("auth_failure_limit: {per_client_rate: 1, per_client_burst: 3, total_rate: 1000, total_burst: 1000}\n"
+                 "trusted_proxies: {cidrs: [127.0.0.1/32]}\n")
+
+    def via_gateway(self, caller, token):
+        return self.call(token=token, headers=[("X-Forwarded-For", caller)])
+
+    def test_a_failing_caller_does_not_lock_out_the_others(self):
+        forged = mint(claims())[:-8] + "AAAAAAAA"
+        for _ in range(3):
+            self.assert_denied(self.via_gateway("198.51.100.7", forged), 401, "bad_signature")
+        self.assert_denied(self.via_gateway("198.51.100.7", mint(claims())), 429, "auth_failures")
+        # another caller through the same gateway is checked as usual
+        self.assertEqual(self.via_gateway("203.0.113.9", mint(claims())).status, 200)
+        # a caller cannot escape its budget by naming another address: the gateway appends the real
+        # one, and that right-most entry is the one charged
+        self.assert_denied(self.via_gateway("203.0.113.9, 198.51.100.7", mint(claims())), 429, "auth_failures")
+
+
 class ServiceAudienceTest(IdentityBase):
     audiences = "[platform, langchain, tools]"
     policy_head = "audiences: [langchain]\n"
