@@ -399,6 +399,9 @@ class ExampleConfigTest(unittest.TestCase):
         path = os.path.join(deploy, "policy-sidecar.yaml")
         text = re.sub(r"\n    tls:\n(?:      .*\n)+", "\n", read(path))
         self.assertNotIn("tls:", re.sub(r"(?m)#.*$", "", text))
+        # without TLS there is no client certificate to trust the gateway by: by address instead
+        text, n = re.subn(r"(?m)^trusted_proxies:\n  client_cert: true\n", "trusted_proxies:\n  cidrs: [10.0.0.0/16]\n", text)
+        self.assertEqual(n, 1)
         with open(path, "w") as f:
             f.write(text)
         p = self.check_unedited(deploy)
