@@ -80,8 +80,7 @@ static void test_cut_never_splits_an_escape(void **state)
     (void)state;
     char storage[64];
     const char *inputs[] = {"\"\"\"\"\"\"\"\"\"\"\"\"", "\x01\x02\x03\x04\x05\x06\x07", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
-                            "ab\"cd\x01"
-                            "efgh"};
+                            "ab\"cd\001efgh"}; /* octal: a hex escape would swallow the "ef" */
     for (size_t k = 0; k != sizeof(inputs) / sizeof(inputs[0]); ++k) {
         for (size_t max = sizeof(SC_JSON_CUT_MARKER) - 1; max != 40; ++max) {
             sc_json_buf_t b;

@@ -234,7 +234,7 @@ static void test_read_headers(void **state)
     sc_trusted_proxies_t tp = {.cidrs = list, .num_cidrs = 1, .request_id_header = name};
     sc_forwarded_t fw;
 
-    h2o_headers_t h = {NULL};
+    h2o_headers_t h = {0};
     add(&h, "x-forwarded-for", "6.6.6.6");
     add(&h, "accept", "*/*");
     add(&h, "x-forwarded-for", " 1.2.3.4, 10.0.0.3 ");
@@ -250,7 +250,7 @@ static void test_read_headers(void **state)
     assert_iov(fw.request_id, "c6af9ac6-7b61-11e6-9a41-93e8deadbeef");
 
     /* X-Forwarded-Proto is kept only when it is one copy of http or https */
-    h2o_headers_t two = {NULL}, odd = {NULL}, none = {NULL};
+    h2o_headers_t two = {0}, odd = {0}, none = {0};
     add(&two, "x-forwarded-proto", "https");
     add(&two, "x-forwarded-proto", "http");
     sc_trusted_proxies_read_headers(&tp, &pool, &two, &fw);
