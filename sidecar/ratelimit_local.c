@@ -17,7 +17,7 @@ typedef struct entry {
     char key[]; /* not NUL-terminated */
 } entry_t;
 
-struct sc_local_limits {
+struct sc_ratelimit_local {
     pthread_mutex_t lock;
     entry_t **buckets;
     size_t num_buckets;
@@ -26,9 +26,9 @@ struct sc_local_limits {
     uint64_t sip_key[2];
 };
 
-sc_local_limits_t *sc_local_limits_create(size_t max_entries)
+sc_ratelimit_local_t *sc_ratelimit_local_create(size_t max_entries)
 {
-    sc_local_limits_t *t = calloc(1, sizeof(*t));
+    sc_ratelimit_local_t *t = calloc(1, sizeof(*t));
     if (t == NULL)
         return NULL;
     t->num_buckets = 1024;
@@ -45,7 +45,7 @@ sc_local_limits_t *sc_local_limits_create(size_t max_entries)
     return t;
 }
 
-void sc_local_limits_destroy(sc_local_limits_t *t)
+void sc_ratelimit_local_destroy(sc_ratelimit_local_t *t)
 {
     if (t == NULL)
         return;
@@ -61,7 +61,7 @@ void sc_local_limits_destroy(sc_local_limits_t *t)
 }
 
 /* Drops the entries that are as good as absent: bucket full again, quota day over. */
-static void sweep_idle(sc_local_limits_t *t, uint64_t now_ns, uint64_t day)
+static void sweep_idle(sc_ratelimit_local_t *t, uint64_t now_ns, uint64_t day)
 {
     for (size_t i = 0; i != t->num_buckets; ++i) {
         entry_t **slot = &t->buckets[i];
@@ -78,7 +78,7 @@ static void sweep_idle(sc_local_limits_t *t, uint64_t now_ns, uint64_t day)
     }
 }
 
-static entry_t *find_or_add(sc_local_limits_t *t, const char *key, size_t len, uint64_t now_ns, uint64_t day)
+static entry_t *find_or_add(sc_ratelimit_local_t *t, const char *key, size_t len, uint64_t now_ns, uint64_t day)
 {
     uint64_t hash = sc_siphash(t->sip_key, key, len);
     entry_t **bucket = &t->buckets[hash & (t->num_buckets - 1)];
@@ -101,8 +101,8 @@ static entry_t *find_or_add(sc_local_limits_t *t, const char *key, size_t len, u
     return e;
 }
 
-sc_limit_decision_t sc_local_limits_decide(sc_local_limits_t *t, const char *key, size_t len, sc_gcra_limit_t limit, uint64_t quota,
-                                           uint64_t now_ns, uint64_t day)
+sc_limit_decision_t sc_ratelimit_local_decide(sc_ratelimit_local_t *t, const char *key, size_t len, sc_gcra_limit_t limit,
+                                              uint64_t quota, uint64_t now_ns, uint64_t day)
 {
     sc_limit_decision_t d = {{0, 0, 0, 0}, 0};
     pthread_mutex_lock(&t->lock);
@@ -128,7 +128,7 @@ Exit:
     return d;
 }
 
-size_t sc_local_limits_size(sc_local_limits_t *t)
+size_t sc_ratelimit_local_size(sc_ratelimit_local_t *t)
 {
     pthread_mutex_lock(&t->lock);
     size_t n = t->size;

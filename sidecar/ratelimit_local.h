@@ -15,7 +15,7 @@
 
 #include "gcra.h"
 
-typedef struct sc_local_limits sc_local_limits_t;
+typedef struct sc_ratelimit_local sc_ratelimit_local_t;
 
 /* The outcome of one decision. quota_exhausted: refused by the daily quota, not by the rate. */
 typedef struct sc_limit_decision {
@@ -23,17 +23,17 @@ typedef struct sc_limit_decision {
     int quota_exhausted;
 } sc_limit_decision_t;
 
-sc_local_limits_t *sc_local_limits_create(size_t max_entries);
+sc_ratelimit_local_t *sc_ratelimit_local_create(size_t max_entries);
 
-void sc_local_limits_destroy(sc_local_limits_t *limits);
+void sc_ratelimit_local_destroy(sc_ratelimit_local_t *limits);
 
 /**
  * Decides one request for `key` at monotonic time `now_ns`, in UTC day `day` (days since the
  * epoch, for the daily quota; quota 0 means none). Thread-safe.
  */
-sc_limit_decision_t sc_local_limits_decide(sc_local_limits_t *limits, const char *key, size_t len, sc_gcra_limit_t limit,
-                                           uint64_t quota, uint64_t now_ns, uint64_t day);
+sc_limit_decision_t sc_ratelimit_local_decide(sc_ratelimit_local_t *limits, const char *key, size_t len, sc_gcra_limit_t limit,
+                                              uint64_t quota, uint64_t now_ns, uint64_t day);
 
-size_t sc_local_limits_size(sc_local_limits_t *limits);
+size_t sc_ratelimit_local_size(sc_ratelimit_local_t *limits);
 
 #endif

@@ -109,50 +109,50 @@ static void test_no_drift_or_overflow_at_extremes(void **state)
 static void test_local_table_shares_and_separates(void **state)
 {
     (void)state;
-    sc_local_limits_t *t = sc_local_limits_create(16);
+    sc_ratelimit_local_t *t = sc_ratelimit_local_create(16);
     sc_gcra_limit_t limit = {1, 2};
     unsigned a = 0, b = 0;
     for (int i = 0; i != 10; ++i) {
-        a += sc_local_limits_decide(t, "acme", 4, limit, 0, S, 1).gcra.allowed;
-        b += sc_local_limits_decide(t, "globex", 6, limit, 0, S, 1).gcra.allowed;
+        a += sc_ratelimit_local_decide(t, "acme", 4, limit, 0, S, 1).gcra.allowed;
+        b += sc_ratelimit_local_decide(t, "globex", 6, limit, 0, S, 1).gcra.allowed;
     }
     assert_int_equal(a, 2); /* tenants are independent */
     assert_int_equal(b, 2);
-    sc_local_limits_destroy(t);
+    sc_ratelimit_local_destroy(t);
 }
 
 static void test_daily_quota(void **state)
 {
     (void)state;
-    sc_local_limits_t *t = sc_local_limits_create(16);
+    sc_ratelimit_local_t *t = sc_ratelimit_local_create(16);
     sc_gcra_limit_t limit = {1000, 1000};
     unsigned passed = 0;
     for (int i = 0; i != 10; ++i)
-        passed += sc_local_limits_decide(t, "acme", 4, limit, 3, S + (uint64_t)i * S, 20000).gcra.allowed;
+        passed += sc_ratelimit_local_decide(t, "acme", 4, limit, 3, S + (uint64_t)i * S, 20000).gcra.allowed;
     assert_int_equal(passed, 3);
-    sc_limit_decision_t d = sc_local_limits_decide(t, "acme", 4, limit, 3, 20 * S, 20000);
+    sc_limit_decision_t d = sc_ratelimit_local_decide(t, "acme", 4, limit, 3, 20 * S, 20000);
     assert_true(d.quota_exhausted);
     /* a new UTC day, a new quota */
-    assert_true(sc_local_limits_decide(t, "acme", 4, limit, 3, 21 * S, 20001).gcra.allowed);
-    sc_local_limits_destroy(t);
+    assert_true(sc_ratelimit_local_decide(t, "acme", 4, limit, 3, 21 * S, 20001).gcra.allowed);
+    sc_ratelimit_local_destroy(t);
 }
 
 static void test_local_table_stays_bounded(void **state)
 {
     (void)state;
-    sc_local_limits_t *t = sc_local_limits_create(4);
+    sc_ratelimit_local_t *t = sc_ratelimit_local_create(4);
     sc_gcra_limit_t limit = {1, 1};
     char key[16];
     for (int i = 0; i != 4; ++i) {
         snprintf(key, sizeof(key), "t%d", i);
-        assert_true(sc_local_limits_decide(t, key, strlen(key), limit, 0, S, 1).gcra.allowed);
+        assert_true(sc_ratelimit_local_decide(t, key, strlen(key), limit, 0, S, 1).gcra.allowed);
     }
     /* full of limits in force: a fifth tenant is refused, not let through unlimited */
-    assert_false(sc_local_limits_decide(t, "t9", 2, limit, 0, S, 1).gcra.allowed);
+    assert_false(sc_ratelimit_local_decide(t, "t9", 2, limit, 0, S, 1).gcra.allowed);
     /* once those buckets are full again they carry nothing, and make room */
-    assert_true(sc_local_limits_decide(t, "t9", 2, limit, 0, 10 * S, 1).gcra.allowed);
-    assert_true(sc_local_limits_size(t) <= 4);
-    sc_local_limits_destroy(t);
+    assert_true(sc_ratelimit_local_decide(t, "t9", 2, limit, 0, 10 * S, 1).gcra.allowed);
+    assert_true(sc_ratelimit_local_size(t) <= 4);
+    sc_ratelimit_local_destroy(t);
 }
 
 static void test_config_refuses_zero_and_huge_rates(void **state)
