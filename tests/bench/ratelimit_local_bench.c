@@ -5,7 +5,9 @@
  * thread of wall clock (CLOCK_MONOTONIC, from a common start: equal across thread counts when the
  * threads never wait for each other and each has a core) and of the threads' own CPU time
  * (CLOCK_THREAD_CPUTIME_ID: steadier on a shared machine, where the wall clock also counts time
- * the scheduler gave to others). Time passed to the limiter advances 1 us per call, so most
+ * the scheduler gave to others), and the threads' voluntary context switches per 1000 decisions
+ * (getrusage RUSAGE_THREAD: a thread sleeping on a lock another holds; near 0 when they never wait
+ * for each other, whatever the machine's load). Time passed to the limiter advances 1 us per call, so most
  * calls are admitted.
  *
  *     cc -O2 -pthread -Isidecar tests/bench/ratelimit_local_bench.c sidecar/ratelimit_local.c \
@@ -19,10 +21,12 @@
  *     cc -O2 -pthread -DOLD_API -I/tmp/rl-old -Isidecar tests/bench/ratelimit_local_bench.c \
  *        /tmp/rl-old/ratelimit_local.c sidecar/gcra.c sidecar/hash.c -lcrypto -o build/ratelimit_local_bench_old
  */
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "ratelimit_local.h"
@@ -44,6 +48,7 @@ typedef struct run {
     int thread, hot;
     long n;
     double cpu_ns; /* this thread's CPU time for its n decisions */
+    long sleeps;   /* its voluntary context switches meanwhile */
     char keys[KEYS][16];
 } run_t;
 
@@ -54,6 +59,13 @@ static double clock_ns(clockid_t clock)
     return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
+static long voluntary_switches(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return ru.ru_nvcsw;
+}
+
 static void *decide_many(void *arg)
 {
     run_t *r = arg;
@@ -61,17 +73,20 @@ static void *decide_many(void *arg)
     unsigned long admitted = 0;
     pthread_barrier_wait(r->start);
     double t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    long s0 = voluntary_switches();
     for (long i = 0; i != r->n; ++i) {
         const char *key = r->hot ? "acme" : r->keys[i % KEYS];
         admitted +=
             sc_ratelimit_local_decide(r->table, key, strlen(key), limit, 0, 1000000000ULL + (uint64_t)i * 1000, 1).gcra.allowed;
     }
     r->cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
+    r->sleeps = voluntary_switches() - s0;
     return (void *)admitted;
 }
 
 typedef struct timing {
     double wall, cpu; /* ns per decision per thread */
+    double sleeps;    /* voluntary context switches per 1000 decisions, all threads */
 } timing_t;
 
 /* One round: `threads` threads of n decisions each. */
@@ -83,18 +98,19 @@ static timing_t round_ns(int threads, int hot, long n)
     sc_ratelimit_local_t *table = sc_ratelimit_local_create(100000); /* what server.c creates */
     pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
     for (int i = 0; i != threads; ++i) {
-        runs[i] = (run_t){table, &start, i, hot, n, 0, {{0}}};
+        runs[i] = (run_t){table, &start, i, hot, n, 0, 0, {{0}}};
         for (int k = 0; k != KEYS; ++k)
             snprintf(runs[i].keys[k], sizeof(runs[i].keys[k]), "t%d-%d", i, k);
         pthread_create(&ids[i], NULL, decide_many, &runs[i]);
     }
     pthread_barrier_wait(&start);
-    double t0 = clock_ns(CLOCK_MONOTONIC), cpu = 0;
+    double t0 = clock_ns(CLOCK_MONOTONIC), cpu = 0, sleeps = 0;
     for (int i = 0; i != threads; ++i) {
         pthread_join(ids[i], NULL);
         cpu += runs[i].cpu_ns;
+        sleeps += (double)runs[i].sleeps;
     }
-    timing_t per = {(clock_ns(CLOCK_MONOTONIC) - t0) / (double)n, cpu / threads / (double)n};
+    timing_t per = {(clock_ns(CLOCK_MONOTONIC) - t0) / (double)n, cpu / threads / (double)n, sleeps * 1000 / threads / (double)n};
     pthread_barrier_destroy(&start);
     sc_ratelimit_local_destroy(table);
     return per;
@@ -109,16 +125,17 @@ static int compare(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 2000000;
-    printf("%-8s %-8s %10s %10s   (median round of %d, %ld decisions per thread)\n", "threads", "keys", "wall ns", "cpu ns", ROUNDS,
-           n);
+    printf("%-8s %-8s %10s %10s %10s   (median round of %d, %ld decisions per thread)\n", "threads", "keys", "wall ns", "cpu ns",
+           "sleeps/1k", ROUNDS, n);
     for (int hot = 0; hot != 2; ++hot) {
         for (int threads = 1; threads <= MAX_THREADS; ++threads) {
             timing_t t[ROUNDS];
             for (int i = 0; i != ROUNDS; ++i)
                 t[i] = round_ns(threads, hot, n);
             qsort(t, ROUNDS, sizeof(t[0]), compare);
-            printf("%-8d %-8s %10.1f %10.1f   (wall min %.1f, max %.1f)\n", threads, hot ? "hot" : "distinct", t[ROUNDS / 2].wall,
-                   t[ROUNDS / 2].cpu, t[0].wall, t[ROUNDS - 1].wall);
+            timing_t m = t[ROUNDS / 2];
+            printf("%-8d %-8s %10.1f %10.1f %10.2f   (wall min %.1f, max %.1f)\n", threads, hot ? "hot" : "distinct", m.wall, m.cpu,
+                   m.sleeps, t[0].wall, t[ROUNDS - 1].wall);
         }
     }
     return 0;
