@@ -67,8 +67,8 @@ static sc_ratelimit_verdict_t decide_locally(sc_request_t *r)
     char key[SC_SCHEMA_KEY_MAX];
     size_t len = local_key(r, key);
     uint64_t day = (uint64_t)r->req->processed_at.at.tv_sec / S_PER_DAY;
-    r->ratelimit.decision = sc_local_limits_decide(r->worker->server->local_limits, key, len, r->ratelimit.limit,
-                                                   r->ratelimit.quota, monotonic_ns(), day);
+    r->ratelimit.decision = sc_ratelimit_local_decide(r->worker->server->local_limits, key, len, r->ratelimit.limit,
+                                                      r->ratelimit.quota, monotonic_ns(), day);
     return verdict_of(&r->ratelimit.decision);
 }
 

@@ -133,7 +133,7 @@ static int setup(sc_server_t *server)
     }
     if ((server->conn_guard = sc_conn_guard_create(config->max_connections, config->max_buffered_body_bytes)) == NULL)
         return -1;
-    if ((server->local_limits = sc_local_limits_create(LOCAL_LIMIT_ENTRIES)) == NULL)
+    if ((server->local_limits = sc_ratelimit_local_create(LOCAL_LIMIT_ENTRIES)) == NULL)
         return -1;
     if (config->metrics_per_tenant && (server->tenant_labels = sc_tenant_labels_create(config->metrics_max_tenants)) == NULL)
         return -1;

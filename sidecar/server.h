@@ -31,11 +31,11 @@ typedef struct sc_server {
     h2o_globalconf_t admin_conf;
     int admin_fd;
     struct sc_worker *workers;
-    sc_local_limits_t *local_limits;   /* shared by the workers: one budget per tenant per process */
-    sc_access_log_t *access_log;       /* NULL when off */
-    sc_tenant_labels_t *tenant_labels; /* NULL unless metrics.per_tenant */
-    struct sc_jwks_refresher *jwks;    /* keys fetched from identity providers */
-    sc_conn_guard_t *conn_guard;       /* max_connections and max_buffered_body_bytes, for every worker */
+    sc_ratelimit_local_t *local_limits; /* shared by the workers: one budget per tenant per process */
+    sc_access_log_t *access_log;        /* NULL when off */
+    sc_tenant_labels_t *tenant_labels;  /* NULL unless metrics.per_tenant */
+    struct sc_jwks_refresher *jwks;     /* keys fetched from identity providers */
+    sc_conn_guard_t *conn_guard;        /* max_connections and max_buffered_body_bytes, for every worker */
     uint64_t reloads_ok, reloads_failed;
     int draining; /* read with __atomic_load_n: written by the main thread */
 } sc_server_t;

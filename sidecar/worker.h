@@ -1,8 +1,9 @@
 /*
  * worker: one thread, one h2o event loop. Each worker accepts on every service listener and on
  * the admin listener (the kernel spreads connections across the workers' accept calls), runs
- * its own h2o contexts, and owns everything a request touches, so that no lock is taken on the
- * request path.
+ * its own h2o contexts, and owns everything a request touches, so that no lock shared by all
+ * workers is taken on the request path (the local rate limiter, one budget per process, locks
+ * only the bucket of its table that holds the tenant: see ratelimit_local.h).
  *
  * Shutdown: the server asks each worker to drain; the worker closes its listeners, disables
  * keep-alive, and returns once its in-flight requests have finished or the grace period ends.

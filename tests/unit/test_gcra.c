@@ -1,4 +1,4 @@
-/* The rate limiter's arithmetic against a fake clock, and the process-wide local table. */
+/* The rate limiter's arithmetic against a fake clock, and its policy settings (the local table: test_ratelimit_local.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,7 +8,6 @@
 
 #include "gcra.h"
 #include "policy_load.h"
-#include "ratelimit_local.h"
 
 #define S 1000000000ULL
 #define MS 1000000ULL
@@ -106,55 +105,6 @@ static void test_no_drift_or_overflow_at_extremes(void **state)
     assert_in_range(passed, 3 * 3600, 3 * 3600 + 2);
 }
 
-static void test_local_table_shares_and_separates(void **state)
-{
-    (void)state;
-    sc_local_limits_t *t = sc_local_limits_create(16);
-    sc_gcra_limit_t limit = {1, 2};
-    unsigned a = 0, b = 0;
-    for (int i = 0; i != 10; ++i) {
-        a += sc_local_limits_decide(t, "acme", 4, limit, 0, S, 1).gcra.allowed;
-        b += sc_local_limits_decide(t, "globex", 6, limit, 0, S, 1).gcra.allowed;
-    }
-    assert_int_equal(a, 2); /* tenants are independent */
-    assert_int_equal(b, 2);
-    sc_local_limits_destroy(t);
-}
-
-static void test_daily_quota(void **state)
-{
-    (void)state;
-    sc_local_limits_t *t = sc_local_limits_create(16);
-    sc_gcra_limit_t limit = {1000, 1000};
-    unsigned passed = 0;
-    for (int i = 0; i != 10; ++i)
-        passed += sc_local_limits_decide(t, "acme", 4, limit, 3, S + (uint64_t)i * S, 20000).gcra.allowed;
-    assert_int_equal(passed, 3);
-    sc_limit_decision_t d = sc_local_limits_decide(t, "acme", 4, limit, 3, 20 * S, 20000);
-    assert_true(d.quota_exhausted);
-    /* a new UTC day, a new quota */
-    assert_true(sc_local_limits_decide(t, "acme", 4, limit, 3, 21 * S, 20001).gcra.allowed);
-    sc_local_limits_destroy(t);
-}
-
-static void test_local_table_stays_bounded(void **state)
-{
-    (void)state;
-    sc_local_limits_t *t = sc_local_limits_create(4);
-    sc_gcra_limit_t limit = {1, 1};
-    char key[16];
-    for (int i = 0; i != 4; ++i) {
-        snprintf(key, sizeof(key), "t%d", i);
-        assert_true(sc_local_limits_decide(t, key, strlen(key), limit, 0, S, 1).gcra.allowed);
-    }
-    /* full of limits in force: a fifth tenant is refused, not let through unlimited */
-    assert_false(sc_local_limits_decide(t, "t9", 2, limit, 0, S, 1).gcra.allowed);
-    /* once those buckets are full again they carry nothing, and make room */
-    assert_true(sc_local_limits_decide(t, "t9", 2, limit, 0, 10 * S, 1).gcra.allowed);
-    assert_true(sc_local_limits_size(t) <= 4);
-    sc_local_limits_destroy(t);
-}
-
 static void test_config_refuses_zero_and_huge_rates(void **state)
 {
     (void)state;
@@ -197,9 +147,6 @@ int main(void)
         cmocka_unit_test(test_recovery_after_idle),
         cmocka_unit_test(test_remaining_counts_down),
         cmocka_unit_test(test_no_drift_or_overflow_at_extremes),
-        cmocka_unit_test(test_local_table_shares_and_separates),
-        cmocka_unit_test(test_daily_quota),
-        cmocka_unit_test(test_local_table_stays_bounded),
         cmocka_unit_test(test_config_refuses_zero_and_huge_rates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
