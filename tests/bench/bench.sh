@@ -327,7 +327,7 @@ need() { # $1 = shared helper, started once for all peers that need it
             start_server redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
                 --dir "$RUN/redis"
             wait_listen redis "$REDIS_PORT"
-            # the benchmark's tenant, written the way sidecarctl does (sidecar/schema.h; as
+            # the benchmark's tenant, written the way sidecarctl does (sidecar/store/schema.h; as
             # tests/integration/harness.put_tenant): active, may use langchain, no scope cap,
             # no rate of its own (the policy's applies)
             rcli HSET "ps:{$TENANT}:tenant" status active services langchain >/dev/null ||

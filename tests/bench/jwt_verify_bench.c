@@ -4,8 +4,8 @@
  * microseconds per call; plus the signature check alone (sc_jwk_verify) and a jwt_cache hit.
  *
  *     cmake --build build --target sidecar_core
- *     cc -O2 -Isidecar tests/bench/jwt_verify_bench.c build/libsidecar_core.a \
- *        $(pkg-config --libs openssl jansson yaml-0.1) -o build/jwt_verify_bench
+ *     cc -O2 -Isidecar/auth -Isidecar/util -Isidecar/config -Ibuild/generated tests/bench/jwt_verify_bench.c \
+ *        build/libsidecar_core.a $(pkg-config --libs openssl jansson yaml-0.1) -o build/jwt_verify_bench
  *     ./build/jwt_verify_bench [N]        # from the repository root
  */
 #include <stdio.h>

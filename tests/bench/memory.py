@@ -64,7 +64,7 @@ def resp_command(*args):
 
 
 def load_redis(port, count, prefix="ps:"):
-    """Writes the records as sidecarctl does (the layout of sidecar/schema.h), pipelined."""
+    """Writes the records as sidecarctl does (the layout of sidecar/store/schema.h), pipelined."""
     s = socket.create_connection(("127.0.0.1", port))
     sent = 0
     batch = []

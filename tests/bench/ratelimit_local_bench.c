@@ -10,16 +10,16 @@
  * for each other, whatever the machine's load). Time passed to the limiter advances 1 us per call, so most
  * calls are admitted.
  *
- *     cc -O2 -pthread -Isidecar tests/bench/ratelimit_local_bench.c sidecar/ratelimit_local.c \
- *        sidecar/gcra.c sidecar/hash.c -lcrypto -o build/ratelimit_local_bench
+ *     cc -O2 -pthread -Isidecar/ratelimit -Isidecar/util tests/bench/ratelimit_local_bench.c sidecar/ratelimit/ratelimit_local.c \
+ *        sidecar/ratelimit/gcra.c sidecar/util/hash.c -lcrypto -o build/ratelimit_local_bench
  *     ./build/ratelimit_local_bench [N]
  *
  * The limiter as it was before issue 11 (one process-wide mutex), for comparison:
  *
  *     mkdir -p /tmp/rl-old && git show 1b5e4fa:sidecar/ratelimit_local.c >/tmp/rl-old/ratelimit_local.c &&
  *     git show 1b5e4fa:sidecar/ratelimit_local.h >/tmp/rl-old/ratelimit_local.h &&
- *     cc -O2 -pthread -DOLD_API -I/tmp/rl-old -Isidecar tests/bench/ratelimit_local_bench.c \
- *        /tmp/rl-old/ratelimit_local.c sidecar/gcra.c sidecar/hash.c -lcrypto -o build/ratelimit_local_bench_old
+ *     cc -O2 -pthread -DOLD_API -I/tmp/rl-old -Isidecar/ratelimit -Isidecar/util tests/bench/ratelimit_local_bench.c \
+ *        /tmp/rl-old/ratelimit_local.c sidecar/ratelimit/gcra.c sidecar/util/hash.c -lcrypto -o build/ratelimit_local_bench_old
  */
 #define _GNU_SOURCE /* RUSAGE_THREAD */
 #include <pthread.h>

@@ -392,7 +392,7 @@ def sha256_hex(text):
 
 def put_tenant(redis, tenant, status="active", services="*", scopes=None, issuers=None, rate=None, burst=None, publish=True,
                quota_daily=None):
-    """Writes a tenant record the way sidecarctl does (schema in sidecar/schema.h)."""
+    """Writes a tenant record the way sidecarctl does (schema in sidecar/store/schema.h)."""
     fields = ["status", status, "services", services]
     if scopes is not None:
         fields += ["scopes", scopes]

@@ -27,7 +27,7 @@ ALERTS = os.path.join(DEPLOY, "prometheus", "alerts.yml")
 LOGROTATE_CONF = os.path.join(DEPLOY, "logrotate", "policy-sidecar")
 CHECK_EXAMPLE = os.path.join(DEPLOY, "check-example.sh")
 MIGRATE = os.path.join(DEPLOY, "apigateway-migrate.sh")
-METRICS_H = os.path.join(SOURCE_DIR, "sidecar", "metrics.h")
+METRICS_H = os.path.join(SOURCE_DIR, "sidecar", "observe", "metrics.h")
 SCRIPTS = [CHECK_EXAMPLE, MIGRATE, os.path.join(SOURCE_DIR, "certs", "make-dev-certs.sh")] + \
     [os.path.join(SOURCE_DIR, "scripts", name) for name in ("demo.sh", "deps.sh", "test.sh")]
 
@@ -71,7 +71,7 @@ def metric_base(name):
 
 
 def metrics_h_names():
-    """Series names documented in sidecar/metrics.h, with "a_x_total / _y_total" lists expanded
+    """Series names documented in sidecar/observe/metrics.h, with "a_x_total / _y_total" lists expanded
     to a_x_total and a_y_total (the suffix replaces as many _segments of the first name)."""
     names = set()
     text = read(METRICS_H)
@@ -184,7 +184,7 @@ class PrometheusFilesTest(unittest.TestCase):
         used = queried_metrics(read(ALERTS))
         self.assertTrue({"policy_sidecar_denials_total", "policy_sidecar_redis_failures_total", "policy_sidecar_ready",
                          "policy_sidecar_ratelimit_fallbacks_total", "policy_sidecar_requests_total"} <= used, used)
-        self.assertEqual(used - documented, set(), "alerts.yml queries series that sidecar/metrics.h does not list")
+        self.assertEqual(used - documented, set(), "alerts.yml queries series that sidecar/observe/metrics.h does not list")
 
     @unittest.skipIf(PROMTOOL is None, "promtool (Debian package prometheus) is not installed")
     def test_alerts_fire_on_synthetic_series(self):
@@ -311,7 +311,7 @@ class DashboardTest(IntegrationTest):
         used = queried_metrics(self.text)
         documented = metrics_h_names()
         self.assertIn("policy_sidecar_redis_failures_total", documented)  # the "/ _x_total" lists expand
-        self.assertEqual(used - documented, set(), "the dashboard queries series that sidecar/metrics.h does not list")
+        self.assertEqual(used - documented, set(), "the dashboard queries series that sidecar/observe/metrics.h does not list")
 
     @unittest.skipIf(PROMTOOL is None, "promtool (Debian package prometheus) is not installed")
     def test_queries_are_valid_promql(self):
