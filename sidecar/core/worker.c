@@ -177,6 +177,8 @@ static void switch_config(sc_worker_t *w, sc_config_t *config)
     if (w->jwt_cache != NULL)
         sc_jwt_cache_clear(w->jwt_cache);
     sc_config_release(old);
+    /* last: a reload counts as done once every worker has got this far (metrics_text.c) */
+    __atomic_add_fetch(&w->stats.configs_switched, 1, __ATOMIC_RELEASE);
 }
 
 static void start_draining(sc_worker_t *w)

@@ -26,6 +26,7 @@ struct sc_jwt_cache;
 /* Counters only this worker writes; the metrics endpoint sums them over workers. */
 typedef struct sc_worker_stats {
     uint64_t ratelimit_fallbacks; /* redis-mode decisions made locally because Redis could not answer */
+    uint64_t configs_switched;    /* reloaded configurations this worker has switched to */
 } sc_worker_stats_t;
 
 /* report_only would-deny lines per second and worker: enough to follow a rollout in the

@@ -20,7 +20,7 @@
  *   policy_sidecar_tenant_cache_invalidations_total
  *   policy_sidecar_tenant_cache_malformed_invalidations_total
  *   policy_sidecar_ratelimit_fallbacks_total
- *   policy_sidecar_config_reloads_total{result}                result: success | failure
+ *   policy_sidecar_config_reloads_total{result}                result: success (every worker switched) | failure
  *   policy_sidecar_access_log_dropped_total
  *   policy_sidecar_jwks_refreshes_total{issuer,result}         fetched key sets (jwks_refresher.h); result: success | failure
  *   policy_sidecar_jwks_keys{issuer}                           gauge: keys in the current fetched set

@@ -54,6 +54,19 @@ static void header(text_t *t, const char *name, const char *type, const char *he
         sum_;                                                                                                                      \
     })
 
+/* Reloads every worker has switched to (each switches when its loop reads the message): until
+ * then new connections may still meet the old configuration, so it is not yet a success. */
+static uint64_t reloads_applied(const sc_server_t *s)
+{
+    uint64_t least = __atomic_load_n(&s->reloads_ok, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i != s->config->threads; ++i) {
+        uint64_t n = __atomic_load_n(&s->workers[i].stats.configs_switched, __ATOMIC_ACQUIRE);
+        if (n < least)
+            least = n;
+    }
+    return least;
+}
+
 static void requests(text_t *t, sc_server_t *s)
 {
     header(t, "policy_sidecar_requests_total", "counter", "Requests answered, by service and status code.");
@@ -162,9 +175,9 @@ static void subsystems(text_t *t, sc_server_t *s)
     header(t, "policy_sidecar_inflight_requests", "gauge", "Requests between the pipeline and the end of their response.");
     emit(t, "policy_sidecar_inflight_requests %llu\n",
          (unsigned long long)SUM_WORKERS(s, __atomic_load_n(&w->inflight, __ATOMIC_RELAXED)));
-    header(t, "policy_sidecar_config_reloads_total", "counter", "SIGHUP reloads, by result.");
-    emit(t, "policy_sidecar_config_reloads_total{result=\"success\"} %llu\n",
-         (unsigned long long)__atomic_load_n(&s->reloads_ok, __ATOMIC_RELAXED));
+    header(t, "policy_sidecar_config_reloads_total", "counter",
+           "SIGHUP reloads, by result; a success once every worker has switched to the new configuration.");
+    emit(t, "policy_sidecar_config_reloads_total{result=\"success\"} %llu\n", (unsigned long long)reloads_applied(s));
     emit(t, "policy_sidecar_config_reloads_total{result=\"failure\"} %llu\n",
          (unsigned long long)__atomic_load_n(&s->reloads_failed, __ATOMIC_RELAXED));
     sc_conn_guard_stats_t g;
