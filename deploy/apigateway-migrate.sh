@@ -362,10 +362,12 @@ for it in items:
     if not re.fullmatch(r"[a-z0-9_-]{1,64}", name) or not port:
         sys.exit("apigateway-migrate: %s: a service without a valid name and listen IP:PORT (%r)" % (sys.argv[1], it))
     # The policy as the sidecar finds it (relative to the host file), else the same name in a
-    # policies/ directory next to the host file (a copy of /etc/policy-sidecar on a laptop).
+    # policies/ directory next to the host file (a copy of /etc/policy-sidecar on a laptop), else
+    # in the repository's policies/ (the host file being deploy/policy-sidecar.yaml).
     path = os.path.join(base, policy) if policy else ""
-    if policy and not os.path.isfile(path):
-        path = os.path.join(base, "policies", os.path.basename(policy))
+    for where in (os.path.join(base, "policies"), os.path.join(base, "..", "policies")):
+        if policy and not os.path.isfile(path):
+            path = os.path.join(where, os.path.basename(policy))
     found = origins(path) if policy and os.path.isfile(path) else []
     print(name, port.group(1), path or "-", ",".join(found) or "-")
 PY

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Validates the example host configuration (deploy/policy-sidecar.yaml) and its policies
-# (deploy/policies/*.yaml) on a development machine, where /etc/policy-sidecar does not exist.
+# (policies/*.yaml) on a development machine, where /etc/policy-sidecar does not exist.
 #
 # It lays the files out in a temporary directory as they would be in /etc/policy-sidecar,
 # rewrites the /etc/policy-sidecar and /var/log/policy-sidecar paths to it, and supplies what a
@@ -27,6 +27,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 example=${CHECK_EXAMPLE_DIR:-$here}
+policy_dir=${CHECK_EXAMPLE_DIR:-$root}/policies
 
 binary=${1:-${POLICY_SIDECAR:-}}
 if [[ -z $binary ]]; then
@@ -59,9 +60,9 @@ rewrite() { # $1 = source, $2 = destination
 }
 rewrite "$example/policy-sidecar.yaml" "$etc/policy-sidecar.yaml"
 shopt -s nullglob
-policies=("$example"/policies/*.yaml)
+policies=("$policy_dir"/*.yaml)
 if ((${#policies[@]} == 0)); then
-    echo "check-example: no policies in $example/policies" >&2
+    echo "check-example: no policies in $policy_dir" >&2
     exit 1
 fi
 for p in "${policies[@]}"; do

@@ -59,8 +59,10 @@ services:
   - name: langchain
     listen: 127.0.0.1:$SIDECAR_PORT
     upstream: http://127.0.0.1:$BACKEND_PORT
-    policy: $root/policies/langchain.yaml
+    policy: $work/langchain.yaml
 YAML
+# the rollout's policy, enforced: the demo shows what enforce refuses
+sed 's/^mode: report_only$/mode: enforce/' "$root/policies/langchain.yaml" >"$work/langchain.yaml"
 
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
 pids+=($!)

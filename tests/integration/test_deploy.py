@@ -353,6 +353,7 @@ class ExampleConfigTest(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="sidecar-example-")
         self.addCleanup(shutil.rmtree, tmp, True)
         shutil.copytree(DEPLOY, os.path.join(tmp, "deploy"))
+        shutil.copytree(os.path.join(SOURCE_DIR, "policies"), os.path.join(tmp, "policies"))
         os.makedirs(os.path.join(tmp, "certs"))
         shutil.copy2(os.path.join(SOURCE_DIR, "certs", "make-dev-certs.sh"), os.path.join(tmp, "certs"))
         fixtures = os.path.join(tmp, "tests", "fixtures", "jwt")
@@ -369,7 +370,7 @@ class ExampleConfigTest(unittest.TestCase):
 
     def test_check_example_fails_on_a_broken_policy(self):
         deploy = self.copy_of_the_example()
-        self.edit(os.path.join(deploy, "policies", "rag.yaml"), "mode: report_only", "mode: enforced")
+        self.edit(os.path.join(deploy, "..", "policies", "rag.yaml"), "mode: report_only", "mode: enforced")
         p = run(["bash", os.path.join(deploy, "check-example.sh"), SIDECAR])
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
         self.assertIn("rag.yaml", p.stderr)
@@ -440,17 +441,17 @@ class ExampleConfigTest(unittest.TestCase):
         self.assertRegex(text, r"algorithms: \[RS256\]")
 
     def test_policies(self):
-        files = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(DEPLOY, "policies", "*.yaml")))
+        files = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(SOURCE_DIR, "policies", "*.yaml")))
         self.assertEqual(files, sorted(SERVICES))
         for name in SERVICES:
-            text = read(os.path.join(DEPLOY, "policies", name + ".yaml"))
+            text = read(os.path.join(SOURCE_DIR, "policies", name + ".yaml"))
             self.assertRegex(text, r"(?m)^mode: report_only$", name)
             self.assertRegex(text, r"(?m)^#.*mode: enforce", name + ": a comment says how to enforce")
             self.assertRegex(text, r"(?m)^strip_prefix: /%s$" % name, name)
             self.assertRegex(text, r"(?m)^cors:\n  allowed_origins: \[https://", name)
             self.assertRegex(text, r"(?m)^rate_limit:\n  rate: \d+", name)
             self.assertRegex(text, r"  - path: /%s/health\n    methods: \[GET\]\n    auth: none\n" % name, name)
-        self.assertRegex(read(os.path.join(DEPLOY, "policies", "tools.yaml")), r"scopes: \[tools:admin\]")
+        self.assertRegex(read(os.path.join(SOURCE_DIR, "policies", "tools.yaml")), r"scopes: \[tools:admin\]")
 
 
 class ExampleServesTest(IntegrationTest):

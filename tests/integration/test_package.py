@@ -17,7 +17,7 @@ CMAKE = shutil.which("cmake")
 DPKG_DEB = shutil.which("dpkg-deb")
 LINTIAN = shutil.which("lintian")
 CHECK_EXAMPLE = os.path.join(SOURCE_DIR, "deploy", "check-example.sh")
-POLICIES = sorted(os.listdir(os.path.join(SOURCE_DIR, "deploy", "policies")))
+POLICIES = sorted(os.listdir(os.path.join(SOURCE_DIR, "policies")))
 
 
 def run(argv, **kw):
