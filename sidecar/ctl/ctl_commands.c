@@ -7,6 +7,7 @@
 #include "ctl_output.h"
 #include "ctl_store.h"
 #include "schema.h"
+#include "text.h"
 
 #define KEY_ID_TRIES 5 /* 48 random bits: a second collision in a row means something is wrong */
 
@@ -285,7 +286,7 @@ static int watch_key(ctl_redis_t *r, const char *key_id, key_ref_t *ref, ctl_err
     if (ctl_redis_watch(r, ctl_store_global_key(r, "keyid-index", index), err) != CTL_EXIT_OK ||
         (rc = hget(r, index, key_id, ref->tenant, sizeof(ref->tenant), err)) < 0)
         return CTL_EXIT_REDIS;
-    if (rc != 0 || !sc_tenant_id_valid(ref->tenant, strlen(ref->tenant)))
+    if (rc != 0 || !sc_text_tenant_id_valid(ref->tenant, strlen(ref->tenant)))
         return ctl_fail(err, CTL_EXIT_REFUSED, "unknown key id \"%s\"", key_id);
     if (ctl_redis_watch(r, ctl_store_keyids_key(r, ref->tenant, keyids), err) != CTL_EXIT_OK ||
         (rc = hget(r, keyids, key_id, ref->sha256, sizeof(ref->sha256), err)) < 0)

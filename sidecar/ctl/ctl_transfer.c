@@ -7,6 +7,7 @@
 #include "ctl_commands.h"
 #include "ctl_output.h"
 #include "ctl_store.h"
+#include "text.h"
 
 #define EXPORT_FORMAT "sidecarctl-export"
 #define EXPORT_VERSION 1
@@ -141,7 +142,7 @@ static int load_tenant(ctl_import_t *im, const json_t *obj, const sc_config_t *h
     import_tenant_t *t = &im->tenants[im->count++];
     const char *id = json_string_value(json_object_get(obj, "id")), *services;
     int rc;
-    if (id == NULL || !sc_tenant_id_valid(id, strlen(id)))
+    if (id == NULL || !sc_text_tenant_id_valid(id, strlen(id)))
         return ctl_fail(err, CTL_EXIT_USAGE, "%s: %s.id: must be a tenant ID (1 to 64 of A-Z a-z 0-9 . _ -)", im->path, where);
     for (size_t i = 0; i + 1 < im->count; ++i)
         if (strcmp(im->tenants[i].id, id) == 0)

@@ -6,18 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int sc_tenant_id_valid(const char *id, size_t len)
-{
-    if (len == 0 || len > SC_TENANT_ID_MAX)
-        return 0;
-    for (size_t i = 0; i != len; ++i) {
-        char c = id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 static int is_sha256_hex(const char *s, size_t len)
 {
     if (len != SC_SHA256_HEX_LEN)
@@ -42,14 +30,14 @@ int sc_invalidation_parse(const char *msg, size_t len, sc_invalidation_t *out)
         out->kind = SC_INVALIDATE_TENANT;
         out->tenant = msg + 7;
         out->tenant_len = len - 7;
-        return sc_tenant_id_valid(out->tenant, out->tenant_len) ? 0 : -1;
+        return sc_text_tenant_id_valid(out->tenant, out->tenant_len) ? 0 : -1;
     }
     if (has_prefix(msg, len, "key ", 4) && len >= 4 + 1 + 1 + SC_SHA256_HEX_LEN && msg[len - SC_SHA256_HEX_LEN - 1] == ' ') {
         out->kind = SC_INVALIDATE_KEY;
         out->tenant = msg + 4;
         out->tenant_len = len - 4 - 1 - SC_SHA256_HEX_LEN;
         out->sha256_hex = msg + len - SC_SHA256_HEX_LEN;
-        return sc_tenant_id_valid(out->tenant, out->tenant_len) && is_sha256_hex(out->sha256_hex, SC_SHA256_HEX_LEN) ? 0 : -1;
+        return sc_text_tenant_id_valid(out->tenant, out->tenant_len) && is_sha256_hex(out->sha256_hex, SC_SHA256_HEX_LEN) ? 0 : -1;
     }
     return -1;
 }

@@ -31,16 +31,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SC_TENANT_ID_MAX 64
+#include "text.h"
+
+#define SC_TENANT_ID_MAX SC_TEXT_TENANT_ID_MAX
 #define SC_SHA256_HEX_LEN 64
 /* the longest key name we build: prefix + "{" + tenant + "}:key:" + hex, with room to spare */
 #define SC_SCHEMA_KEY_MAX (64 + SC_TENANT_ID_MAX + SC_SHA256_HEX_LEN + 32)
 #define SC_SCHEMA_PREFIX_MAX 64
-
-/**
- * 1 when `id` matches [A-Za-z0-9._-]{1,64}: the only tenant ids that exist.
- */
-int sc_tenant_id_valid(const char *id, size_t len);
 
 /* Key names. Each writes a NUL-terminated name into buf (SC_SCHEMA_KEY_MAX bytes) and returns
  * its length. Callers validate tenant ids first. */

@@ -1,4 +1,4 @@
-/* The Redis data model: tenant ids, key names, key hashing, word lists, and the tenant and API
+/* The Redis data model (tenant ids: test_text.c): key names, key hashing, word lists, and the tenant and API
  * key records parsed from HGETALL's alternating field/value strings. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,47 +11,6 @@
 #include "schema.h"
 
 #define A64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-
-/* sizeof - 1 rather than strlen, so that an id can carry a NUL byte */
-#define ID(s) s, sizeof(s) - 1
-
-static const struct {
-    const char *name;
-    const char *id;
-    size_t len;
-    int valid;
-} tenant_ids[] = {
-    {"lower case", ID("acme"), 1},
-    {"one character", ID("a"), 1},
-    {"mixed case, digits, dot, underscore, dash", ID("Acme-Corp_2.eu"), 1},
-    {"only punctuation", ID("._-"), 1},
-    {"64 characters", ID(A64), 1},
-    {"empty", ID(""), 0},
-    {"65 characters", ID(A64 "a"), 0},
-    {"space", ID("ac me"), 0},
-    {"open brace (hash tag)", ID("ac{me"), 0},
-    {"close brace (hash tag)", ID("acme}"), 0},
-    {"colon (key separator)", ID("acme:key"), 0},
-    {"slash", ID("acme/x"), 0},
-    {"NUL byte", ID("ac\0me"), 0},
-    {"UTF-8", ID("acm\xc3\xa9"), 0},
-    {"high byte", ID("\xff"), 0},
-    {"tab", ID("acme\t"), 0},
-    {"star", ID("*"), 0},
-};
-
-static void test_tenant_id_valid(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i != sizeof(tenant_ids) / sizeof(tenant_ids[0]); ++i) {
-        int got = sc_tenant_id_valid(tenant_ids[i].id, tenant_ids[i].len);
-        if (got != tenant_ids[i].valid)
-            fail_msg("case \"%s\": expected %s, got %s", tenant_ids[i].name, tenant_ids[i].valid ? "valid" : "invalid",
-                     got ? "valid" : "invalid");
-    }
-    /* the length is what counts, not a NUL terminator */
-    assert_true(sc_tenant_id_valid("acme corp", 4));
-}
 
 #define assert_key(len_, buf_, expected)                                                                                           \
     do {                                                                                                                           \
@@ -645,7 +604,6 @@ static void test_repeated_fields_are_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tenant_id_valid),
         cmocka_unit_test(test_key_names),
         cmocka_unit_test(test_longest_key_fits),
         cmocka_unit_test(test_hash_key),
