@@ -140,6 +140,21 @@ int sc_words_split(const char *s, size_t len, char ***out, size_t *count)
 
 /* ------------------------------------------------------------------ records */
 
+const sc_record_field_t sc_tenant_record_fields[] = {
+    {SC_FIELD_STATUS, SC_RECORD_TEXT},      {SC_FIELD_SERVICES, SC_RECORD_WORDS},
+    {SC_FIELD_SCOPES, SC_RECORD_WORDS},     {SC_FIELD_ISSUERS, SC_RECORD_WORDS},
+    {SC_FIELD_RATE, SC_RECORD_UINT},        {SC_FIELD_BURST, SC_RECORD_UINT},
+    {SC_FIELD_QUOTA_DAILY, SC_RECORD_UINT}, {SC_FIELD_CREATED_AT, SC_RECORD_UINT},
+    {SC_FIELD_UPDATED_AT, SC_RECORD_UINT},  {NULL, SC_RECORD_TEXT},
+};
+
+const sc_record_field_t sc_apikey_record_fields[] = {
+    {SC_FIELD_TENANT, SC_RECORD_TEXT},     {SC_FIELD_KEY_ID, SC_RECORD_TEXT},
+    {SC_FIELD_NAME, SC_RECORD_TEXT},       {SC_FIELD_SCOPES, SC_RECORD_WORDS},
+    {SC_FIELD_STATUS, SC_RECORD_TEXT},     {SC_FIELD_EXPIRES_AT, SC_RECORD_UINT},
+    {SC_FIELD_CREATED_AT, SC_RECORD_UINT}, {NULL, SC_RECORD_TEXT},
+};
+
 static int field_is(const char *name, size_t len, const char *lit)
 {
     return strlen(lit) == len && memcmp(name, lit, len) == 0;
@@ -212,23 +227,23 @@ int sc_tenant_record_parse(const char *id, const char *const *strs, const size_t
             snprintf(err, errsize, "tenant %s: field %.*s appears twice", id, (int)(nlen > 64 ? 64 : nlen), name);
             goto Error;
         }
-        if (field_is(name, nlen, "status")) {
+        if (field_is(name, nlen, SC_FIELD_STATUS)) {
             have_status = 1;
             if (field_is(v, vlen, "active"))
                 t->active = 1;
             else if (!field_is(v, vlen, "suspended"))
                 rc = -2;
-        } else if (field_is(name, nlen, "services")) {
+        } else if (field_is(name, nlen, SC_FIELD_SERVICES)) {
             rc = parse_star_list(v, vlen, &t->all_services, &t->services, &t->num_services);
-        } else if (field_is(name, nlen, "scopes")) {
+        } else if (field_is(name, nlen, SC_FIELD_SCOPES)) {
             rc = parse_star_list(v, vlen, &t->all_scopes, &t->scopes, &t->num_scopes);
-        } else if (field_is(name, nlen, "issuers")) {
+        } else if (field_is(name, nlen, SC_FIELD_ISSUERS)) {
             rc = split_words(v, vlen, &t->issuers, &t->num_issuers);
-        } else if (field_is(name, nlen, "rate")) {
+        } else if (field_is(name, nlen, SC_FIELD_RATE)) {
             rc = parse_u64(v, vlen, &t->rate) == 0 ? 0 : -2;
-        } else if (field_is(name, nlen, "burst")) {
+        } else if (field_is(name, nlen, SC_FIELD_BURST)) {
             rc = parse_u64(v, vlen, &t->burst) == 0 ? 0 : -2;
-        } else if (field_is(name, nlen, "quota_daily")) {
+        } else if (field_is(name, nlen, SC_FIELD_QUOTA_DAILY)) {
             rc = parse_u64(v, vlen, &t->quota_daily) == 0 ? 0 : -2;
         }
         if (rc == -1)
@@ -267,21 +282,21 @@ int sc_apikey_record_parse(const char *const *strs, const size_t *lens, size_t c
             snprintf(err, errsize, "API key record: field %.*s appears twice", (int)(nlen > 64 ? 64 : nlen), name);
             goto Error;
         }
-        if (field_is(name, nlen, "tenant")) {
+        if (field_is(name, nlen, SC_FIELD_TENANT)) {
             rc = (k->tenant = strndup(v, vlen)) == NULL ? -1 : 0;
-        } else if (field_is(name, nlen, "key_id")) {
+        } else if (field_is(name, nlen, SC_FIELD_KEY_ID)) {
             rc = (k->key_id = strndup(v, vlen)) == NULL ? -1 : 0;
-        } else if (field_is(name, nlen, "name")) {
+        } else if (field_is(name, nlen, SC_FIELD_NAME)) {
             rc = (k->name = strndup(v, vlen)) == NULL ? -1 : 0;
-        } else if (field_is(name, nlen, "scopes")) {
+        } else if (field_is(name, nlen, SC_FIELD_SCOPES)) {
             rc = sc_words_split(v, vlen, &k->scopes, &k->num_scopes);
-        } else if (field_is(name, nlen, "status")) {
+        } else if (field_is(name, nlen, SC_FIELD_STATUS)) {
             have_status = 1;
             if (field_is(v, vlen, "active"))
                 k->active = 1;
             else if (!field_is(v, vlen, "revoked"))
                 rc = -2;
-        } else if (field_is(name, nlen, "expires_at")) {
+        } else if (field_is(name, nlen, SC_FIELD_EXPIRES_AT)) {
             rc = parse_u64(v, vlen, &u) == 0 && u <= INT64_MAX ? 0 : -2;
             if (rc == 0)
                 k->expires_at = (int64_t)u;

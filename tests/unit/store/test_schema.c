@@ -198,6 +198,54 @@ static sc_apikey_record_t *parse_apikey(fields_t f, char *err, size_t errsize)
     return k;
 }
 
+/* A record written from the field table, each field with a value of its type (what sidecarctl writes). */
+static fields_t from_table(const sc_record_field_t *table)
+{
+    fields_t f = {.count = 0};
+    for (; table->name != NULL; ++table) {
+        const char *v = table->type == SC_RECORD_UINT               ? "7"
+                        : table->type == SC_RECORD_WORDS            ? "a b"
+                        : strcmp(table->name, SC_FIELD_STATUS) == 0 ? "active"
+                        : strcmp(table->name, SC_FIELD_TENANT) == 0 ? "acme"
+                                                                    : "k_1";
+        assert_true(f.count + 2 <= MAX_FIELDS);
+        f.strs[f.count] = table->name;
+        f.lens[f.count++] = strlen(table->name);
+        f.strs[f.count] = v;
+        f.lens[f.count++] = strlen(v);
+    }
+    return f;
+}
+
+/* The table sidecarctl writes from and the parsers agree: every field is read with its type. */
+static void test_record_field_tables(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    sc_tenant_record_t *t = parse_tenant("acme", from_table(sc_tenant_record_fields), err, sizeof(err));
+    if (t == NULL)
+        fail_msg("tenant record from the field table: %s", err);
+    assert_true(t->active);
+    assert_int_equal(t->num_services, 2);
+    assert_int_equal(t->num_scopes, 2);
+    assert_int_equal(t->num_issuers, 2);
+    assert_int_equal(t->rate, 7);
+    assert_int_equal(t->burst, 7);
+    assert_int_equal(t->quota_daily, 7);
+    sc_tenant_record_free(t);
+
+    sc_apikey_record_t *k = parse_apikey(from_table(sc_apikey_record_fields), err, sizeof(err));
+    if (k == NULL)
+        fail_msg("API key record from the field table: %s", err);
+    assert_true(k->active);
+    assert_string_equal(k->tenant, "acme");
+    assert_string_equal(k->key_id, "k_1");
+    assert_string_equal(k->name, "k_1");
+    assert_int_equal(k->num_scopes, 2);
+    assert_int_equal(k->expires_at, 7);
+    sc_apikey_record_free(k);
+}
+
 static void test_tenant_record_full(void **state)
 {
     (void)state;
@@ -609,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_hash_key),
         cmocka_unit_test(test_words_split),
         cmocka_unit_test(test_words_contain),
+        cmocka_unit_test(test_record_field_tables),
         cmocka_unit_test(test_tenant_record_full),
         cmocka_unit_test(test_tenant_record_defaults),
         cmocka_unit_test(test_tenant_record_invalid),
