@@ -10,6 +10,7 @@
 #include "jwt_keys.h"
 #include "log.h"
 #include "server.h"
+#include "text.h"
 #include "worker.h"
 
 const sc_denial_t sc_auth_jwt_waiting = {0, "waiting_for_keys", "waiting for the issuer's keys"};
@@ -40,21 +41,7 @@ static const sc_denial_t *denial_for(h2o_mem_pool_t *pool, sc_jwt_result_t resul
 /* Values forwarded as headers must not be able to add headers of their own. */
 static int header_safe(const char *s)
 {
-    for (; *s != '\0'; ++s)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return 0;
-    return 1;
-}
-
-/* RFC 6749 scope-token: %x21 / %x23-5B / %x5D-7E */
-static int scope_token_valid(const char *s)
-{
-    if (*s == '\0')
-        return 0;
-    for (; *s != '\0'; ++s)
-        if (*s < 0x21 || *s > 0x7e || *s == '"' || *s == '\\')
-            return 0;
-    return 1;
+    return !sc_text_has_control(s, strlen(s));
 }
 
 static h2o_iovec_t pool_str(h2o_mem_pool_t *pool, const char *s)
@@ -80,7 +67,7 @@ static const sc_denial_t *take_claims(sc_request_t *r, const sc_jwt_claims_t *cl
     r->identity.scopes = h2o_mem_alloc_pool(pool, sizeof(h2o_iovec_t) * (claims->num_scopes + 1));
     r->identity.num_scopes = 0;
     for (size_t i = 0; i != claims->num_scopes; ++i)
-        if (scope_token_valid(claims->scopes[i])) /* anything else is dropped, never forwarded */
+        if (sc_text_scope_token_valid(claims->scopes[i], strlen(claims->scopes[i]))) /* anything else is dropped, never forwarded */
             r->identity.scopes[r->identity.num_scopes++] = pool_str(pool, claims->scopes[i]);
     return NULL;
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "headers.h"
+#include "text.h"
 
 const sc_denial_t *sc_identity_tenant_header(const h2o_headers_t *headers, h2o_iovec_t *tenant)
 {
@@ -19,7 +20,7 @@ const sc_denial_t *sc_identity_tenant_header(const h2o_headers_t *headers, h2o_i
         return &sc_deny_tenant_header_missing;
     if (n > 1 || memchr(tenant->base, ',', tenant->len) != NULL)
         return &sc_deny_tenant_header_repeated;
-    if (!sc_tenant_id_valid(tenant->base, tenant->len))
+    if (!sc_text_tenant_id_valid(tenant->base, tenant->len))
         return &sc_deny_tenant_header_invalid;
     return NULL;
 }

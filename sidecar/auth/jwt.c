@@ -6,6 +6,8 @@
 
 #include <jansson.h>
 
+#include "text.h"
+
 /* NumericDates are clamped to this range so that adding the leeway can never overflow. */
 #define DATE_LIMIT ((int64_t)1 << 62)
 
@@ -96,12 +98,6 @@ NoMemory:
     return -1;
 }
 
-/* Claims may end up in headers: control characters are refused outright. */
-static int is_control(unsigned char c)
-{
-    return c < 0x20 || c == 0x7f;
-}
-
 /*
  * Splits the space-separated words of s into the block (when ptrs is not NULL), counting them
  * and their bytes either way. Returns -1 on a control character.
@@ -115,7 +111,7 @@ static int split_words(const char *s, size_t len, char **ptrs, char **buf, size_
         }
         size_t start = i;
         while (i != len && s[i] != ' ')
-            if (is_control((unsigned char)s[i++]))
+            if (sc_text_is_control((unsigned char)s[i++])) /* claims may become headers */
                 return -1;
         size_t n = i - start;
         if (ptrs != NULL) {
@@ -198,9 +194,8 @@ static sc_jwt_result_t read_string(const json_t *payload, const char *name, char
     if (!json_is_string(v))
         return SC_JWT_MALFORMED;
     const char *s = json_string_value(v);
-    for (size_t i = 0; i != json_string_length(v); ++i)
-        if (is_control((unsigned char)s[i]))
-            return SC_JWT_MALFORMED;
+    if (sc_text_has_control(s, json_string_length(v)))
+        return SC_JWT_MALFORMED;
     if ((*out = strdup(s)) == NULL)
         return SC_JWT_INTERNAL_ERROR;
     return SC_JWT_OK;

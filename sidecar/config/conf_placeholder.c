@@ -2,12 +2,14 @@
 
 #include <string.h>
 
+#include "text.h"
+
 /* Longest placeholder quoted in an error message; the rest is cut. */
 #define QUOTE_MAX 64
 
 static int placeholder_char(unsigned char c)
 {
-    return c != '<' && c != '>' && c >= 0x20 && c != 0x7f;
+    return c != '<' && c != '>' && !sc_text_is_control(c);
 }
 
 int sc_conf_find_placeholder(const char *s, size_t len, size_t *at, size_t *placeholder_len)

@@ -14,6 +14,7 @@
 #include "jwt_issuer_load.h"
 #include "policy_load.h"
 #include "redis_config.h"
+#include "text.h"
 #include "yaml_tree.h"
 
 /* Defaults, in one place. */
@@ -182,8 +183,7 @@ static int read_service_name(sc_conf_reader_t *r, const sc_yaml_node_t *map, con
     char key[SC_CONF_KEY_MAX];
     if (sc_conf_require(r, map, where, "name") != 0 || sc_conf_string(r, map, where, "name", &svc->name) != 0)
         return -1;
-    size_t len = strlen(svc->name);
-    if (len > 64 || strspn(svc->name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != len)
+    if (!sc_text_service_name_valid(svc->name, strlen(svc->name)))
         return sc_conf_error(r, sc_yaml_get(map, "name"), sc_conf_key(key, where, "name"),
                              "\"%s\" must be 1 to 64 characters of a-z, 0-9, _ and -", svc->name);
     return 0;

@@ -10,6 +10,7 @@
 #include "conf_reader.h"
 #include "gcra.h"
 #include "file_util.h"
+#include "text.h"
 #include "yaml_tree.h"
 
 static const char *const policy_keys[] = {"mode",
@@ -155,9 +156,8 @@ static int parse_auth(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char
 static int check_scope_tokens(sc_conf_reader_t *r, const sc_yaml_node_t *at, const char *key, char **scopes, size_t n)
 {
     for (size_t i = 0; i != n; ++i)
-        for (const char *p = scopes[i]; *p != '\0'; ++p)
-            if (*p <= ' ' || *p > '~' || *p == '"' || *p == '\\')
-                return sc_conf_error(r, at, key, "\"%s\" is not a valid scope", scopes[i]);
+        if (!sc_text_scope_token_valid(scopes[i], strlen(scopes[i])))
+            return sc_conf_error(r, at, key, "\"%s\" is not a valid scope", scopes[i]);
     return 0;
 }
 

@@ -7,8 +7,6 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "file_util.h"
-
 /* Nesting beyond this is never a configuration file; refusing it bounds the recursion. */
 #define MAX_DEPTH 32
 
@@ -258,17 +256,6 @@ sc_yaml_node_t *sc_yaml_parse_string(const char *text, size_t len, const char *f
     yaml_parser_set_input_string(&p.yaml, (const unsigned char *)text, len);
     sc_yaml_node_t *root = parse_document(&p);
     yaml_parser_delete(&p.yaml);
-    return root;
-}
-
-sc_yaml_node_t *sc_yaml_parse_file(const char *path, char *err, size_t errsize)
-{
-    char *text;
-    size_t len;
-    if (sc_read_file(path, SC_MAX_CONFIG_FILE_SIZE, &text, &len, err, errsize) != 0)
-        return NULL;
-    sc_yaml_node_t *root = sc_yaml_parse_string(text, len, path, err, errsize);
-    free(text);
     return root;
 }
 

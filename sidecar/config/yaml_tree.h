@@ -42,11 +42,6 @@ struct sc_yaml_node {
  */
 sc_yaml_node_t *sc_yaml_parse_string(const char *text, size_t len, const char *filename, char *err, size_t errsize);
 
-/**
- * Reads and parses a file (start-up and reload only: this does blocking I/O).
- */
-sc_yaml_node_t *sc_yaml_parse_file(const char *path, char *err, size_t errsize);
-
 void sc_yaml_free(sc_yaml_node_t *node);
 
 /**

@@ -6,6 +6,7 @@
 
 #include "jwks.h"
 #include "schema.h"
+#include "text.h"
 
 /* ------------------------------------------------------------------ tables */
 
@@ -210,7 +211,7 @@ int ctl_parse_since(const char *s, int64_t *out, int *absolute)
 
 int ctl_key_id_valid(const char *id)
 {
-    return sc_tenant_id_valid(id, strlen(id)); /* the same alphabet and length */
+    return sc_text_tenant_id_valid(id, strlen(id)); /* the same alphabet and length */
 }
 
 int ctl_word_valid(const char *s)
@@ -224,23 +225,16 @@ int ctl_word_valid(const char *s)
     return 1;
 }
 
-/* The host file's rule for service names (config_load.c): 1 to 64 of a-z, 0-9, _ and -. */
+/* The host file's rule for service names (sc_text_service_name_valid, as config_load.c reads them). */
 static int service_name_valid(const char *s)
 {
-    size_t n = strlen(s);
-    return n != 0 && n <= 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+    return sc_text_service_name_valid(s, strlen(s));
 }
 
-/* Free text (a key's name, the actor): no control characters, so that output stays one line. */
-static int text_valid(const char *s, size_t max)
+/* A scope: an OAuth scope-token (what policies and the JWT check accept) and a storable word. */
+static int scope_valid(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > max)
-        return 0;
-    for (; *s != '\0'; ++s)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return 0;
-    return 1;
+    return ctl_word_valid(s) && sc_text_scope_token_valid(s, strlen(s));
 }
 
 static char *join_words(char **words, size_t n)
@@ -336,7 +330,7 @@ static int add_claim(ctl_args_t *a, const char *value, ctl_err_t *err)
     static const char *const reserved[] = {"iss", "sub", "aud", "exp", "iat", "nbf"};
     const char *eq = strchr(value, '=');
     size_t n = eq != NULL ? (size_t)(eq - value) : 0;
-    if (n == 0 || !text_valid(value, 1024))
+    if (n == 0 || !sc_text_line_valid(value, 1024))
         return ctl_fail(err, CTL_EXIT_USAGE, "--claim: \"%s\" is not NAME=VALUE (no control characters)", value);
     for (size_t i = 0; i != sizeof(reserved) / sizeof(reserved[0]); ++i)
         if (strlen(reserved[i]) == n && memcmp(reserved[i], value, n) == 0)
@@ -354,7 +348,7 @@ static int add_claim(ctl_args_t *a, const char *value, ctl_err_t *err)
 /* A token sign option taken as it is: it ends up in the token (or names its key), so one line. */
 static int token_text(const char *opt, const char *value, const char **slot, ctl_err_t *err)
 {
-    if (!text_valid(value, 1024))
+    if (!sc_text_line_valid(value, 1024))
         return ctl_fail(err, CTL_EXIT_USAGE, "--%s: must be 1 to 1024 characters, without control characters", opt);
     *slot = value;
     return CTL_EXIT_OK;
@@ -377,7 +371,7 @@ static int apply_command_option(ctl_args_t *a, unsigned bit, const char *value, 
     case CTL_OPT_SERVICES:
         return parse_list("services", value, service_name_valid, 0, &a->services, err);
     case CTL_OPT_SCOPES:
-        return parse_list("scopes", value, ctl_word_valid, 1, &a->scopes, err);
+        return parse_list("scopes", value, scope_valid, 1, &a->scopes, err);
     case CTL_OPT_RATE:
         return parse_count_option("rate", value, &a->rate, err);
     case CTL_OPT_BURST:
@@ -393,7 +387,7 @@ static int apply_command_option(ctl_args_t *a, unsigned bit, const char *value, 
             return ctl_fail(err, CTL_EXIT_USAGE, "--expires: must be more than 0 (leave it out for a key that never expires)");
         return CTL_EXIT_OK;
     case CTL_OPT_NAME:
-        if (!text_valid(value, CTL_NAME_MAX))
+        if (!sc_text_line_valid(value, CTL_NAME_MAX))
             return ctl_fail(err, CTL_EXIT_USAGE, "--name: must be 1 to %d characters, without control characters", CTL_NAME_MAX);
         a->key_name = value;
         return CTL_EXIT_OK;
@@ -420,7 +414,7 @@ static int apply_command_option(ctl_args_t *a, unsigned bit, const char *value, 
             return ctl_fail(err, CTL_EXIT_USAGE, "--ttl: must be more than 0");
         return CTL_EXIT_OK;
     case CTL_OPT_TENANT:
-        if (!sc_tenant_id_valid(value, strlen(value)))
+        if (!sc_text_tenant_id_valid(value, strlen(value)))
             return ctl_fail(err, CTL_EXIT_USAGE, "--tenant: invalid tenant ID \"%s\"", value);
         a->tenant_filter = value;
         return CTL_EXIT_OK;
@@ -468,7 +462,7 @@ static int apply_option(ctl_args_t *a, const struct command_spec *cmd, const opt
             return ctl_fail(err, CTL_EXIT_USAGE, "--%s: must be at least 1", o->name);
         return CTL_EXIT_OK;
     case OPT_ACTOR:
-        if (!text_valid(use->value, CTL_ACTOR_MAX))
+        if (!sc_text_line_valid(use->value, CTL_ACTOR_MAX))
             return ctl_fail(err, CTL_EXIT_USAGE, "--actor: must be 1 to %d characters, without control characters", CTL_ACTOR_MAX);
         return set_once(&a->actor, o->name, use->value, err);
     case OPT_JSON:
@@ -607,7 +601,7 @@ static int check_target(const struct command_spec *c, const scan_t *s, ctl_args_
     if (have == 0)
         return ctl_fail(err, CTL_EXIT_USAGE, "%s: missing %s", c->name, what[c->arg]);
     a->target = s->words[first];
-    if (c->arg == ARG_TENANT && !sc_tenant_id_valid(a->target, strlen(a->target)))
+    if (c->arg == ARG_TENANT && !sc_text_tenant_id_valid(a->target, strlen(a->target)))
         return ctl_fail(err, CTL_EXIT_USAGE, "invalid tenant ID \"%s\": use 1 to 64 characters of A-Z a-z 0-9 . _ -", a->target);
     if (c->arg == ARG_KEY_ID && !ctl_key_id_valid(a->target))
         return ctl_fail(err, CTL_EXIT_USAGE, "invalid key ID \"%s\": use 1 to 64 characters of A-Z a-z 0-9 . _ -", a->target);

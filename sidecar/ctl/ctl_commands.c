@@ -7,6 +7,7 @@
 #include "ctl_output.h"
 #include "ctl_store.h"
 #include "schema.h"
+#include "text.h"
 
 #define KEY_ID_TRIES 5 /* 48 random bits: a second collision in a row means something is wrong */
 
@@ -67,30 +68,30 @@ typedef struct tenant_change {
 static void tenant_fields_from_args(const ctl_args_t *a, ctl_record_t *rec)
 {
     if (a->given & CTL_OPT_SERVICES)
-        ctl_record_set(rec, "services", a->services);
+        ctl_record_set(rec, SC_FIELD_SERVICES, a->services);
     if (a->given & CTL_OPT_SCOPES)
-        ctl_record_set(rec, "scopes", strcmp(a->scopes, "*") == 0 ? NULL : a->scopes);
+        ctl_record_set(rec, SC_FIELD_SCOPES, strcmp(a->scopes, "*") == 0 ? NULL : a->scopes);
     if (a->given & CTL_OPT_ISSUER)
-        ctl_record_set(rec, "issuers", strcmp(a->issuers, "*") == 0 ? NULL : a->issuers);
+        ctl_record_set(rec, SC_FIELD_ISSUERS, strcmp(a->issuers, "*") == 0 ? NULL : a->issuers);
     if (a->given & CTL_OPT_RATE)
-        ctl_record_setf(rec, "rate", "%llu", (unsigned long long)a->rate);
+        ctl_record_setf(rec, SC_FIELD_RATE, "%llu", (unsigned long long)a->rate);
     if (a->given & CTL_OPT_BURST)
-        ctl_record_setf(rec, "burst", "%llu", (unsigned long long)a->burst);
+        ctl_record_setf(rec, SC_FIELD_BURST, "%llu", (unsigned long long)a->burst);
     if (a->given & CTL_OPT_QUOTA)
-        ctl_record_setf(rec, "quota_daily", "%llu", (unsigned long long)a->quota);
+        ctl_record_setf(rec, SC_FIELD_QUOTA_DAILY, "%llu", (unsigned long long)a->quota);
 }
 
 /* A new tenant: active, every service, no scope cap, the policy's rate, unless told otherwise. */
 static void new_tenant_fields(const ctl_env_t *env, ctl_record_t *rec)
 {
-    ctl_record_set(rec, "status", "active");
-    ctl_record_set(rec, "services", "*");
+    ctl_record_set(rec, SC_FIELD_STATUS, "active");
+    ctl_record_set(rec, SC_FIELD_SERVICES, "*");
     tenant_fields_from_args(env->args, rec);
-    const char *counts[] = {"rate", "burst", "quota_daily"};
+    const char *counts[] = {SC_FIELD_RATE, SC_FIELD_BURST, SC_FIELD_QUOTA_DAILY};
     for (size_t i = 0; i != sizeof(counts) / sizeof(counts[0]); ++i)
         if (ctl_record_get(rec, counts[i]) == NULL)
             ctl_record_set(rec, counts[i], "0");
-    ctl_record_setf(rec, "created_at", "%lld", (long long)env->now);
+    ctl_record_setf(rec, SC_FIELD_CREATED_AT, "%lld", (long long)env->now);
 }
 
 static int prepare_tenant_change(ctl_redis_t *r, ctl_tx_t *tx, void *data, ctl_err_t *err)
@@ -132,14 +133,14 @@ static int cmd_tenant_change(const ctl_env_t *env, ctl_err_t *err)
         break;
     case CTL_CMD_TENANT_SUSPEND:
         c.action = "tenant.suspend", done = "suspended";
-        ctl_record_set(&c.fields, "status", "suspended");
+        ctl_record_set(&c.fields, SC_FIELD_STATUS, "suspended");
         break;
     default:
         c.action = "tenant.activate", done = "activated";
-        ctl_record_set(&c.fields, "status", "active");
+        ctl_record_set(&c.fields, SC_FIELD_STATUS, "active");
         break;
     }
-    ctl_record_setf(&c.fields, "updated_at", "%lld", (long long)env->now);
+    ctl_record_setf(&c.fields, SC_FIELD_UPDATED_AT, "%lld", (long long)env->now);
     int rc = ctl_redis_transact(env->redis, prepare_tenant_change, &c, err);
     ctl_record_free(&c.fields);
     if (rc != CTL_EXIT_OK)
@@ -285,7 +286,7 @@ static int watch_key(ctl_redis_t *r, const char *key_id, key_ref_t *ref, ctl_err
     if (ctl_redis_watch(r, ctl_store_global_key(r, "keyid-index", index), err) != CTL_EXIT_OK ||
         (rc = hget(r, index, key_id, ref->tenant, sizeof(ref->tenant), err)) < 0)
         return CTL_EXIT_REDIS;
-    if (rc != 0 || !sc_tenant_id_valid(ref->tenant, strlen(ref->tenant)))
+    if (rc != 0 || !sc_text_tenant_id_valid(ref->tenant, strlen(ref->tenant)))
         return ctl_fail(err, CTL_EXIT_REFUSED, "unknown key id \"%s\"", key_id);
     if (ctl_redis_watch(r, ctl_store_keyids_key(r, ref->tenant, keyids), err) != CTL_EXIT_OK ||
         (rc = hget(r, keyids, key_id, ref->sha256, sizeof(ref->sha256), err)) < 0)
@@ -332,14 +333,14 @@ static void queue_new_key(ctl_redis_t *r, ctl_tx_t *tx, const char *tenant, cons
 static void new_key_record(ctl_record_t *rec, const char *tenant, const ctl_new_key_t *k, const char *name, const char *scopes,
                            int64_t expires_at, int64_t now)
 {
-    ctl_record_set(rec, "tenant", tenant);
-    ctl_record_set(rec, "key_id", k->key_id);
+    ctl_record_set(rec, SC_FIELD_TENANT, tenant);
+    ctl_record_set(rec, SC_FIELD_KEY_ID, k->key_id);
     if (name != NULL)
-        ctl_record_set(rec, "name", name);
-    ctl_record_set(rec, "scopes", scopes != NULL ? scopes : "");
-    ctl_record_set(rec, "status", "active");
-    ctl_record_setf(rec, "expires_at", "%lld", (long long)expires_at);
-    ctl_record_setf(rec, "created_at", "%lld", (long long)now);
+        ctl_record_set(rec, SC_FIELD_NAME, name);
+    ctl_record_set(rec, SC_FIELD_SCOPES, scopes != NULL ? scopes : "");
+    ctl_record_set(rec, SC_FIELD_STATUS, "active");
+    ctl_record_setf(rec, SC_FIELD_EXPIRES_AT, "%lld", (long long)expires_at);
+    ctl_record_setf(rec, SC_FIELD_CREATED_AT, "%lld", (long long)now);
 }
 
 typedef struct key_create {
@@ -412,7 +413,7 @@ static int prepare_key_revoke(ctl_redis_t *r, ctl_tx_t *tx, void *data, ctl_err_
     int rc = watch_key(r, c->key_id, &ref, err);
     if (rc == CTL_EXIT_OK) {
         ctl_record_t change = {0};
-        ctl_record_set(&change, "status", "revoked");
+        ctl_record_set(&change, SC_FIELD_STATUS, "revoked");
         ctl_tx_write_record(tx, ctl_store_apikey_key(r, ref.tenant, ref.sha256, key), &change);
         ctl_tx_audit(tx, "key.revoke", ref.tenant, c->key_id, "status=revoked");
         ctl_tx_invalidate(tx, ref.tenant, ref.sha256);
@@ -455,7 +456,7 @@ static int64_t record_time(const ctl_record_t *rec, const char *name)
  */
 static int64_t replacement_expiry(const ctl_record_t *old, int64_t now)
 {
-    int64_t expires = record_time(old, "expires_at"), created = record_time(old, "created_at");
+    int64_t expires = record_time(old, SC_FIELD_EXPIRES_AT), created = record_time(old, SC_FIELD_CREATED_AT);
     if (expires == 0)
         return 0;
     return created > 0 && expires > created ? now + (expires - created) : expires;
@@ -464,14 +465,14 @@ static int64_t replacement_expiry(const ctl_record_t *old, int64_t now)
 /* The old key ends now (grace 0: revoked) or at now + grace, never later than it would have. */
 static void retire_old_key(key_rotate_t *c, const ctl_record_t *old, ctl_record_t *change)
 {
-    int64_t now = c->env->now, grace = c->env->args->grace_s, expires = record_time(old, "expires_at");
+    int64_t now = c->env->now, grace = c->env->args->grace_s, expires = record_time(old, SC_FIELD_EXPIRES_AT);
     if (grace == 0) {
-        ctl_record_set(change, "status", "revoked");
+        ctl_record_set(change, SC_FIELD_STATUS, "revoked");
         c->old_expires_at = 0;
         return;
     }
     c->old_expires_at = expires != 0 && expires < now + grace ? expires : now + grace;
-    ctl_record_setf(change, "expires_at", "%lld", (long long)c->old_expires_at);
+    ctl_record_setf(change, SC_FIELD_EXPIRES_AT, "%lld", (long long)c->old_expires_at);
 }
 
 /* Queues the new key and the old key's end, once the old key is known to be rotatable. */
@@ -481,7 +482,7 @@ static void queue_rotation(ctl_redis_t *r, ctl_tx_t *tx, key_rotate_t *c, const 
     const char *old_id = c->env->args->target;
     char key[SC_SCHEMA_KEY_MAX];
     ctl_record_t rec = {0}, change = {0};
-    new_key_record(&rec, old->tenant, &c->key, ctl_record_get(o, "name"), ctl_record_get(o, "scopes"),
+    new_key_record(&rec, old->tenant, &c->key, ctl_record_get(o, SC_FIELD_NAME), ctl_record_get(o, SC_FIELD_SCOPES),
                    replacement_expiry(o, c->env->now), c->env->now);
     queue_new_key(r, tx, old->tenant, &c->key, &rec);
     retire_old_key(c, o, &change);
@@ -503,8 +504,8 @@ static int prepare_key_rotate(ctl_redis_t *r, ctl_tx_t *tx, void *data, ctl_err_
     char key[SC_SCHEMA_KEY_MAX];
     key_ref_t old = {"", "", {0}};
     int rc = watch_key(r, old_id, &old, err), exists = 0;
-    const char *status = ctl_record_get(&old.rec, "status");
-    int64_t expires = record_time(&old.rec, "expires_at");
+    const char *status = ctl_record_get(&old.rec, SC_FIELD_STATUS);
+    int64_t expires = record_time(&old.rec, SC_FIELD_EXPIRES_AT);
 
     if (rc == CTL_EXIT_OK && (status == NULL || strcmp(status, "active") != 0 || (expires != 0 && expires <= c->env->now)))
         rc = ctl_fail(err, CTL_EXIT_REFUSED, "key %s is revoked or expired: make a new one with key create", old_id);

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "schema.h"
 #include "version.h"
 
 static const char help_text[] =
@@ -178,11 +179,11 @@ static int ends_with(const char *s, const char *suffix)
 static const char *annotation(const char *name, const json_t *v)
 {
     if (json_is_string(v) && strcmp(json_string_value(v), "*") == 0)
-        return strcmp(name, "services") == 0 ? " (every service)" : " (no cap)";
+        return strcmp(name, SC_FIELD_SERVICES) == 0 ? " (every service)" : " (no cap)";
     if (json_is_integer(v) && json_integer_value(v) == 0)
-        return strcmp(name, "rate") == 0 || strcmp(name, "burst") == 0 ? " (policy default)"
-               : strcmp(name, "quota_daily") == 0                      ? " (none)"
-                                                                       : "";
+        return strcmp(name, SC_FIELD_RATE) == 0 || strcmp(name, SC_FIELD_BURST) == 0 ? " (policy default)"
+               : strcmp(name, SC_FIELD_QUOTA_DAILY) == 0                             ? " (none)"
+                                                                                     : "";
     return "";
 }
 
@@ -216,13 +217,13 @@ static void print_tenant(const json_t *obj)
     printf("%-12s %s\n", "tenant", json_string_value(json_object_get(obj, "id")));
     for (size_t i = 0; (name = ctl_record_field_name(CTL_RECORD_TENANT, i)) != NULL; ++i) {
         const json_t *v = json_object_get(obj, name);
-        if (v == NULL && strcmp(name, "scopes") != 0 && strcmp(name, "issuers") != 0)
+        if (v == NULL && strcmp(name, SC_FIELD_SCOPES) != 0 && strcmp(name, SC_FIELD_ISSUERS) != 0)
             continue;
         printf("%-12s ", name);
         if (v != NULL)
             print_value(stdout, name, v);
         else
-            fputs(strcmp(name, "scopes") == 0 ? "(no cap)" : "(any configured issuer)", stdout);
+            fputs(strcmp(name, SC_FIELD_SCOPES) == 0 ? "(no cap)" : "(any configured issuer)", stdout);
         putchar('\n');
     }
 }
@@ -262,7 +263,7 @@ int ctl_output_tenant_list(int json, char **ids, const ctl_record_t *recs, size_
 
 static const char *key_state(const ctl_record_t *rec, int64_t now)
 {
-    const char *status = ctl_record_get(rec, "status"), *expires = ctl_record_get(rec, "expires_at");
+    const char *status = ctl_record_get(rec, SC_FIELD_STATUS), *expires = ctl_record_get(rec, SC_FIELD_EXPIRES_AT);
     if (status == NULL)
         return "missing";
     if (strcmp(status, "active") == 0 && expires != NULL && strcmp(expires, "0") != 0 && strtoll(expires, NULL, 10) <= now)
@@ -282,8 +283,8 @@ int ctl_output_key_list(int json, const ctl_key_list_t *keys, int64_t now, ctl_e
     printf("%-16s %-8s %-21s %-20s %s\n", "KEY_ID", "STATUS", "EXPIRES", "NAME", "SCOPES");
     for (size_t i = 0; i != keys->count; ++i) {
         const ctl_record_t *rec = &keys->items[i].rec;
-        const char *expires = ctl_record_get(rec, "expires_at"), *name = ctl_record_get(rec, "name"),
-                   *scopes = ctl_record_get(rec, "scopes");
+        const char *expires = ctl_record_get(rec, SC_FIELD_EXPIRES_AT), *name = ctl_record_get(rec, SC_FIELD_NAME),
+                   *scopes = ctl_record_get(rec, SC_FIELD_SCOPES);
         printf("%-16s %-8s %-21s %-20s %s\n", keys->items[i].key_id, key_state(rec, now),
                format_time(expires != NULL ? strtoll(expires, NULL, 10) : 0, buf, sizeof(buf)), name != NULL ? name : "-",
                scopes != NULL && scopes[0] != '\0' ? scopes : "-");

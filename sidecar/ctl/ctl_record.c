@@ -10,34 +10,14 @@
 #include "ctl_args.h"
 #include "schema.h"
 
-typedef enum { FIELD_TEXT, FIELD_WORDS, FIELD_UINT } field_type_t;
-
-typedef struct field_spec {
-    const char *name;
-    field_type_t type;
-} field_spec_t;
-
-/* Every field schema.h defines, in the order records are written and shown. */
-static const field_spec_t tenant_fields[] = {
-    {"status", FIELD_TEXT},      {"services", FIELD_WORDS},
-    {"scopes", FIELD_WORDS},     {"issuers", FIELD_WORDS},
-    {"rate", FIELD_UINT},        {"burst", FIELD_UINT},
-    {"quota_daily", FIELD_UINT}, {"created_at", FIELD_UINT},
-    {"updated_at", FIELD_UINT},  {NULL, 0},
-};
-static const field_spec_t key_fields[] = {
-    {"tenant", FIELD_TEXT}, {"key_id", FIELD_TEXT},     {"name", FIELD_TEXT},       {"scopes", FIELD_WORDS},
-    {"status", FIELD_TEXT}, {"expires_at", FIELD_UINT}, {"created_at", FIELD_UINT}, {NULL, 0},
-};
-
-static const field_spec_t *fields_of(ctl_record_kind_t kind)
+static const sc_record_field_t *fields_of(ctl_record_kind_t kind)
 {
-    return kind == CTL_RECORD_TENANT ? tenant_fields : key_fields;
+    return kind == CTL_RECORD_TENANT ? sc_tenant_record_fields : sc_apikey_record_fields;
 }
 
-static const field_spec_t *find_field(ctl_record_kind_t kind, const char *name)
+static const sc_record_field_t *find_field(ctl_record_kind_t kind, const char *name)
 {
-    for (const field_spec_t *f = fields_of(kind); f->name != NULL; ++f)
+    for (const sc_record_field_t *f = fields_of(kind); f->name != NULL; ++f)
         if (strcmp(f->name, name) == 0)
             return f;
     return NULL;
@@ -172,10 +152,10 @@ int ctl_record_validate(ctl_record_kind_t kind, const char *tenant, const ctl_re
     if (rec->count > sizeof(strs) / sizeof(strs[0]) / 2)
         return ctl_fail(err, CTL_EXIT_USAGE, "%s: too many fields", where);
     for (size_t i = 0; i != rec->count; ++i) {
-        const field_spec_t *f = find_field(kind, rec->names[i]);
+        const sc_record_field_t *f = find_field(kind, rec->names[i]);
         if (rec->values[i] == NULL)
             continue;
-        if (f != NULL && f->type == FIELD_UINT && parse_stored_uint(rec->values[i], &u) != 0)
+        if (f != NULL && f->type == SC_RECORD_UINT && parse_stored_uint(rec->values[i], &u) != 0)
             return ctl_fail(err, CTL_EXIT_USAGE, "%s: field %s must be a whole number", where, rec->names[i]);
         strs[n] = rec->names[i];
         lens[n++] = strlen(rec->names[i]);
@@ -204,12 +184,12 @@ static json_t *words_to_json(const char *value)
     return arr;
 }
 
-static json_t *value_to_json(const field_spec_t *f, const char *value)
+static json_t *value_to_json(const sc_record_field_t *f, const char *value)
 {
     uint64_t v;
-    if (f == NULL || f->type == FIELD_TEXT)
+    if (f == NULL || f->type == SC_RECORD_TEXT)
         return json_string(value);
-    if (f->type == FIELD_WORDS)
+    if (f->type == SC_RECORD_WORDS)
         return words_to_json(value);
     /* a malformed count is exported as it is, for import to reject with a clear message */
     return parse_stored_uint(value, &v) == 0 ? json_integer((json_int_t)v) : json_string(value);
@@ -217,7 +197,7 @@ static json_t *value_to_json(const field_spec_t *f, const char *value)
 
 void ctl_record_to_json(ctl_record_kind_t kind, const ctl_record_t *rec, json_t *obj)
 {
-    for (const field_spec_t *f = fields_of(kind); f->name != NULL; ++f) {
+    for (const sc_record_field_t *f = fields_of(kind); f->name != NULL; ++f) {
         const char *v = ctl_record_get(rec, f->name);
         if (v != NULL)
             json_object_set_new(obj, f->name, value_to_json(f, v));
@@ -251,12 +231,12 @@ static char *words_from_json(const json_t *v)
     return s;
 }
 
-static char *value_from_json(const field_spec_t *f, const json_t *v)
+static char *value_from_json(const sc_record_field_t *f, const json_t *v)
 {
     switch (f->type) {
-    case FIELD_TEXT:
+    case SC_RECORD_TEXT:
         return json_is_string(v) ? ctl_xstrdup(json_string_value(v)) : NULL;
-    case FIELD_WORDS:
+    case SC_RECORD_WORDS:
         return words_from_json(v);
     default:
         return json_is_integer(v) && json_integer_value(v) >= 0 ? ctl_xasprintf("%lld", (long long)json_integer_value(v)) : NULL;
@@ -271,9 +251,9 @@ static int skipped(const char *name, const char *const *skip)
     return 0;
 }
 
-static const char *type_name(field_type_t t)
+static const char *type_name(sc_record_field_type_t t)
 {
-    return t == FIELD_TEXT ? "a string" : t == FIELD_WORDS ? "an array of words, or \"*\"" : "a whole number";
+    return t == SC_RECORD_TEXT ? "a string" : t == SC_RECORD_WORDS ? "an array of words, or \"*\"" : "a whole number";
 }
 
 int ctl_record_from_json(ctl_record_kind_t kind, const json_t *obj, const char *const *skip, ctl_record_t *rec, const char *where,
@@ -287,7 +267,7 @@ int ctl_record_from_json(ctl_record_kind_t kind, const json_t *obj, const char *
     {
         if (skipped(name, skip))
             continue;
-        const field_spec_t *f = find_field(kind, name);
+        const sc_record_field_t *f = find_field(kind, name);
         if (f == NULL)
             return ctl_fail(err, CTL_EXIT_USAGE, "%s: unknown field \"%s\"", where, name);
         char *value = value_from_json(f, v);

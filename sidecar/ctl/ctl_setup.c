@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include "redis_config.h"
+#include "text.h"
 
 static const char *nonempty_env(const char *name)
 {
@@ -117,26 +118,15 @@ int ctl_setup_audit_max(const ctl_args_t *args, uint64_t *out, ctl_err_t *err)
     return CTL_EXIT_OK;
 }
 
-static int printable(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > CTL_ACTOR_MAX)
-        return 0;
-    for (; *s != '\0'; ++s)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return 0;
-    return 1;
-}
-
 const char *ctl_setup_actor(const ctl_args_t *args, char *buf, size_t size)
 {
     const char *login = getenv("LOGNAME");
     struct passwd *pw;
     if (args->actor != NULL)
         snprintf(buf, size, "%s", args->actor);
-    else if (login != NULL && printable(login))
+    else if (login != NULL && sc_text_line_valid(login, CTL_ACTOR_MAX))
         snprintf(buf, size, "%s", login);
-    else if ((pw = getpwuid(getuid())) != NULL && printable(pw->pw_name))
+    else if ((pw = getpwuid(getuid())) != NULL && sc_text_line_valid(pw->pw_name, CTL_ACTOR_MAX))
         snprintf(buf, size, "%s", pw->pw_name);
     else
         snprintf(buf, size, "uid:%u", (unsigned)getuid());

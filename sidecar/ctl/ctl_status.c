@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 int ctl_fail(ctl_err_t *err, int status, const char *fmt, ...)
 {
     va_list ap;
@@ -13,7 +15,7 @@ int ctl_fail(ctl_err_t *err, int status, const char *fmt, ...)
     va_end(ap);
     /* messages echo what the user typed: control characters would break the one-line rule */
     for (char *p = err->msg; *p != '\0'; ++p)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+        if (sc_text_is_control((unsigned char)*p))
             *p = '?';
     return status;
 }

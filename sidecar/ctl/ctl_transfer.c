@@ -7,6 +7,8 @@
 #include "ctl_commands.h"
 #include "ctl_output.h"
 #include "ctl_store.h"
+#include "schema.h"
+#include "text.h"
 
 #define EXPORT_FORMAT "sidecarctl-export"
 #define EXPORT_VERSION 1
@@ -85,13 +87,13 @@ static int sha256_hex_valid(const char *s)
 /* Every key id and hash appears once in the whole file. */
 static int check_unique_key(const ctl_import_t *im, const import_key_t *k, const char *where, ctl_err_t *err)
 {
-    const char *id = ctl_record_get(&k->rec, "key_id");
+    const char *id = ctl_record_get(&k->rec, SC_FIELD_KEY_ID);
     for (size_t t = 0; t != im->count; ++t)
         for (size_t i = 0; i != im->tenants[t].num_keys; ++i) {
             const import_key_t *other = &im->tenants[t].keys[i];
             if (other == k)
                 return CTL_EXIT_OK;
-            if (strcmp(ctl_record_get(&other->rec, "key_id"), id) == 0 || strcmp(other->sha256, k->sha256) == 0)
+            if (strcmp(ctl_record_get(&other->rec, SC_FIELD_KEY_ID), id) == 0 || strcmp(other->sha256, k->sha256) == 0)
                 return ctl_fail(err, CTL_EXIT_USAGE, "%s: %s: key id or hash already appears under tenant %s", im->path, where,
                                 im->tenants[t].id);
         }
@@ -141,7 +143,7 @@ static int load_tenant(ctl_import_t *im, const json_t *obj, const sc_config_t *h
     import_tenant_t *t = &im->tenants[im->count++];
     const char *id = json_string_value(json_object_get(obj, "id")), *services;
     int rc;
-    if (id == NULL || !sc_tenant_id_valid(id, strlen(id)))
+    if (id == NULL || !sc_text_tenant_id_valid(id, strlen(id)))
         return ctl_fail(err, CTL_EXIT_USAGE, "%s: %s.id: must be a tenant ID (1 to 64 of A-Z a-z 0-9 . _ -)", im->path, where);
     for (size_t i = 0; i + 1 < im->count; ++i)
         if (strcmp(im->tenants[i].id, id) == 0)
@@ -149,7 +151,8 @@ static int load_tenant(ctl_import_t *im, const json_t *obj, const sc_config_t *h
     t->id = ctl_xstrdup(id);
     if ((rc = ctl_record_from_json(CTL_RECORD_TENANT, obj, skip, &t->rec, where, err)) != CTL_EXIT_OK ||
         (rc = ctl_record_validate(CTL_RECORD_TENANT, id, &t->rec, where, err)) != CTL_EXIT_OK ||
-        ((services = ctl_record_get(&t->rec, "services")) != NULL && (rc = ctl_check_services(host, services, where, err)) != 0))
+        ((services = ctl_record_get(&t->rec, SC_FIELD_SERVICES)) != NULL &&
+         (rc = ctl_check_services(host, services, where, err)) != 0))
         return ctl_fail_prefix(err, rc, "%s: ", im->path);
     return load_keys(im, t, json_object_get(obj, "keys"), where, err);
 }
@@ -240,7 +243,7 @@ static int check_key_owners(ctl_redis_t *r, const ctl_import_t *im, ctl_err_t *e
     ctl_store_global_key(r, "keyid-index", index);
     for (size_t t = 0; t != im->count; ++t)
         for (size_t i = 0; i != im->tenants[t].num_keys; ++i) {
-            const char *id = ctl_record_get(&im->tenants[t].keys[i].rec, "key_id");
+            const char *id = ctl_record_get(&im->tenants[t].keys[i].rec, SC_FIELD_KEY_ID);
             redisReply *reply = ctl_redis_cmd(r, err, "HGET", index, id, NULL);
             if (reply == NULL)
                 return CTL_EXIT_REDIS;
@@ -275,7 +278,7 @@ static int prepare_import_tenant(ctl_redis_t *r, ctl_tx_t *tx, void *data, ctl_e
         ctl_tx_invalidate(tx, t->id, old.items[i].sha256);
     }
     for (size_t i = 0; i != t->num_keys; ++i) {
-        const char *key_id = ctl_record_get(&t->keys[i].rec, "key_id");
+        const char *key_id = ctl_record_get(&t->keys[i].rec, SC_FIELD_KEY_ID);
         ctl_tx_add(tx, "DEL", ctl_store_apikey_key(r, t->id, t->keys[i].sha256, key), NULL);
         ctl_tx_write_record(tx, key, &t->keys[i].rec);
         ctl_tx_add(tx, "HSET", keyids, key_id, t->keys[i].sha256, NULL);
@@ -359,7 +362,7 @@ static json_t *plan_tenant(ctl_redis_t *r, const import_tenant_t *t, ctl_err_t *
     json_t *o = json_object(), *added = json_array(), *removed = json_array(), *changed = json_array();
     json_t *fields = changed_fields(&now, &t->rec);
     for (size_t i = 0; i != t->num_keys; ++i) {
-        const char *id = ctl_record_get(&t->keys[i].rec, "key_id");
+        const char *id = ctl_record_get(&t->keys[i].rec, SC_FIELD_KEY_ID);
         if (!has_key(&keys, id, NULL))
             json_array_append_new(added, json_string(id));
         else if (!has_key(&keys, id, t->keys[i].sha256))
@@ -375,7 +378,7 @@ static json_t *plan_tenant(ctl_redis_t *r, const import_tenant_t *t, ctl_err_t *
     for (size_t k = 0; k != keys.count; ++k) {
         int kept = 0;
         for (size_t i = 0; i != t->num_keys && !kept; ++i)
-            kept = strcmp(keys.items[k].key_id, ctl_record_get(&t->keys[i].rec, "key_id")) == 0;
+            kept = strcmp(keys.items[k].key_id, ctl_record_get(&t->keys[i].rec, SC_FIELD_KEY_ID)) == 0;
         if (!kept)
             json_array_append_new(removed, json_string(keys.items[k].key_id));
     }

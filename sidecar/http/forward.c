@@ -107,22 +107,25 @@ static int listed(const h2o_iovec_t *name, char *const *names, size_t n)
     return 0;
 }
 
-static int removed(const h2o_iovec_t *name, const sc_policy_t *policy, int drop_authorization)
+typedef struct strip_rule {
+    const sc_policy_t *policy;
+    int drop_authorization;
+} strip_rule_t;
+
+static int removed(const h2o_iovec_t *name, void *ctx)
 {
+    const strip_rule_t *rule = ctx;
     if (name->len == 0) /* an obs-fold continuation line: h2o keeps it as a header without a name */
         return 1;
-    if (drop_authorization && sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("authorization")))
+    if (rule->drop_authorization && sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("authorization")))
         return 1;
-    return owned_by_sidecar(name) || listed(name, policy->remove_headers, policy->num_remove_headers);
+    return owned_by_sidecar(name) || listed(name, rule->policy->remove_headers, rule->policy->num_remove_headers);
 }
 
 void sc_forward_strip_headers(h2o_headers_t *headers, const sc_policy_t *policy, int drop_authorization)
 {
-    size_t kept = 0;
-    for (size_t i = 0; i != headers->size; ++i) /* one pass, keeping the order */
-        if (!removed(headers->entries[i].name, policy, drop_authorization))
-            headers->entries[kept++] = headers->entries[i];
-    headers->size = kept;
+    strip_rule_t rule = {policy, drop_authorization};
+    sc_headers_delete_if(headers, removed, &rule);
 }
 
 /*

@@ -24,15 +24,11 @@ int sc_header_name_loose_eq(const char *a, size_t a_len, const char *b, size_t b
     return a_len == b_len && sc_header_name_loose_prefix(a, a_len, b, b_len);
 }
 
-/* Removes, preserving order, every header for which match() is true. */
-static size_t delete_matching(h2o_headers_t *headers, const char *s, size_t len, int exact)
+size_t sc_headers_delete_if(h2o_headers_t *headers, int (*match)(const h2o_iovec_t *name, void *ctx), void *ctx)
 {
     size_t kept = 0, removed = 0;
     for (size_t i = 0; i != headers->size; ++i) {
-        const h2o_iovec_t *name = headers->entries[i].name;
-        int hit = exact ? sc_header_name_loose_eq(name->base, name->len, s, len)
-                        : sc_header_name_loose_prefix(name->base, name->len, s, len);
-        if (hit) {
+        if (match(headers->entries[i].name, ctx)) {
             ++removed;
             continue;
         }
@@ -42,14 +38,16 @@ static size_t delete_matching(h2o_headers_t *headers, const char *s, size_t len,
     return removed;
 }
 
-size_t sc_headers_delete_loose(h2o_headers_t *headers, const char *name, size_t name_len)
+static int named(const h2o_iovec_t *name, void *ctx)
 {
-    return delete_matching(headers, name, name_len, 1);
+    const h2o_iovec_t *wanted = ctx;
+    return sc_header_name_loose_eq(name->base, name->len, wanted->base, wanted->len);
 }
 
-size_t sc_headers_delete_prefix_loose(h2o_headers_t *headers, const char *prefix, size_t prefix_len)
+size_t sc_headers_delete_loose(h2o_headers_t *headers, const char *name, size_t name_len)
 {
-    return delete_matching(headers, prefix, prefix_len, 0);
+    h2o_iovec_t wanted = h2o_iovec_init(name, name_len);
+    return sc_headers_delete_if(headers, named, &wanted);
 }
 
 void sc_headers_replace(h2o_mem_pool_t *pool, h2o_headers_t *headers, const char *name, size_t name_len, const char *value,

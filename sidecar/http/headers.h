@@ -20,9 +20,10 @@
 size_t sc_headers_delete_loose(h2o_headers_t *headers, const char *name, size_t name_len);
 
 /**
- * Deletes every header whose name starts with `prefix` (case-insensitive, '_' == '-').
+ * Deletes, in one pass keeping the order of the others, every header for which match(name, ctx)
+ * is true. Returns the number removed. Request stripping (forward.c) is this with its own rule.
  */
-size_t sc_headers_delete_prefix_loose(h2o_headers_t *headers, const char *prefix, size_t prefix_len);
+size_t sc_headers_delete_if(h2o_headers_t *headers, int (*match)(const h2o_iovec_t *name, void *ctx), void *ctx);
 
 /**
  * Deletes every copy of `name` and adds one with `value`.

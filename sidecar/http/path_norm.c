@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "hex.h"
+#include "text.h"
 
 static int unreserved(int c)
 {
@@ -57,7 +58,7 @@ static long read_segment(const char *path, size_t len, size_t *i, sc_path_unusua
                 return -1;
             return (long)n; /* a separator, like '/' */
         }
-        if (c < 0x20 || c == 0x7f)
+        if (sc_text_is_control(c))
             return -1;
         if (c == '%') {
             if (*i + 2 >= len)

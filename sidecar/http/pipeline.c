@@ -14,6 +14,7 @@
 #include "path_norm.h"
 #include "ratelimit.h"
 #include "response_filter.h"
+#include "text.h"
 #include "waiter.h"
 #include "worker.h"
 
@@ -177,18 +178,10 @@ static void start_lookup(sc_request_t *r, sc_lookup_t *slot, const char *key_has
 
 /* ------------------------------------------------------------------ credentials */
 
-static int header_value_safe(const char *s, size_t len)
-{
-    for (size_t i = 0; i != len; ++i)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
-    return 1;
-}
-
 /* The API key becomes its SHA-256: the key itself is never kept, logged or sent to Redis. */
 static const sc_denial_t *take_api_key(sc_request_t *r, h2o_iovec_t key)
 {
-    if (key.len == 0 || key.len > MAX_API_KEY_LEN || !header_value_safe(key.base, key.len))
+    if (key.len == 0 || key.len > MAX_API_KEY_LEN || sc_text_has_control(key.base, key.len))
         return &sc_deny_invalid_api_key;
     sc_schema_hash_key(key.base, key.len, r->key_hash);
     r->identity.method = SC_AUTH_API_KEY;
@@ -335,7 +328,7 @@ static const sc_denial_t *identify_key_holder(sc_request_t *r)
     const sc_apikey_record_t *key = r->key_lookup.cached->record;
     if ((denial = sc_identity_check_apikey(key, r->req->processed_at.at.tv_sec)) != NULL)
         return denial;
-    if (!header_value_safe(key->key_id, strlen(key->key_id))) /* it is forwarded as X-Auth-Key-Id */
+    if (sc_text_has_control(key->key_id, strlen(key->key_id))) /* it is forwarded as X-Auth-Key-Id */
         return &sc_deny_record_invalid;
     r->identity.tenant = h2o_iovec_init(key->tenant, strlen(key->tenant));
     r->identity.key_id = h2o_iovec_init(key->key_id, strlen(key->key_id));

@@ -42,7 +42,8 @@ void sc_request_log_bind_worker(h2o_logger_t *logger, h2o_context_t *ctx, struct
 
 /**
  * The query string with the values of secret-looking parameters (token, key, secret,
- * password, signature, auth, code, session, credential) replaced by REDACTED. Exposed for tests.
+ * password, signature, auth, code, session, credential) replaced by REDACTED
+ * (tests/unit/observe/test_request_log.c).
  */
 h2o_iovec_t sc_request_log_redact_query(h2o_mem_pool_t *pool, const char *query, size_t len);
 

@@ -45,12 +45,7 @@ static void compute_sha1(void)
         sprintf(script_sha1 + i * 2, "%02x", digest[i]);
 }
 
-const char *sc_ratelimit_redis_script(void)
-{
-    return script;
-}
-
-const char *sc_ratelimit_redis_sha1(void)
+static const char *sha1_hex(void)
 {
     pthread_once(&sha1_once, compute_sha1);
     return script_sha1;
@@ -118,7 +113,7 @@ static int send_call(call_t *c)
     const char *argv[8];
     size_t argvlen[8];
     argv[0] = c->retried ? "EVAL" : "EVALSHA";
-    argv[1] = c->retried ? script : sc_ratelimit_redis_sha1();
+    argv[1] = c->retried ? script : sha1_hex();
     argvlen[0] = strlen(argv[0]);
     argvlen[1] = c->retried ? sizeof(script) - 1 : strlen(argv[1]);
     for (int i = 0; i != c->argc; ++i) {

@@ -23,10 +23,4 @@ typedef void (*sc_ratelimit_redis_cb)(void *data, const sc_limit_decision_t *dec
 int sc_ratelimit_redis_decide(sc_redis_client_t *client, const char *rate_key, const char *quota_key, sc_gcra_limit_t limit,
                               uint64_t quota, sc_ratelimit_redis_cb cb, void *data);
 
-/**
- * The script's text and SHA-1, exposed for tests.
- */
-const char *sc_ratelimit_redis_script(void);
-const char *sc_ratelimit_redis_sha1(void);
-
 #endif

@@ -6,18 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int sc_tenant_id_valid(const char *id, size_t len)
-{
-    if (len == 0 || len > SC_TENANT_ID_MAX)
-        return 0;
-    for (size_t i = 0; i != len; ++i) {
-        char c = id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 static int is_sha256_hex(const char *s, size_t len)
 {
     if (len != SC_SHA256_HEX_LEN)
@@ -42,14 +30,14 @@ int sc_invalidation_parse(const char *msg, size_t len, sc_invalidation_t *out)
         out->kind = SC_INVALIDATE_TENANT;
         out->tenant = msg + 7;
         out->tenant_len = len - 7;
-        return sc_tenant_id_valid(out->tenant, out->tenant_len) ? 0 : -1;
+        return sc_text_tenant_id_valid(out->tenant, out->tenant_len) ? 0 : -1;
     }
     if (has_prefix(msg, len, "key ", 4) && len >= 4 + 1 + 1 + SC_SHA256_HEX_LEN && msg[len - SC_SHA256_HEX_LEN - 1] == ' ') {
         out->kind = SC_INVALIDATE_KEY;
         out->tenant = msg + 4;
         out->tenant_len = len - 4 - 1 - SC_SHA256_HEX_LEN;
         out->sha256_hex = msg + len - SC_SHA256_HEX_LEN;
-        return sc_tenant_id_valid(out->tenant, out->tenant_len) && is_sha256_hex(out->sha256_hex, SC_SHA256_HEX_LEN) ? 0 : -1;
+        return sc_text_tenant_id_valid(out->tenant, out->tenant_len) && is_sha256_hex(out->sha256_hex, SC_SHA256_HEX_LEN) ? 0 : -1;
     }
     return -1;
 }
@@ -152,6 +140,21 @@ int sc_words_split(const char *s, size_t len, char ***out, size_t *count)
 
 /* ------------------------------------------------------------------ records */
 
+const sc_record_field_t sc_tenant_record_fields[] = {
+    {SC_FIELD_STATUS, SC_RECORD_TEXT},      {SC_FIELD_SERVICES, SC_RECORD_WORDS},
+    {SC_FIELD_SCOPES, SC_RECORD_WORDS},     {SC_FIELD_ISSUERS, SC_RECORD_WORDS},
+    {SC_FIELD_RATE, SC_RECORD_UINT},        {SC_FIELD_BURST, SC_RECORD_UINT},
+    {SC_FIELD_QUOTA_DAILY, SC_RECORD_UINT}, {SC_FIELD_CREATED_AT, SC_RECORD_UINT},
+    {SC_FIELD_UPDATED_AT, SC_RECORD_UINT},  {NULL, SC_RECORD_TEXT},
+};
+
+const sc_record_field_t sc_apikey_record_fields[] = {
+    {SC_FIELD_TENANT, SC_RECORD_TEXT},     {SC_FIELD_KEY_ID, SC_RECORD_TEXT},
+    {SC_FIELD_NAME, SC_RECORD_TEXT},       {SC_FIELD_SCOPES, SC_RECORD_WORDS},
+    {SC_FIELD_STATUS, SC_RECORD_TEXT},     {SC_FIELD_EXPIRES_AT, SC_RECORD_UINT},
+    {SC_FIELD_CREATED_AT, SC_RECORD_UINT}, {NULL, SC_RECORD_TEXT},
+};
+
 static int field_is(const char *name, size_t len, const char *lit)
 {
     return strlen(lit) == len && memcmp(name, lit, len) == 0;
@@ -224,23 +227,23 @@ int sc_tenant_record_parse(const char *id, const char *const *strs, const size_t
             snprintf(err, errsize, "tenant %s: field %.*s appears twice", id, (int)(nlen > 64 ? 64 : nlen), name);
             goto Error;
         }
-        if (field_is(name, nlen, "status")) {
+        if (field_is(name, nlen, SC_FIELD_STATUS)) {
             have_status = 1;
             if (field_is(v, vlen, "active"))
                 t->active = 1;
             else if (!field_is(v, vlen, "suspended"))
                 rc = -2;
-        } else if (field_is(name, nlen, "services")) {
+        } else if (field_is(name, nlen, SC_FIELD_SERVICES)) {
             rc = parse_star_list(v, vlen, &t->all_services, &t->services, &t->num_services);
-        } else if (field_is(name, nlen, "scopes")) {
+        } else if (field_is(name, nlen, SC_FIELD_SCOPES)) {
             rc = parse_star_list(v, vlen, &t->all_scopes, &t->scopes, &t->num_scopes);
-        } else if (field_is(name, nlen, "issuers")) {
+        } else if (field_is(name, nlen, SC_FIELD_ISSUERS)) {
             rc = split_words(v, vlen, &t->issuers, &t->num_issuers);
-        } else if (field_is(name, nlen, "rate")) {
+        } else if (field_is(name, nlen, SC_FIELD_RATE)) {
             rc = parse_u64(v, vlen, &t->rate) == 0 ? 0 : -2;
-        } else if (field_is(name, nlen, "burst")) {
+        } else if (field_is(name, nlen, SC_FIELD_BURST)) {
             rc = parse_u64(v, vlen, &t->burst) == 0 ? 0 : -2;
-        } else if (field_is(name, nlen, "quota_daily")) {
+        } else if (field_is(name, nlen, SC_FIELD_QUOTA_DAILY)) {
             rc = parse_u64(v, vlen, &t->quota_daily) == 0 ? 0 : -2;
         }
         if (rc == -1)
@@ -279,21 +282,21 @@ int sc_apikey_record_parse(const char *const *strs, const size_t *lens, size_t c
             snprintf(err, errsize, "API key record: field %.*s appears twice", (int)(nlen > 64 ? 64 : nlen), name);
             goto Error;
         }
-        if (field_is(name, nlen, "tenant")) {
+        if (field_is(name, nlen, SC_FIELD_TENANT)) {
             rc = (k->tenant = strndup(v, vlen)) == NULL ? -1 : 0;
-        } else if (field_is(name, nlen, "key_id")) {
+        } else if (field_is(name, nlen, SC_FIELD_KEY_ID)) {
             rc = (k->key_id = strndup(v, vlen)) == NULL ? -1 : 0;
-        } else if (field_is(name, nlen, "name")) {
+        } else if (field_is(name, nlen, SC_FIELD_NAME)) {
             rc = (k->name = strndup(v, vlen)) == NULL ? -1 : 0;
-        } else if (field_is(name, nlen, "scopes")) {
+        } else if (field_is(name, nlen, SC_FIELD_SCOPES)) {
             rc = sc_words_split(v, vlen, &k->scopes, &k->num_scopes);
-        } else if (field_is(name, nlen, "status")) {
+        } else if (field_is(name, nlen, SC_FIELD_STATUS)) {
             have_status = 1;
             if (field_is(v, vlen, "active"))
                 k->active = 1;
             else if (!field_is(v, vlen, "revoked"))
                 rc = -2;
-        } else if (field_is(name, nlen, "expires_at")) {
+        } else if (field_is(name, nlen, SC_FIELD_EXPIRES_AT)) {
             rc = parse_u64(v, vlen, &u) == 0 && u <= INT64_MAX ? 0 : -2;
             if (rc == 0)
                 k->expires_at = (int64_t)u;

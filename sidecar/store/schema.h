@@ -31,16 +31,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SC_TENANT_ID_MAX 64
+#include "text.h"
+
+#define SC_TENANT_ID_MAX SC_TEXT_TENANT_ID_MAX
 #define SC_SHA256_HEX_LEN 64
 /* the longest key name we build: prefix + "{" + tenant + "}:key:" + hex, with room to spare */
 #define SC_SCHEMA_KEY_MAX (64 + SC_TENANT_ID_MAX + SC_SHA256_HEX_LEN + 32)
 #define SC_SCHEMA_PREFIX_MAX 64
-
-/**
- * 1 when `id` matches [A-Za-z0-9._-]{1,64}: the only tenant ids that exist.
- */
-int sc_tenant_id_valid(const char *id, size_t len);
 
 /* Key names. Each writes a NUL-terminated name into buf (SC_SCHEMA_KEY_MAX bytes) and returns
  * its length. Callers validate tenant ids first. */
@@ -81,6 +78,36 @@ size_t sc_invalidation_format(char *buf, const char *tenant, const char *sha256_
  * SHA-256 of an API key as 64 lower-case hex characters and a NUL.
  */
 void sc_schema_hash_key(const char *key, size_t len, char out[SC_SHA256_HEX_LEN + 1]);
+
+/*
+ * The records' fields, named once for the reader (the parsers below) and the writer (sidecarctl's
+ * ctl_record.c). A field both kinds of record have ("status", "scopes", "created_at") is one name.
+ */
+#define SC_FIELD_STATUS "status"
+#define SC_FIELD_SERVICES "services"
+#define SC_FIELD_SCOPES "scopes"
+#define SC_FIELD_ISSUERS "issuers"
+#define SC_FIELD_RATE "rate"
+#define SC_FIELD_BURST "burst"
+#define SC_FIELD_QUOTA_DAILY "quota_daily"
+#define SC_FIELD_CREATED_AT "created_at"
+#define SC_FIELD_UPDATED_AT "updated_at"
+#define SC_FIELD_TENANT "tenant"
+#define SC_FIELD_KEY_ID "key_id"
+#define SC_FIELD_NAME "name"
+#define SC_FIELD_EXPIRES_AT "expires_at"
+
+/* How a field's value is written: text, a space-separated word list (or "*"), a decimal count. */
+typedef enum { SC_RECORD_TEXT, SC_RECORD_WORDS, SC_RECORD_UINT } sc_record_field_type_t;
+
+typedef struct sc_record_field {
+    const char *name;
+    sc_record_field_type_t type;
+} sc_record_field_t;
+
+/* Every field of each kind of record, in the order sidecarctl writes and shows them; a NULL name ends each. */
+extern const sc_record_field_t sc_tenant_record_fields[];
+extern const sc_record_field_t sc_apikey_record_fields[];
 
 typedef struct sc_tenant_record {
     char *id;

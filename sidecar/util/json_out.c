@@ -1,6 +1,7 @@
 #include "json_out.h"
 
 #include "numfmt.h"
+#include "text.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -72,7 +73,7 @@ static size_t escape_one(const unsigned char *s, size_t avail, char *out, size_t
         out[0] = '\\', out[1] = (char)c;
         return 2;
     }
-    if (c < 0x20 || c == 0x7f) {
+    if (sc_text_is_control(c)) {
         memcpy(out, "\\u00", 4);
         out[4] = hex[c >> 4], out[5] = hex[c & 15];
         return 6;

@@ -36,7 +36,7 @@ static void check_invalidation(const char *msg, size_t len)
 {
     sc_invalidation_t m;
     if (sc_invalidation_parse(msg, len, &m) == 0 && m.kind != SC_INVALIDATE_ALL) {
-        if (m.tenant < msg || m.tenant + m.tenant_len > msg + len || !sc_tenant_id_valid(m.tenant, m.tenant_len))
+        if (m.tenant < msg || m.tenant + m.tenant_len > msg + len || !sc_text_tenant_id_valid(m.tenant, m.tenant_len))
             abort();
         if (m.kind == SC_INVALIDATE_KEY) {
             if (m.sha256_hex < msg || m.sha256_hex + SC_SHA256_HEX_LEN > msg + len)

@@ -390,6 +390,12 @@ def sha256_hex(text):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def invalidation(tenant, digest=None):
+    """The invalidation message of a tenant or of one of its API keys: what schema.c's
+    sc_invalidation_format writes, the one place the tests spell it."""
+    return "tenant " + tenant if digest is None else "key %s %s" % (tenant, digest)
+
+
 def put_tenant(redis, tenant, status="active", services="*", scopes=None, issuers=None, rate=None, burst=None, publish=True,
                quota_daily=None):
     """Writes a tenant record the way sidecarctl does (schema in sidecar/store/schema.h)."""
@@ -408,7 +414,7 @@ def put_tenant(redis, tenant, status="active", services="*", scopes=None, issuer
     redis.cmd("DEL", key)
     redis.cmd("HSET", key, *fields)
     if publish:
-        redis.cmd("PUBLISH", PREFIX + "invalidate", "tenant " + tenant)
+        redis.cmd("PUBLISH", PREFIX + "invalidate", invalidation(tenant))
 
 
 def put_key(redis, tenant, key, key_id, scopes="", status="active", expires_at=0, publish=True):
@@ -416,7 +422,7 @@ def put_key(redis, tenant, key, key_id, scopes="", status="active", expires_at=0
     redis.cmd("HSET", "%s{%s}:key:%s" % (PREFIX, tenant, digest), "tenant", tenant, "key_id", key_id, "scopes", scopes,
               "status", status, "expires_at", str(expires_at))
     if publish:
-        redis.cmd("PUBLISH", PREFIX + "invalidate", "key %s %s" % (tenant, digest))
+        redis.cmd("PUBLISH", PREFIX + "invalidate", invalidation(tenant, digest))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import textwrap
 import time
 import unittest
 
-from harness import FIXTURES, IntegrationTest, Redis, mint, put_key, put_tenant, wait_until
+from harness import FIXTURES, IntegrationTest, Redis, invalidation, mint, put_key, put_tenant, wait_until
 
 ISSUER = "https://idp.test/"
 OTHER_ISSUER = "https://other-idp.test/"
@@ -402,7 +402,7 @@ class RedisAclTest(IntegrationTest):
         self.assertEqual(resp.status, 200, resp)
         # invalidation goes through the prefixed channel
         self.admin("HSET", "t1:{acme}:tenant", "status", "suspended")
-        self.admin("PUBLISH", "t1:invalidate", "tenant acme")
+        self.admin("PUBLISH", "t1:invalidate", invalidation("acme"))
         wait_until(lambda: sidecar.request("langchain", "GET", "/langchain/x",
                                            headers=[("Authorization", "Bearer " + token), ("X-Tenant-ID", "acme")]).status == 403,
                    ceiling_s=5, what="suspension through t1:invalidate")

@@ -4,7 +4,7 @@ writer makes. Real redis-server, backend and sidecar."""
 import random
 import signal
 
-from harness import IntegrationTest, PREFIX, Redis, identity_host_yaml, mint, put_tenant, wait_until
+from harness import IntegrationTest, PREFIX, Redis, identity_host_yaml, invalidation, mint, put_tenant, wait_until
 
 ISSUER = "https://idp.test/"
 FAR = 4102444800
@@ -78,7 +78,7 @@ class StoreHardeningTest(IntegrationTest):
             args += [k, v]
         self.redis.cmd("DEL", key)
         self.redis.cmd("HSET", key, *args)
-        self.redis.cmd("PUBLISH", PREFIX + "invalidate", "tenant " + tenant)
+        self.redis.cmd("PUBLISH", PREFIX + "invalidate", invalidation(tenant))
 
     def test_long_records_keep_their_last_fields(self):
         # 35 fields, scopes and issuers last: both caps hold (the reply used to be cut at 64 elements)

@@ -309,6 +309,9 @@ static const struct invalid_case {
     {{"tenant", "create", "acme", "--services", "rag,*"}, "--services: '*' must stand alone"},
     {{"tenant", "create", "acme", "--services", "Rag"}, "--services: \"Rag\" is not a valid value"},
     {{"tenant", "create", "acme", "--scopes", "read,\x01x"}, "--scopes: \"?x\" is not a valid value"},
+    /* a scope is an OAuth scope-token (sc_text_scope_token_valid), as in policies and JWTs */
+    {{"tenant", "create", "acme", "--scopes", "read,a\"b"}, "--scopes: \"a\"b\" is not a valid value"},
+    {{"key", "create", "acme", "--scopes", "a\\b"}, "--scopes: \"a\\b\" is not a valid value"},
     {{"tenant", "get", "a\nb"}, "invalid tenant ID \"a?b\""},
     {{"tenant", "create", "acme", "--issuer", "a b"}, "--issuer: \"a b\" is not a valid issuer"},
     {{"tenant", "create", "acme", "--issuer", "a", "--issuer", "*"}, "--issuer: '*' must stand alone"},

@@ -1,4 +1,4 @@
-/* The Redis data model: tenant ids, key names, key hashing, word lists, and the tenant and API
+/* The Redis data model (tenant ids: test_text.c): key names, key hashing, word lists, and the tenant and API
  * key records parsed from HGETALL's alternating field/value strings. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,47 +11,6 @@
 #include "schema.h"
 
 #define A64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-
-/* sizeof - 1 rather than strlen, so that an id can carry a NUL byte */
-#define ID(s) s, sizeof(s) - 1
-
-static const struct {
-    const char *name;
-    const char *id;
-    size_t len;
-    int valid;
-} tenant_ids[] = {
-    {"lower case", ID("acme"), 1},
-    {"one character", ID("a"), 1},
-    {"mixed case, digits, dot, underscore, dash", ID("Acme-Corp_2.eu"), 1},
-    {"only punctuation", ID("._-"), 1},
-    {"64 characters", ID(A64), 1},
-    {"empty", ID(""), 0},
-    {"65 characters", ID(A64 "a"), 0},
-    {"space", ID("ac me"), 0},
-    {"open brace (hash tag)", ID("ac{me"), 0},
-    {"close brace (hash tag)", ID("acme}"), 0},
-    {"colon (key separator)", ID("acme:key"), 0},
-    {"slash", ID("acme/x"), 0},
-    {"NUL byte", ID("ac\0me"), 0},
-    {"UTF-8", ID("acm\xc3\xa9"), 0},
-    {"high byte", ID("\xff"), 0},
-    {"tab", ID("acme\t"), 0},
-    {"star", ID("*"), 0},
-};
-
-static void test_tenant_id_valid(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i != sizeof(tenant_ids) / sizeof(tenant_ids[0]); ++i) {
-        int got = sc_tenant_id_valid(tenant_ids[i].id, tenant_ids[i].len);
-        if (got != tenant_ids[i].valid)
-            fail_msg("case \"%s\": expected %s, got %s", tenant_ids[i].name, tenant_ids[i].valid ? "valid" : "invalid",
-                     got ? "valid" : "invalid");
-    }
-    /* the length is what counts, not a NUL terminator */
-    assert_true(sc_tenant_id_valid("acme corp", 4));
-}
 
 #define assert_key(len_, buf_, expected)                                                                                           \
     do {                                                                                                                           \
@@ -237,6 +196,54 @@ static sc_apikey_record_t *parse_apikey(fields_t f, char *err, size_t errsize)
     }
     assert_non_null(k);
     return k;
+}
+
+/* A record written from the field table, each field with a value of its type (what sidecarctl writes). */
+static fields_t from_table(const sc_record_field_t *table)
+{
+    fields_t f = {.count = 0};
+    for (; table->name != NULL; ++table) {
+        const char *v = table->type == SC_RECORD_UINT               ? "7"
+                        : table->type == SC_RECORD_WORDS            ? "a b"
+                        : strcmp(table->name, SC_FIELD_STATUS) == 0 ? "active"
+                        : strcmp(table->name, SC_FIELD_TENANT) == 0 ? "acme"
+                                                                    : "k_1";
+        assert_true(f.count + 2 <= MAX_FIELDS);
+        f.strs[f.count] = table->name;
+        f.lens[f.count++] = strlen(table->name);
+        f.strs[f.count] = v;
+        f.lens[f.count++] = strlen(v);
+    }
+    return f;
+}
+
+/* The table sidecarctl writes from and the parsers agree: every field is read with its type. */
+static void test_record_field_tables(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    sc_tenant_record_t *t = parse_tenant("acme", from_table(sc_tenant_record_fields), err, sizeof(err));
+    if (t == NULL)
+        fail_msg("tenant record from the field table: %s", err);
+    assert_true(t->active);
+    assert_int_equal(t->num_services, 2);
+    assert_int_equal(t->num_scopes, 2);
+    assert_int_equal(t->num_issuers, 2);
+    assert_int_equal(t->rate, 7);
+    assert_int_equal(t->burst, 7);
+    assert_int_equal(t->quota_daily, 7);
+    sc_tenant_record_free(t);
+
+    sc_apikey_record_t *k = parse_apikey(from_table(sc_apikey_record_fields), err, sizeof(err));
+    if (k == NULL)
+        fail_msg("API key record from the field table: %s", err);
+    assert_true(k->active);
+    assert_string_equal(k->tenant, "acme");
+    assert_string_equal(k->key_id, "k_1");
+    assert_string_equal(k->name, "k_1");
+    assert_int_equal(k->num_scopes, 2);
+    assert_int_equal(k->expires_at, 7);
+    sc_apikey_record_free(k);
 }
 
 static void test_tenant_record_full(void **state)
@@ -645,12 +652,12 @@ static void test_repeated_fields_are_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tenant_id_valid),
         cmocka_unit_test(test_key_names),
         cmocka_unit_test(test_longest_key_fits),
         cmocka_unit_test(test_hash_key),
         cmocka_unit_test(test_words_split),
         cmocka_unit_test(test_words_contain),
+        cmocka_unit_test(test_record_field_tables),
         cmocka_unit_test(test_tenant_record_full),
         cmocka_unit_test(test_tenant_record_defaults),
         cmocka_unit_test(test_tenant_record_invalid),

@@ -56,8 +56,9 @@ static uint64_t malformed(const fixture_t *f)
 static void test_well_formed_messages(void **state)
 {
     fixture_t *f = *state;
-    sc_store_invalidate(f->store, LIT("tenant acme"));
-    sc_store_invalidate(f->store, LIT("key acme " HEX64));
+    char msg[SC_INVALIDATION_MAX];
+    sc_store_invalidate(f->store, msg, sc_invalidation_format(msg, "acme", NULL)); /* as sidecarctl writes them */
+    sc_store_invalidate(f->store, msg, sc_invalidation_format(msg, "acme", HEX64));
     sc_store_invalidate(f->store, LIT("all"));
     assert_int_equal(sc_store_stats(f->store)->invalidations, 3);
     assert_int_equal(malformed(f), 0);
