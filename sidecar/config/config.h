@@ -85,10 +85,15 @@ void sc_config_free(sc_config_t *config);
 void sc_config_retain(sc_config_t *config);
 void sc_config_release(sc_config_t *config);
 
+/* The keys a host file may have, NULL-terminated (the loader refuses any other; the reload
+ * test has a row for each). */
+extern const char *const sc_config_host_keys[];
+
 /**
  * Whether `next` can replace `current` without a restart: only policies, JWT issuers (and
- * their key files), TLS files and pins, trusted_proxies and request_id_header may change; listeners, upstreams, limits of the h2o
- * configuration, Redis and caches are fixed at start. Returns 0, or -1 with the first difference in err.
+ * their key files), tenant_issuers_default, TLS files and pins, trusted_proxies and
+ * request_id_header may change; listeners, upstreams, limits of the h2o configuration, Redis and
+ * caches are fixed at start. Returns 0, or -1 with the first difference in err.
  */
 int sc_config_check_reloadable(const sc_config_t *current, const sc_config_t *next, char *err, size_t errsize);
 

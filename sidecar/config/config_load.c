@@ -41,23 +41,23 @@
 #define DEFAULT_AUTH_FAILURES_TOTAL_BURST 5000
 #define DEFAULT_METRICS_MAX_TENANTS 100
 
-static const char *const host_keys[] = {"threads",
-                                        "admin_listen",
-                                        "shutdown_grace_s",
-                                        "services",
-                                        "redis",
-                                        "tenant_cache",
-                                        "jwt_issuers",
-                                        "jwt_cache_entries",
-                                        "access_log",
-                                        "metrics",
-                                        "max_connections",
-                                        "max_buffered_body_bytes",
-                                        "auth_failure_limit",
-                                        "tenant_issuers_default",
-                                        "trusted_proxies",
-                                        "request_id_header",
-                                        NULL};
+const char *const sc_config_host_keys[] = {"threads",
+                                           "admin_listen",
+                                           "shutdown_grace_s",
+                                           "services",
+                                           "redis",
+                                           "tenant_cache",
+                                           "jwt_issuers",
+                                           "jwt_cache_entries",
+                                           "access_log",
+                                           "metrics",
+                                           "max_connections",
+                                           "max_buffered_body_bytes",
+                                           "auth_failure_limit",
+                                           "tenant_issuers_default",
+                                           "trusted_proxies",
+                                           "request_id_header",
+                                           NULL};
 static const char *const auth_failure_keys[] = {"per_client_rate", "per_client_burst", "total_rate", "total_burst", NULL};
 static const char *const metrics_keys[] = {"per_tenant", "max_tenants", NULL};
 static const char *const cache_keys[] = {"ttl_s", "negative_ttl_s", "max_stale_s", "max_entries", "max_negative_entries", NULL};
@@ -475,7 +475,8 @@ static int read_host(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_
     uint64_t threads = 0, grace_s = DEFAULT_SHUTDOWN_GRACE_S;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
-    if (sc_conf_mapping(r, root, "", host_keys) != 0 || sc_conf_uint(r, root, "", "threads", 1, MAX_THREADS, &threads) != 0 ||
+    if (sc_conf_mapping(r, root, "", sc_config_host_keys) != 0 ||
+        sc_conf_uint(r, root, "", "threads", 1, MAX_THREADS, &threads) != 0 ||
         sc_conf_uint(r, root, "", "shutdown_grace_s", 0, 3600, &grace_s) != 0)
         return -1;
     c->threads = threads != 0 ? (unsigned)threads : (unsigned)(ncpu < 1 ? 1 : ncpu > MAX_THREADS ? MAX_THREADS : ncpu);
