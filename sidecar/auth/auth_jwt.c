@@ -9,7 +9,6 @@
 #include "jwt_cache.h"
 #include "jwt_keys.h"
 #include "log.h"
-#include "server.h"
 #include "text.h"
 #include "worker.h"
 

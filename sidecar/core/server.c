@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "admin.h"
 #include "denials.h"
 #include "jwks_fetch.h"
 #include "jwks_refresher.h"
@@ -83,14 +82,14 @@ static int setup_service(sc_server_t *server, size_t index)
     return 0;
 }
 
-static void setup_admin(sc_server_t *server)
+static void setup_admin(sc_server_t *server, sc_server_admin_register_cb register_admin)
 {
     h2o_globalconf_t *gc = &server->admin_conf;
     h2o_config_init(gc);
     gc->server_name = h2o_iovec_init(H2O_STRLIT(""));
     gc->http1.upgrade_to_http2 = 0;
     h2o_hostconf_t *host = h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
-    sc_admin_register(h2o_config_register_path(host, "/", 0), server);
+    register_admin(h2o_config_register_path(host, "/", 0), server);
 }
 
 /*
@@ -112,7 +111,7 @@ static int setup_jwks(sc_server_t *server)
     return 0;
 }
 
-static int setup(sc_server_t *server)
+static int setup(sc_server_t *server, sc_server_admin_register_cb register_admin)
 {
     const sc_config_t *config = server->config;
     if ((server->services = calloc(config->num_services, sizeof(*server->services))) == NULL ||
@@ -143,7 +142,7 @@ static int setup(sc_server_t *server)
             return -1;
         }
     }
-    setup_admin(server);
+    setup_admin(server, register_admin);
     if (setup_jwks(server) != 0)
         return -1;
     for (unsigned i = 0; i != config->threads; ++i) {
@@ -226,14 +225,14 @@ size_t sc_server_waiting_for(const sc_server_t *server, sc_server_wait_t *waits,
     return n;
 }
 
-int sc_server_run(sc_config_t *config)
+int sc_server_run(sc_config_t *config, sc_server_admin_register_cb register_admin)
 {
     sc_server_t server = {.config = config, .admin_fd = -1};
     sigset_t signals;
     int sig;
 
     block_signals(&signals);
-    if (setup(&server) != 0)
+    if (setup(&server, register_admin) != 0)
         return 1;
     for (unsigned i = 0; i != config->threads; ++i) {
         if (pthread_create(&server.workers[i].thread, NULL, sc_worker_run, &server.workers[i]) != 0) {

@@ -40,12 +40,16 @@ typedef struct sc_server {
     int draining; /* read with __atomic_load_n: written by the main thread */
 } sc_server_t;
 
+/* Registers the admin endpoints' handler on the admin listener's path "/" (admin.h): the server
+ * is given it, so that the admin module depends on the server and not the other way round. */
+typedef void (*sc_server_admin_register_cb)(h2o_pathconf_t *pathconf, struct sc_server *server);
+
 /**
  * Serves `config` until SIGTERM or SIGINT, then drains. SIGHUP reloads the configuration file
  * (policies and JWT issuers; a refused reload leaves the running configuration in place), SIGUSR1
  * reopens the access log. Returns the process exit status.
  */
-int sc_server_run(sc_config_t *config);
+int sc_server_run(sc_config_t *config, sc_server_admin_register_cb register_admin);
 
 /**
  * 1 once shutdown has begun (thread-safe).

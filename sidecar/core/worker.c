@@ -5,7 +5,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "admin.h"
 #include "auth_failures.h"
 #include "conn_guard.h"
 #include "jwt_cache.h"
