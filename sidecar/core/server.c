@@ -66,7 +66,7 @@ static int setup_service(sc_server_t *server, size_t index)
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     path->error_log.emit_request_errors = 0; /* proxy errors are logged by response_filter.c */
     svc->pipeline = sc_pipeline_register(path, index);
-    svc->logger = sc_request_log_register(path, server, index);
+    svc->logger = sc_request_log_register(path, index);
 
     if (h2o_url_parse(service->upstream, SIZE_MAX, &upstream) != 0) {
         sc_log_error("service %s: bad upstream %s", service->name, service->upstream);
@@ -78,7 +78,7 @@ static int setup_service(sc_server_t *server, size_t index)
     };
     h2o_proxy_register_reverse_proxy(path, &upstream, &proxy);
     sc_response_filter_register_fallback(&host->fallback_path);
-    svc->fallback_logger = sc_request_log_register(&host->fallback_path, server, index);
+    svc->fallback_logger = sc_request_log_register(&host->fallback_path, index);
     return 0;
 }
 
@@ -99,8 +99,8 @@ static void setup_admin(sc_server_t *server, sc_server_admin_register_cb registe
 static int setup_jwks(sc_server_t *server)
 {
     char err[1024];
-    if (sc_fetch_global_init() != 0 ||
-        (server->jwks = sc_jwks_refresher_create(server->config->threads, sc_jwt_keys_notify, server)) == NULL) {
+    if (sc_fetch_global_init() != 0 || (server->jwt_keys = sc_jwt_keys_create(server->config->threads)) == NULL ||
+        (server->jwks = sc_jwks_refresher_create(server->config->threads, sc_jwt_keys_notify, server->jwt_keys)) == NULL) {
         sc_log_error("jwt_issuers: cannot initialise the key fetcher");
         return -1;
     }
@@ -268,6 +268,7 @@ int sc_server_run(sc_config_t *config, sc_server_admin_register_cb register_admi
     for (unsigned i = 0; i != config->threads; ++i)
         pthread_join(server.workers[i].thread, NULL);
     sc_jwks_refresher_free(server.jwks);    /* aborts a fetch under way */
+    sc_jwt_keys_free(server.jwt_keys);      /* after the refresher: nothing notifies any more */
     sc_access_log_close(server.access_log); /* what is queued is written */
     sc_log_info("stopped");
     return 0;

@@ -11,6 +11,7 @@
 #include "access_log.h"
 #include "conn_guard.h"
 #include "config.h"
+#include "jwt_keys.h"
 #include "metrics.h"
 #include "ratelimit_local.h"
 
@@ -35,6 +36,7 @@ typedef struct sc_server {
     sc_access_log_t *access_log;        /* NULL when off */
     sc_tenant_labels_t *tenant_labels;  /* NULL unless metrics.per_tenant */
     struct sc_jwks_refresher *jwks;     /* keys fetched from identity providers */
+    sc_jwt_keys_t *jwt_keys;            /* ...as each worker sees them */
     sc_conn_guard_t *conn_guard;        /* max_connections and max_buffered_body_bytes, for every worker */
     uint64_t reloads_ok, reloads_failed;
     int draining; /* read with __atomic_load_n: written by the main thread */

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "auth_failures.h"
@@ -218,11 +217,30 @@ static sc_auth_failures_t *create_auth_failures(const sc_config_t *c)
     return sc_auth_failures_create(per_client, total, AUTH_FAILURE_CLIENTS, FAILED_TOKENS, FAILED_TOKEN_TTL_NS);
 }
 
-uint64_t sc_worker_now_ns(void)
+/* What the worker's requests are given (request_env.h): its own state and the process's shared objects. */
+static void fill_request_env(sc_worker_t *w)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+    const sc_server_t *server = w->server;
+    w->env = (sc_request_env_t){
+        .loop = w->loop,
+        .worker_index = w->index,
+        .config = &w->config,
+        .start_config = server->config,
+        .store = w->store,
+        .jwt_cache = w->jwt_cache,
+        .jwt_keys = w->jwt_keys,
+        .auth_failures = w->auth_failures,
+        .local_limits = server->local_limits,
+        .ratelimit_degraded = &w->ratelimit_degraded,
+        .ratelimit_fallbacks = &w->stats.ratelimit_fallbacks,
+        .upstream_log = &w->upstream_log,
+        .report_only_log = &w->report_only_log,
+        .metrics = &w->metrics,
+        .inflight = &w->inflight,
+        .draining = &w->draining,
+        .access_log = server->access_log,
+        .tenant_labels = server->tenant_labels,
+    };
 }
 
 int sc_worker_init(sc_worker_t *w, sc_server_t *server, unsigned index)
@@ -247,9 +265,9 @@ int sc_worker_init(sc_worker_t *w, sc_server_t *server, unsigned index)
     for (size_t i = 0; i != n; ++i) {
         sc_server_service_t *svc = &server->services[i];
         h2o_context_init(&w->service_ctx[i], w->loop, &svc->globalconf);
-        sc_pipeline_bind_worker(svc->pipeline, &w->service_ctx[i], w);
-        sc_request_log_bind_worker(svc->logger, &w->service_ctx[i], w);
-        sc_request_log_bind_worker(svc->fallback_logger, &w->service_ctx[i], w);
+        sc_pipeline_bind_worker(svc->pipeline, &w->service_ctx[i], &w->env);
+        sc_request_log_bind_worker(svc->logger, &w->service_ctx[i], &w->env);
+        sc_request_log_bind_worker(svc->fallback_logger, &w->service_ctx[i], &w->env);
         w->service_accept[i].ctx = &w->service_ctx[i];
         w->service_accept[i].hosts = svc->globalconf.hosts;
         w->services[i] = (sc_worker_service_t){w, i};
@@ -272,7 +290,8 @@ int sc_worker_init(sc_worker_t *w, sc_server_t *server, unsigned index)
     if ((w->admin_listener = open_listener(w, server->admin_fd, on_admin_accept, &w->admin_accept)) == NULL)
         return -1;
     h2o_multithread_register_receiver(w->admin_ctx.queue, &w->control, on_control);
-    sc_jwt_keys_worker_init(w);
+    w->jwt_keys = sc_jwt_keys_worker_init(server->jwt_keys, index, w->loop, w->admin_ctx.queue, w->jwt_cache);
+    fill_request_env(w);
     return 0;
 }
 
@@ -318,15 +337,4 @@ void sc_worker_use_config(sc_worker_t *w, sc_config_t *config)
 {
     sc_config_retain(config);
     send_control(w, config);
-}
-
-/* inflight is written by this worker only, and read by the /metrics scrape on any thread */
-void sc_worker_request_started(sc_worker_t *w)
-{
-    __atomic_store_n(&w->inflight, w->inflight + 1, __ATOMIC_RELAXED);
-}
-
-void sc_worker_request_finished(sc_worker_t *w)
-{
-    __atomic_store_n(&w->inflight, w->inflight - 1, __ATOMIC_RELAXED);
 }

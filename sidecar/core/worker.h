@@ -18,6 +18,7 @@
 #include "jwt_keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "request_env.h"
 #include "tenant_store.h"
 
 struct sc_server;
@@ -60,7 +61,7 @@ typedef struct sc_worker {
     sc_config_t *config;                    /* the current configuration; requests hold their own reference */
     sc_store_t *store;                      /* tenant and key records; NULL without redis */
     struct sc_jwt_cache *jwt_cache;         /* verified tokens; NULL when disabled */
-    sc_jwt_keys_worker_t jwt_keys;          /* fetched JWT keys and the requests waiting for them */
+    sc_jwt_keys_worker_t *jwt_keys;         /* fetched JWT keys and the requests waiting for them */
     struct sc_auth_failures *auth_failures; /* the pre-auth failure budget and failed signatures (auth_failures.h) */
     int ratelimit_degraded;                 /* redis-mode limits are being decided locally (logged once) */
     sc_log_throttle_t upstream_log;         /* backend failures: one log line per second at most */
@@ -69,6 +70,7 @@ typedef struct sc_worker {
     sc_metrics_t metrics;
     size_t inflight; /* requests between handler and response end */
     int draining;
+    sc_request_env_t env; /* what its requests are given: pointers to the above and to the shared objects */
 } sc_worker_t;
 
 /**
@@ -92,17 +94,5 @@ void sc_worker_request_drain(sc_worker_t *worker);
  * Requests already running keep theirs.
  */
 void sc_worker_use_config(sc_worker_t *worker, sc_config_t *config);
-
-/**
- * A monotonic clock in nanoseconds, coarse (a few ms): for budgets, not for measurements.
- */
-uint64_t sc_worker_now_ns(void);
-
-/**
- * A request entered the pipeline, and (called by the request logger, which h2o runs once the
- * response is over) it has left: the in-flight count that shutdown waits on.
- */
-void sc_worker_request_started(sc_worker_t *worker);
-void sc_worker_request_finished(sc_worker_t *worker);
 
 #endif
