@@ -47,7 +47,7 @@ static int bind_listener(const sc_addr_t *addr, const char *what)
 /* The h2o configuration of one service: our pipeline first, then h2o's reverse proxy. */
 static int setup_service(sc_server_t *server, size_t index)
 {
-    sc_server_service_t *svc = &server->services[index];
+    sc_worker_service_conf_t *svc = &server->services[index];
     const sc_service_t *service = &server->config->services[index];
     h2o_globalconf_t *gc = &svc->globalconf;
     h2o_url_t upstream;
@@ -145,8 +145,19 @@ static int setup(sc_server_t *server, sc_server_admin_register_cb register_admin
     setup_admin(server, register_admin);
     if (setup_jwks(server) != 0)
         return -1;
+    server->shared = (sc_worker_shared_t){
+        .config = server->config,
+        .services = server->services,
+        .admin_conf = &server->admin_conf,
+        .admin_fd = server->admin_fd,
+        .conn_guard = server->conn_guard,
+        .local_limits = server->local_limits,
+        .access_log = server->access_log,
+        .tenant_labels = server->tenant_labels,
+        .jwt_keys = server->jwt_keys,
+    };
     for (unsigned i = 0; i != config->threads; ++i) {
-        if (sc_worker_init(&server->workers[i], server, i) != 0) {
+        if (sc_worker_init(&server->workers[i], &server->shared, i) != 0) {
             sc_log_error("worker %u: initialisation failed", i);
             return -1;
         }
