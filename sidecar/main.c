@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "config.h"
 #include "log.h"
 #include "server.h"
@@ -82,7 +83,7 @@ int main(int argc, char **argv)
         sc_config_free(config);
         return 0;
     }
-    int status = sc_server_run(config);
+    int status = sc_server_run(config, sc_admin_register);
     sc_config_release(config);
     return status;
 }

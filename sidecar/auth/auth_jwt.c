@@ -9,9 +9,7 @@
 #include "jwt_cache.h"
 #include "jwt_keys.h"
 #include "log.h"
-#include "server.h"
 #include "text.h"
-#include "worker.h"
 
 const sc_denial_t sc_auth_jwt_waiting = {0, "waiting_for_keys", "waiting for the issuer's keys"};
 
@@ -74,21 +72,21 @@ static const sc_denial_t *take_claims(sc_request_t *r, const sc_jwt_claims_t *cl
 
 const sc_denial_t *sc_auth_jwt(sc_request_t *r, h2o_iovec_t token, void (*resume)(sc_request_t *r, h2o_iovec_t token))
 {
-    sc_worker_t *w = r->worker;
+    const sc_request_env_t *env = r->env;
     int64_t now = r->req->processed_at.at.tv_sec;
-    const sc_jwt_claims_t *cached = w->jwt_cache != NULL ? sc_jwt_cache_lookup(w->jwt_cache, token.base, token.len, now) : NULL;
+    const sc_jwt_claims_t *cached = env->jwt_cache != NULL ? sc_jwt_cache_lookup(env->jwt_cache, token.base, token.len, now) : NULL;
     if (cached != NULL)
         return take_claims(r, cached);
 
     /* a token whose signature failed lately fails again, for the price of a hash */
     unsigned char digest[SC_AUTH_DIGEST_LEN];
-    uint64_t now_ns = sc_worker_now_ns();
+    uint64_t now_ns = sc_request_env_now_ns();
     SHA256((const unsigned char *)token.base, token.len, digest);
-    if (sc_auth_failures_known_bad_token(w->auth_failures, digest, now_ns))
+    if (sc_auth_failures_known_bad_token(env->auth_failures, digest, now_ns))
         return denial_for(&r->req->pool, SC_JWT_BAD_SIGNATURE);
 
     sc_jwt_claims_t claims;
-    sc_jwt_keyring_t fetched = sc_jwt_keys_ring(w);
+    sc_jwt_keyring_t fetched = sc_jwt_keys_ring(env->jwt_keys);
     const sc_jwt_issuer_t *issuer;
     sc_jwt_result_t result = sc_jwt_verify_ex(&r->config->jwt_issuers, &fetched, token.base, token.len, now, &claims, &issuer);
     /* new keys may be on the way: one early refresh per jwks_min_refresh_s, whatever the number of such tokens */
@@ -96,14 +94,14 @@ const sc_denial_t *sc_auth_jwt(sc_request_t *r, h2o_iovec_t token, void (*resume
         sc_jwks_source_request_refresh(issuer->source) && sc_jwt_keys_wait(r, issuer->source, token, resume) == 0)
         return &sc_auth_jwt_waiting;
     if (result == SC_JWT_BAD_SIGNATURE)
-        sc_auth_failures_remember_bad_token(w->auth_failures, digest, now_ns);
+        sc_auth_failures_remember_bad_token(env->auth_failures, digest, now_ns);
     if (result != SC_JWT_OK) {
         sc_log_debug("service %s: bearer token refused: %s (request %s)", r->service->name, sc_jwt_result_reason(result), r->id);
         return denial_for(&r->req->pool, result);
     }
     const sc_denial_t *denial = take_claims(r, &claims);
-    if (denial == NULL && w->jwt_cache != NULL)
-        sc_jwt_cache_insert(w->jwt_cache, token.base, token.len, &claims); /* takes a copy */
+    if (denial == NULL && env->jwt_cache != NULL)
+        sc_jwt_cache_insert(env->jwt_cache, token.base, token.len, &claims); /* takes a copy */
     sc_jwt_claims_free(&claims);
     return denial;
 }

@@ -4,9 +4,12 @@
 
 #include "jwt_cache.h"
 #include "log.h"
-#include "server.h"
 #include "waiter.h"
-#include "worker.h"
+
+struct sc_jwt_keys {
+    unsigned num_workers;
+    sc_jwt_keys_worker_t workers[];
+};
 
 /* From the refresher's thread to one worker. */
 typedef struct update_message {
@@ -26,15 +29,15 @@ typedef struct key_wait {
 
 static const sc_jwk_t *worker_keys(void *data, const sc_jwt_issuer_t *issuer, size_t *count)
 {
-    sc_worker_t *w = data;
-    const sc_jwks_set_t *set = issuer->source != NULL ? sc_jwks_source_current(issuer->source, w->index) : NULL;
+    const sc_jwt_keys_worker_t *k = data;
+    const sc_jwks_set_t *set = issuer->source != NULL ? sc_jwks_source_current(issuer->source, k->index) : NULL;
     *count = set != NULL ? set->num_keys : 0;
     return set != NULL ? set->keys : NULL;
 }
 
-sc_jwt_keyring_t sc_jwt_keys_ring(sc_worker_t *w)
+sc_jwt_keyring_t sc_jwt_keys_ring(const sc_jwt_keys_worker_t *k)
 {
-    return (sc_jwt_keyring_t){worker_keys, w};
+    return (sc_jwt_keyring_t){worker_keys, (void *)k};
 }
 
 /* Ends a wait, whichever came first: the refresher's report or the deadline. */
@@ -59,7 +62,7 @@ static void on_wait_timeout(h2o_timeout_entry_t *entry)
 
 int sc_jwt_keys_wait(sc_request_t *r, sc_jwks_source_t *source, h2o_iovec_t token, sc_jwt_keys_resume_cb resume)
 {
-    sc_jwt_keys_worker_t *k = &r->worker->jwt_keys;
+    sc_jwt_keys_worker_t *k = r->env->jwt_keys;
     key_wait_t *wait = calloc(1, sizeof(*wait));
     if (wait == NULL || (wait->waiter = sc_waiter_new(&r->req->pool, r)) == NULL) {
         free(wait);
@@ -69,7 +72,7 @@ int sc_jwt_keys_wait(sc_request_t *r, sc_jwks_source_t *source, h2o_iovec_t toke
     wait->token = token;
     wait->resume = resume;
     wait->timeout.cb = on_wait_timeout;
-    h2o_timeout_link(r->worker->loop, &k->wait_timeout, &wait->timeout);
+    h2o_timeout_link(k->loop, &k->wait_timeout, &wait->timeout);
     h2o_linklist_insert(&k->waits, &wait->link);
     return 0;
 }
@@ -93,33 +96,52 @@ static void resume_waits(sc_jwt_keys_worker_t *k, const sc_jwks_source_t *source
 
 static void on_update(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
-    sc_worker_t *w = H2O_STRUCT_FROM_MEMBER(sc_worker_t, jwt_keys.updates, receiver);
+    sc_jwt_keys_worker_t *k = H2O_STRUCT_FROM_MEMBER(sc_jwt_keys_worker_t, updates, receiver);
     while (!h2o_linklist_is_empty(messages)) {
         update_message_t *m = H2O_STRUCT_FROM_MEMBER(update_message_t, super.link, messages->next);
         h2o_linklist_unlink(&m->super.link);
         if (m->set != NULL) {
-            sc_jwks_source_use(m->source, w->index, m->set);
+            sc_jwks_source_use(m->source, k->index, m->set);
             sc_jwks_set_release(m->set);
             /* a withdrawn key must stop verifying: tokens verified with the old set are checked again */
-            if (w->jwt_cache != NULL)
-                sc_jwt_cache_clear(w->jwt_cache);
+            if (k->jwt_cache != NULL)
+                sc_jwt_cache_clear(k->jwt_cache);
         }
-        resume_waits(&w->jwt_keys, m->source);
+        resume_waits(k, m->source);
         free(m);
     }
 }
 
-void sc_jwt_keys_worker_init(sc_worker_t *w)
+sc_jwt_keys_t *sc_jwt_keys_create(unsigned workers)
 {
-    h2o_linklist_init_anchor(&w->jwt_keys.waits);
-    h2o_timeout_init(w->loop, &w->jwt_keys.wait_timeout, SC_JWT_KEYS_WAIT_MS);
-    h2o_multithread_register_receiver(w->admin_ctx.queue, &w->jwt_keys.updates, on_update);
+    sc_jwt_keys_t *keys = calloc(1, sizeof(*keys) + workers * sizeof(keys->workers[0]));
+    if (keys != NULL)
+        keys->num_workers = workers;
+    return keys;
+}
+
+void sc_jwt_keys_free(sc_jwt_keys_t *keys)
+{
+    free(keys);
+}
+
+sc_jwt_keys_worker_t *sc_jwt_keys_worker_init(sc_jwt_keys_t *keys, unsigned index, h2o_loop_t *loop, h2o_multithread_queue_t *queue,
+                                              struct sc_jwt_cache *jwt_cache)
+{
+    sc_jwt_keys_worker_t *k = &keys->workers[index];
+    k->index = index;
+    k->loop = loop;
+    k->jwt_cache = jwt_cache;
+    h2o_linklist_init_anchor(&k->waits);
+    h2o_timeout_init(loop, &k->wait_timeout, SC_JWT_KEYS_WAIT_MS);
+    h2o_multithread_register_receiver(queue, &k->updates, on_update);
+    return k;
 }
 
 void sc_jwt_keys_notify(void *data, sc_jwks_source_t *source, sc_jwks_set_t *set)
 {
-    sc_server_t *server = data;
-    for (unsigned i = 0; i != server->config->threads; ++i) {
+    sc_jwt_keys_t *keys = data;
+    for (unsigned i = 0; i != keys->num_workers; ++i) {
         update_message_t *m = calloc(1, sizeof(*m));
         if (m == NULL) {
             sc_log_error("jwt keys: out of memory while notifying worker %u", i);
@@ -129,6 +151,6 @@ void sc_jwt_keys_notify(void *data, sc_jwks_source_t *source, sc_jwks_set_t *set
         m->set = set;
         if (set != NULL)
             sc_jwks_set_retain(set);
-        h2o_multithread_send_message(&server->workers[i].jwt_keys.updates, &m->super);
+        h2o_multithread_send_message(&keys->workers[i].updates, &m->super);
     }
 }

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "admin.h"
 #include "denials.h"
 #include "jwks_fetch.h"
 #include "jwks_refresher.h"
@@ -48,7 +47,7 @@ static int bind_listener(const sc_addr_t *addr, const char *what)
 /* The h2o configuration of one service: our pipeline first, then h2o's reverse proxy. */
 static int setup_service(sc_server_t *server, size_t index)
 {
-    sc_server_service_t *svc = &server->services[index];
+    sc_worker_service_conf_t *svc = &server->services[index];
     const sc_service_t *service = &server->config->services[index];
     h2o_globalconf_t *gc = &svc->globalconf;
     h2o_url_t upstream;
@@ -67,7 +66,7 @@ static int setup_service(sc_server_t *server, size_t index)
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     path->error_log.emit_request_errors = 0; /* proxy errors are logged by response_filter.c */
     svc->pipeline = sc_pipeline_register(path, index);
-    svc->logger = sc_request_log_register(path, server, index);
+    svc->logger = sc_request_log_register(path, index);
 
     if (h2o_url_parse(service->upstream, SIZE_MAX, &upstream) != 0) {
         sc_log_error("service %s: bad upstream %s", service->name, service->upstream);
@@ -79,18 +78,18 @@ static int setup_service(sc_server_t *server, size_t index)
     };
     h2o_proxy_register_reverse_proxy(path, &upstream, &proxy);
     sc_response_filter_register_fallback(&host->fallback_path);
-    svc->fallback_logger = sc_request_log_register(&host->fallback_path, server, index);
+    svc->fallback_logger = sc_request_log_register(&host->fallback_path, index);
     return 0;
 }
 
-static void setup_admin(sc_server_t *server)
+static void setup_admin(sc_server_t *server, sc_server_admin_register_cb register_admin)
 {
     h2o_globalconf_t *gc = &server->admin_conf;
     h2o_config_init(gc);
     gc->server_name = h2o_iovec_init(H2O_STRLIT(""));
     gc->http1.upgrade_to_http2 = 0;
     h2o_hostconf_t *host = h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
-    sc_admin_register(h2o_config_register_path(host, "/", 0), server);
+    register_admin(h2o_config_register_path(host, "/", 0), server);
 }
 
 /*
@@ -100,8 +99,8 @@ static void setup_admin(sc_server_t *server)
 static int setup_jwks(sc_server_t *server)
 {
     char err[1024];
-    if (sc_fetch_global_init() != 0 ||
-        (server->jwks = sc_jwks_refresher_create(server->config->threads, sc_jwt_keys_notify, server)) == NULL) {
+    if (sc_fetch_global_init() != 0 || (server->jwt_keys = sc_jwt_keys_create(server->config->threads)) == NULL ||
+        (server->jwks = sc_jwks_refresher_create(server->config->threads, sc_jwt_keys_notify, server->jwt_keys)) == NULL) {
         sc_log_error("jwt_issuers: cannot initialise the key fetcher");
         return -1;
     }
@@ -112,7 +111,7 @@ static int setup_jwks(sc_server_t *server)
     return 0;
 }
 
-static int setup(sc_server_t *server)
+static int setup(sc_server_t *server, sc_server_admin_register_cb register_admin)
 {
     const sc_config_t *config = server->config;
     if ((server->services = calloc(config->num_services, sizeof(*server->services))) == NULL ||
@@ -143,11 +142,22 @@ static int setup(sc_server_t *server)
             return -1;
         }
     }
-    setup_admin(server);
+    setup_admin(server, register_admin);
     if (setup_jwks(server) != 0)
         return -1;
+    server->shared = (sc_worker_shared_t){
+        .config = server->config,
+        .services = server->services,
+        .admin_conf = &server->admin_conf,
+        .admin_fd = server->admin_fd,
+        .conn_guard = server->conn_guard,
+        .local_limits = server->local_limits,
+        .access_log = server->access_log,
+        .tenant_labels = server->tenant_labels,
+        .jwt_keys = server->jwt_keys,
+    };
     for (unsigned i = 0; i != config->threads; ++i) {
-        if (sc_worker_init(&server->workers[i], server, i) != 0) {
+        if (sc_worker_init(&server->workers[i], &server->shared, i) != 0) {
             sc_log_error("worker %u: initialisation failed", i);
             return -1;
         }
@@ -226,14 +236,14 @@ size_t sc_server_waiting_for(const sc_server_t *server, sc_server_wait_t *waits,
     return n;
 }
 
-int sc_server_run(sc_config_t *config)
+int sc_server_run(sc_config_t *config, sc_server_admin_register_cb register_admin)
 {
     sc_server_t server = {.config = config, .admin_fd = -1};
     sigset_t signals;
     int sig;
 
     block_signals(&signals);
-    if (setup(&server) != 0)
+    if (setup(&server, register_admin) != 0)
         return 1;
     for (unsigned i = 0; i != config->threads; ++i) {
         if (pthread_create(&server.workers[i].thread, NULL, sc_worker_run, &server.workers[i]) != 0) {
@@ -269,6 +279,7 @@ int sc_server_run(sc_config_t *config)
     for (unsigned i = 0; i != config->threads; ++i)
         pthread_join(server.workers[i].thread, NULL);
     sc_jwks_refresher_free(server.jwks);    /* aborts a fetch under way */
+    sc_jwt_keys_free(server.jwt_keys);      /* after the refresher: nothing notifies any more */
     sc_access_log_close(server.access_log); /* what is queued is written */
     sc_log_info("stopped");
     return 0;

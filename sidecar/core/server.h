@@ -11,23 +11,16 @@
 #include "access_log.h"
 #include "conn_guard.h"
 #include "config.h"
+#include "jwt_keys.h"
 #include "metrics.h"
 #include "ratelimit_local.h"
+#include "worker.h"
 
-struct sc_worker;
 struct sc_jwks_refresher;
 
-typedef struct sc_server_service {
-    h2o_globalconf_t globalconf;
-    h2o_handler_t *pipeline;
-    h2o_logger_t *logger;          /* requests that reached the pipeline */
-    h2o_logger_t *fallback_logger; /* requests h2o refused before routing (413...) */
-    int listen_fd;
-} sc_server_service_t;
-
 typedef struct sc_server {
-    sc_config_t *config;           /* as loaded at start: what cannot reload (listeners, Redis...) comes from here */
-    sc_server_service_t *services; /* one per config->services */
+    sc_config_t *config;                /* as loaded at start: what cannot reload (listeners, Redis...) comes from here */
+    sc_worker_service_conf_t *services; /* one per config->services */
     h2o_globalconf_t admin_conf;
     int admin_fd;
     struct sc_worker *workers;
@@ -35,17 +28,23 @@ typedef struct sc_server {
     sc_access_log_t *access_log;        /* NULL when off */
     sc_tenant_labels_t *tenant_labels;  /* NULL unless metrics.per_tenant */
     struct sc_jwks_refresher *jwks;     /* keys fetched from identity providers */
+    sc_jwt_keys_t *jwt_keys;            /* ...as each worker sees them */
+    sc_worker_shared_t shared;          /* what the workers are given of the above */
     sc_conn_guard_t *conn_guard;        /* max_connections and max_buffered_body_bytes, for every worker */
     uint64_t reloads_ok, reloads_failed;
     int draining; /* read with __atomic_load_n: written by the main thread */
 } sc_server_t;
+
+/* Registers the admin endpoints' handler on the admin listener's path "/" (admin.h): the server
+ * is given it, so that the admin module depends on the server and not the other way round. */
+typedef void (*sc_server_admin_register_cb)(h2o_pathconf_t *pathconf, struct sc_server *server);
 
 /**
  * Serves `config` until SIGTERM or SIGINT, then drains. SIGHUP reloads the configuration file
  * (policies and JWT issuers; a refused reload leaves the running configuration in place), SIGUSR1
  * reopens the access log. Returns the process exit status.
  */
-int sc_server_run(sc_config_t *config);
+int sc_server_run(sc_config_t *config, sc_server_admin_register_cb register_admin);
 
 /**
  * 1 once shutdown has begun (thread-safe).

@@ -2,17 +2,14 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "admin.h"
 #include "auth_failures.h"
 #include "conn_guard.h"
 #include "jwt_cache.h"
 #include "log.h"
 #include "pipeline.h"
 #include "request_log.h"
-#include "server.h"
 #include "tls.h"
 
 /* Connections accepted per readiness event before yielding to the rest of the loop. */
@@ -96,7 +93,7 @@ static void on_service_accept(h2o_socket_t *listener, const char *err)
 {
     sc_worker_service_t *ws = listener->data;
     sc_worker_t *w = ws->worker;
-    sc_conn_guard_t *guard = w->server->conn_guard;
+    sc_conn_guard_t *guard = w->shared->conn_guard;
     if (err != NULL)
         return;
     for (int i = 0; i != ACCEPT_BATCH; ++i) {
@@ -135,7 +132,7 @@ static h2o_socket_t *open_listener(sc_worker_t *w, int fd, h2o_socket_cb on_read
 
 static void set_service_listeners_reading(sc_worker_t *w, int on)
 {
-    for (size_t i = 0; i != w->server->config->num_services; ++i) {
+    for (size_t i = 0; i != w->shared->config->num_services; ++i) {
         if (w->service_listeners[i] == NULL)
             continue;
         if (on)
@@ -151,7 +148,7 @@ static void close_service_listeners(sc_worker_t *w)
         h2o_timeout_unlink(&w->accept_resume);
         w->accept_paused = 0;
     }
-    for (size_t i = 0; i != w->server->config->num_services; ++i) {
+    for (size_t i = 0; i != w->shared->config->num_services; ++i) {
         if (w->service_listeners[i] == NULL)
             continue;
         h2o_socket_read_stop(w->service_listeners[i]);
@@ -188,7 +185,7 @@ static void start_draining(sc_worker_t *w)
     w->draining = 1;
     close_service_listeners(w);
     /* responses from now on carry "Connection: close" */
-    for (size_t i = 0; i != w->server->config->num_services; ++i)
+    for (size_t i = 0; i != w->shared->config->num_services; ++i)
         h2o_context_request_shutdown(&w->service_ctx[i]);
 }
 
@@ -219,19 +216,38 @@ static sc_auth_failures_t *create_auth_failures(const sc_config_t *c)
     return sc_auth_failures_create(per_client, total, AUTH_FAILURE_CLIENTS, FAILED_TOKENS, FAILED_TOKEN_TTL_NS);
 }
 
-uint64_t sc_worker_now_ns(void)
+/* What the worker's requests are given (request_env.h): its own state and the process's shared objects. */
+static void fill_request_env(sc_worker_t *w)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+    const sc_worker_shared_t *shared = w->shared;
+    w->env = (sc_request_env_t){
+        .loop = w->loop,
+        .worker_index = w->index,
+        .config = &w->config,
+        .start_config = shared->config,
+        .store = w->store,
+        .jwt_cache = w->jwt_cache,
+        .jwt_keys = w->jwt_keys,
+        .auth_failures = w->auth_failures,
+        .local_limits = shared->local_limits,
+        .ratelimit_degraded = &w->ratelimit_degraded,
+        .ratelimit_fallbacks = &w->stats.ratelimit_fallbacks,
+        .upstream_log = &w->upstream_log,
+        .report_only_log = &w->report_only_log,
+        .metrics = &w->metrics,
+        .inflight = &w->inflight,
+        .draining = &w->draining,
+        .access_log = shared->access_log,
+        .tenant_labels = shared->tenant_labels,
+    };
 }
 
-int sc_worker_init(sc_worker_t *w, sc_server_t *server, unsigned index)
+int sc_worker_init(sc_worker_t *w, const sc_worker_shared_t *shared, unsigned index)
 {
-    size_t n = server->config->num_services;
-    w->server = server;
+    size_t n = shared->config->num_services;
+    w->shared = shared;
     w->index = index;
-    w->config = server->config;
+    w->config = shared->config;
     sc_config_retain(w->config);
     w->loop = h2o_evloop_create();
     h2o_timeout_init(w->loop, &w->accept_pause, ACCEPT_PAUSE_MS);
@@ -242,15 +258,15 @@ int sc_worker_init(sc_worker_t *w, sc_server_t *server, unsigned index)
     w->service_listeners = calloc(n, sizeof(*w->service_listeners));
     w->services = calloc(n, sizeof(*w->services));
     if (w->service_ctx == NULL || w->service_accept == NULL || w->service_listeners == NULL || w->services == NULL ||
-        sc_metrics_init(&w->metrics, n, server->config->metrics_max_tenants) != 0)
+        sc_metrics_init(&w->metrics, n, shared->config->metrics_max_tenants) != 0)
         return -1;
 
     for (size_t i = 0; i != n; ++i) {
-        sc_server_service_t *svc = &server->services[i];
+        sc_worker_service_conf_t *svc = &shared->services[i];
         h2o_context_init(&w->service_ctx[i], w->loop, &svc->globalconf);
-        sc_pipeline_bind_worker(svc->pipeline, &w->service_ctx[i], w);
-        sc_request_log_bind_worker(svc->logger, &w->service_ctx[i], w);
-        sc_request_log_bind_worker(svc->fallback_logger, &w->service_ctx[i], w);
+        sc_pipeline_bind_worker(svc->pipeline, &w->service_ctx[i], &w->env);
+        sc_request_log_bind_worker(svc->logger, &w->service_ctx[i], &w->env);
+        sc_request_log_bind_worker(svc->fallback_logger, &w->service_ctx[i], &w->env);
         w->service_accept[i].ctx = &w->service_ctx[i];
         w->service_accept[i].hosts = svc->globalconf.hosts;
         w->services[i] = (sc_worker_service_t){w, i};
@@ -259,7 +275,7 @@ int sc_worker_init(sc_worker_t *w, sc_server_t *server, unsigned index)
     }
     use_tls_contexts(w, w->config);
 
-    const sc_config_t *config = server->config;
+    const sc_config_t *config = shared->config;
     if (config->redis != NULL && (w->store = sc_store_create(w->loop, config->redis, &config->store)) == NULL)
         return -1;
     if (config->jwt_cache_entries != 0 && (w->jwt_cache = sc_jwt_cache_create(config->jwt_cache_entries)) == NULL)
@@ -267,13 +283,14 @@ int sc_worker_init(sc_worker_t *w, sc_server_t *server, unsigned index)
     if ((w->auth_failures = create_auth_failures(config)) == NULL)
         return -1;
 
-    h2o_context_init(&w->admin_ctx, w->loop, &server->admin_conf);
+    h2o_context_init(&w->admin_ctx, w->loop, shared->admin_conf);
     w->admin_accept.ctx = &w->admin_ctx;
-    w->admin_accept.hosts = server->admin_conf.hosts;
-    if ((w->admin_listener = open_listener(w, server->admin_fd, on_admin_accept, &w->admin_accept)) == NULL)
+    w->admin_accept.hosts = shared->admin_conf->hosts;
+    if ((w->admin_listener = open_listener(w, shared->admin_fd, on_admin_accept, &w->admin_accept)) == NULL)
         return -1;
     h2o_multithread_register_receiver(w->admin_ctx.queue, &w->control, on_control);
-    sc_jwt_keys_worker_init(w);
+    w->jwt_keys = sc_jwt_keys_worker_init(shared->jwt_keys, index, w->loop, w->admin_ctx.queue, w->jwt_cache);
+    fill_request_env(w);
     return 0;
 }
 
@@ -288,7 +305,7 @@ void *sc_worker_run(void *arg)
             continue;
         uint64_t now = h2o_now(w->loop);
         if (deadline == 0)
-            deadline = now + w->server->config->shutdown_grace_ms;
+            deadline = now + w->shared->config->shutdown_grace_ms;
         if (w->inflight == 0)
             break;
         if (now >= deadline) {
@@ -319,15 +336,4 @@ void sc_worker_use_config(sc_worker_t *w, sc_config_t *config)
 {
     sc_config_retain(config);
     send_control(w, config);
-}
-
-/* inflight is written by this worker only, and read by the /metrics scrape on any thread */
-void sc_worker_request_started(sc_worker_t *w)
-{
-    __atomic_store_n(&w->inflight, w->inflight + 1, __ATOMIC_RELAXED);
-}
-
-void sc_worker_request_finished(sc_worker_t *w)
-{
-    __atomic_store_n(&w->inflight, w->inflight - 1, __ATOMIC_RELAXED);
 }

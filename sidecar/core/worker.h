@@ -14,13 +14,16 @@
 #include <h2o.h>
 #include <pthread.h>
 
+#include "access_log.h"
 #include "config.h"
+#include "conn_guard.h"
 #include "jwt_keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit_local.h"
+#include "request_env.h"
 #include "tenant_store.h"
 
-struct sc_server;
 struct sc_jwt_cache;
 
 /* Counters only this worker writes; the metrics endpoint sums them over workers. */
@@ -34,6 +37,29 @@ typedef struct sc_worker_stats {
  * the denials metric have every one). */
 #define SC_WORKER_REPORT_ONLY_LINES_PER_S 10
 
+/* A service as the server sets it up for every worker: its h2o configuration with our handler
+ * and loggers in it, and its listening socket. */
+typedef struct sc_worker_service_conf {
+    h2o_globalconf_t globalconf;
+    h2o_handler_t *pipeline;
+    h2o_logger_t *logger;          /* requests that reached the pipeline */
+    h2o_logger_t *fallback_logger; /* requests h2o refused before routing (413...) */
+    int listen_fd;
+} sc_worker_service_conf_t;
+
+/* What the workers share: made by the server before they start, and outliving them. */
+typedef struct sc_worker_shared {
+    sc_config_t *config;                /* as loaded at start */
+    sc_worker_service_conf_t *services; /* one per config->services */
+    h2o_globalconf_t *admin_conf;
+    int admin_fd;
+    sc_conn_guard_t *conn_guard;        /* max_connections and max_buffered_body_bytes */
+    sc_ratelimit_local_t *local_limits; /* one budget per tenant per process */
+    sc_access_log_t *access_log;        /* NULL when off */
+    sc_tenant_labels_t *tenant_labels;  /* NULL unless metrics.per_tenant */
+    sc_jwt_keys_t *jwt_keys;            /* every worker's fetched keys */
+} sc_worker_shared_t;
+
 /* A service as seen from one worker. */
 typedef struct sc_worker_service {
     struct sc_worker *worker;
@@ -41,7 +67,7 @@ typedef struct sc_worker_service {
 } sc_worker_service_t;
 
 typedef struct sc_worker {
-    struct sc_server *server;
+    const sc_worker_shared_t *shared;
     unsigned index;
     pthread_t thread;
     h2o_evloop_t *loop;
@@ -60,7 +86,7 @@ typedef struct sc_worker {
     sc_config_t *config;                    /* the current configuration; requests hold their own reference */
     sc_store_t *store;                      /* tenant and key records; NULL without redis */
     struct sc_jwt_cache *jwt_cache;         /* verified tokens; NULL when disabled */
-    sc_jwt_keys_worker_t jwt_keys;          /* fetched JWT keys and the requests waiting for them */
+    sc_jwt_keys_worker_t *jwt_keys;         /* fetched JWT keys and the requests waiting for them */
     struct sc_auth_failures *auth_failures; /* the pre-auth failure budget and failed signatures (auth_failures.h) */
     int ratelimit_degraded;                 /* redis-mode limits are being decided locally (logged once) */
     sc_log_throttle_t upstream_log;         /* backend failures: one log line per second at most */
@@ -69,13 +95,14 @@ typedef struct sc_worker {
     sc_metrics_t metrics;
     size_t inflight; /* requests between handler and response end */
     int draining;
+    sc_request_env_t env; /* what its requests are given: pointers to the above and to the shared objects */
 } sc_worker_t;
 
 /**
  * Creates the loop, the contexts and the listener sockets (on duplicates of the server's
  * listening descriptors). Runs on the main thread before the worker starts.
  */
-int sc_worker_init(sc_worker_t *worker, struct sc_server *server, unsigned index);
+int sc_worker_init(sc_worker_t *worker, const sc_worker_shared_t *shared, unsigned index);
 
 /**
  * The thread body: runs the loop until drained.
@@ -92,17 +119,5 @@ void sc_worker_request_drain(sc_worker_t *worker);
  * Requests already running keep theirs.
  */
 void sc_worker_use_config(sc_worker_t *worker, sc_config_t *config);
-
-/**
- * A monotonic clock in nanoseconds, coarse (a few ms): for budgets, not for measurements.
- */
-uint64_t sc_worker_now_ns(void);
-
-/**
- * A request entered the pipeline, and (called by the request logger, which h2o runs once the
- * response is over) it has left: the in-flight count that shutdown waits on.
- */
-void sc_worker_request_started(sc_worker_t *worker);
-void sc_worker_request_finished(sc_worker_t *worker);
 
 #endif

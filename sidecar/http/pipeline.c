@@ -16,7 +16,6 @@
 #include "response_filter.h"
 #include "text.h"
 #include "waiter.h"
-#include "worker.h"
 
 /* API keys longer than this are not ours (ours are ~50 characters). */
 #define MAX_API_KEY_LEN 256
@@ -80,10 +79,10 @@ static sc_verdict_t deny(sc_request_t *r, const sc_denial_t *denial)
      * nothing to answer, and must not use up a gateway address's budget) */
     if (denial->status == 401 && denial != &sc_deny_missing_credentials) {
         h2o_iovec_t client = failing_client(r);
-        sc_auth_failures_count(r->worker->auth_failures, client.base, client.len, sc_worker_now_ns());
+        sc_auth_failures_count(r->env->auth_failures, client.base, client.len, sc_request_env_now_ns());
     }
     if (r->service->policy->mode == SC_POLICY_REPORT_ONLY) {
-        sc_log_throttled(&r->worker->report_only_log, SC_LOG_INFO, "report_only: service %s would answer %d %s (request %s)",
+        sc_log_throttled(r->env->report_only_log, SC_LOG_INFO, "report_only: service %s would answer %d %s (request %s)",
                          r->service->name, denial->status, denial->reason, r->id);
         return SC_VERDICT_FORWARD;
     }
@@ -145,7 +144,7 @@ static void on_lookup_done(void *data, sc_lookup_t result)
 
 static int store_lookup(sc_request_t *r, const char *key_hash, sc_store_cb cb, void *data, sc_lookup_t *result)
 {
-    sc_store_t *store = r->worker->store;
+    sc_store_t *store = r->env->store;
     if (key_hash != NULL)
         return sc_store_get_apikey(store, r->tenant.base, r->tenant.len, key_hash, cb, data, result);
     return sc_store_get_tenant(store, r->tenant.base, r->tenant.len, cb, data, result);
@@ -277,7 +276,8 @@ static sc_verdict_t start(sc_request_t *r)
 
     /* a client that keeps failing is refused before any credential of its is checked */
     h2o_iovec_t client = failing_client(r);
-    if ((r->retry_after_s = sc_auth_failures_exhausted(r->worker->auth_failures, client.base, client.len, sc_worker_now_ns())) != 0)
+    if ((r->retry_after_s = sc_auth_failures_exhausted(r->env->auth_failures, client.base, client.len, sc_request_env_now_ns())) !=
+        0)
         return deny(r, &sc_deny_auth_failures);
 
     if ((denial = read_credentials(r, &bearer, &api_key)) != NULL)
@@ -298,7 +298,7 @@ static sc_verdict_t start(sc_request_t *r)
 /* The tenant record (and the API key's): from the cache, or the request waits for Redis. */
 static sc_verdict_t look_up(sc_request_t *r)
 {
-    if (r->worker->store == NULL) /* cannot happen with a valid configuration */
+    if (r->env->store == NULL) /* cannot happen with a valid configuration */
         return deny(r, &sc_deny_store_unavailable);
     if (r->identity.method == SC_AUTH_API_KEY)
         start_lookup(r, &r->key_lookup, r->key_hash);
@@ -385,7 +385,7 @@ static sc_verdict_t limit(sc_request_t *r)
  */
 static void hold_config(sc_request_t *r, size_t service_index)
 {
-    r->config = r->worker->config;
+    r->config = *r->env->config;
     sc_config_retain(r->config);
     r->service = &r->config->services[service_index];
 }
@@ -423,9 +423,9 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     sc_request_t *r = sc_request_attach(req);
 
     r->handler = &self->super;
-    r->worker = h2o_context_get_handler_context(req->conn->ctx, &self->super);
+    r->env = h2o_context_get_handler_context(req->conn->ctx, &self->super);
     hold_config(r, self->service_index);
-    sc_worker_request_started(r->worker);
+    sc_request_env_started(r->env);
 
     int withheld = withheld_body(r);
     if (start(r) != SC_VERDICT_FORWARD)
@@ -447,7 +447,7 @@ h2o_handler_t *sc_pipeline_register(h2o_pathconf_t *pathconf, size_t service_ind
     return &self->super;
 }
 
-void sc_pipeline_bind_worker(h2o_handler_t *handler, h2o_context_t *ctx, struct sc_worker *worker)
+void sc_pipeline_bind_worker(h2o_handler_t *handler, h2o_context_t *ctx, sc_request_env_t *env)
 {
-    h2o_context_set_handler_context(ctx, handler, worker);
+    h2o_context_set_handler_context(ctx, handler, env);
 }

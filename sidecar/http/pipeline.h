@@ -13,8 +13,7 @@
 #include <h2o.h>
 
 #include "config.h"
-
-struct sc_worker;
+#include "request_env.h"
 
 /**
  * Registers the pipeline handler for the service at `service_index` of the configuration (the
@@ -23,9 +22,10 @@ struct sc_worker;
 h2o_handler_t *sc_pipeline_register(h2o_pathconf_t *pathconf, size_t service_index);
 
 /**
- * Tells the handler which worker owns `ctx`; call right after h2o_context_init.
+ * Gives the handler the request environment of the worker that owns `ctx` (it must outlive the
+ * context); call right after h2o_context_init.
  */
-void sc_pipeline_bind_worker(h2o_handler_t *handler, h2o_context_t *ctx, struct sc_worker *worker);
+void sc_pipeline_bind_worker(h2o_handler_t *handler, h2o_context_t *ctx, sc_request_env_t *env);
 
 /**
  * For the connection guard, once a request head is complete: 1 when the pipeline will answer

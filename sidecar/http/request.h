@@ -14,10 +14,9 @@
 #include "config.h"
 #include "identity.h"
 #include "ratelimit_local.h"
+#include "request_env.h"
 #include "request_id.h"
 #include "tenant_store.h"
-
-struct sc_worker;
 
 /* Whether the peer is a trusted proxy (trusted_proxies.h), and what it says. */
 typedef struct sc_request_forwarded {
@@ -29,9 +28,9 @@ typedef struct sc_request_forwarded {
 typedef struct sc_request {
     h2o_req_prefilter_t prefilter; /* first member: h2o hands it back to us */
     h2o_req_t *req;
-    struct sc_worker *worker;
-    h2o_handler_t *handler; /* ours; the proxy handler follows it */
-    sc_config_t *config;    /* the configuration this request started with (held until it ends) */
+    const sc_request_env_t *env; /* its worker's (request_env.h) */
+    h2o_handler_t *handler;      /* ours; the proxy handler follows it */
+    sc_config_t *config;         /* the configuration this request started with (held until it ends) */
     const sc_service_t *service;
     h2o_iovec_t path;        /* normalised once (path_norm.h): what the policy judges and the backend receives */
     const sc_route_t *route; /* NULL until matched */

@@ -7,7 +7,6 @@
 #include "http_error.h"
 #include "log.h"
 #include "ratelimit.h"
-#include "worker.h"
 
 #define PROXY_MODULE "lib/core/proxy.c"
 #define PROXY_TIMEOUT_ERROR "I/O timeout"
@@ -74,7 +73,7 @@ static void on_request_response(h2o_req_prefilter_t *prefilter, h2o_req_t *req, 
     if (failure != NULL) {
         r->proxy_failed = 1;
         int timed_out = h2o_memis(failure->msg.base, failure->msg.len, H2O_STRLIT(PROXY_TIMEOUT_ERROR));
-        sc_log_throttled(&r->worker->upstream_log, SC_LOG_WARN, "service %s: upstream %s: %.*s (request %s)", r->service->name,
+        sc_log_throttled(r->env->upstream_log, SC_LOG_WARN, "service %s: upstream %s: %.*s (request %s)", r->service->name,
                          r->service->upstream, (int)failure->msg.len, failure->msg.base, r->id);
         if (timed_out)
             slot = replace_with_json(req, slot, 504, "upstream_timeout", "the service did not answer in time", r->id);
@@ -87,7 +86,7 @@ static void on_request_response(h2o_req_prefilter_t *prefilter, h2o_req_t *req, 
     if (r->cors_origin.base != NULL && sc_headers_count(&req->res.headers, H2O_STRLIT("access-control-allow-origin"), NULL) == 0)
         sc_cors_decorate_response(req, r->cors_origin);
     /* a response that starts while draining closes its connection: the client reconnects elsewhere */
-    if (r->worker->draining)
+    if (*r->env->draining)
         req->http1_is_persistent = 0;
     h2o_setup_next_prefilter(prefilter, req, slot);
 }

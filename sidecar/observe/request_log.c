@@ -12,12 +12,9 @@
 #include "metrics.h"
 #include "request.h"
 #include "response_filter.h"
-#include "server.h"
-#include "worker.h"
 
 typedef struct sc_request_logger {
     h2o_logger_t super;
-    sc_server_t *server;
     size_t service_index;
 } sc_request_logger_t;
 
@@ -85,16 +82,17 @@ static const char *decision_of(const sc_request_t *r)
  * not use up the bounded label set), and the shared registry is asked once per cached record,
  * not on every request: records belong to this worker's cache.
  */
-static size_t tenant_label(sc_worker_t *w, sc_tenant_record_t *t)
+static size_t tenant_label(const sc_request_env_t *env, sc_tenant_record_t *t)
 {
     if (t->metrics_label == SIZE_MAX)
-        t->metrics_label = sc_tenant_labels_index(w->server->tenant_labels, t->id, strlen(t->id));
+        t->metrics_label = sc_tenant_labels_index(env->tenant_labels, t->id, strlen(t->id));
     return t->metrics_label;
 }
 
-static void record_metrics(sc_worker_t *w, size_t service_index, const sc_request_t *r, h2o_req_t *req, uint64_t total_us)
+static void record_metrics(const sc_request_env_t *env, size_t service_index, const sc_request_t *r, h2o_req_t *req,
+                           uint64_t total_us)
 {
-    sc_service_metrics_t *m = &w->metrics.services[service_index];
+    sc_service_metrics_t *m = &env->metrics->services[service_index];
     int status = req->res.status;
     sc_metrics_count(&m->requests[status > 0 && status < SC_METRICS_MAX_STATUS ? status : 0]);
     sc_metrics_observe(&m->duration, total_us);
@@ -109,7 +107,7 @@ static void record_metrics(sc_worker_t *w, size_t service_index, const sc_reques
     if (r->forwarded && !r->proxy_failed)
         sc_metrics_observe(&m->upstream, elapsed_us(&r->forwarded_at, &req->timestamps.response_start_at));
     if (m->tenant_requests != NULL && r->tenant_lookup.cached != NULL) /* a record was found */
-        sc_metrics_count(&m->tenant_requests[tenant_label(w, r->tenant_lookup.cached->record)]);
+        sc_metrics_count(&m->tenant_requests[tenant_label(env, r->tenant_lookup.cached->record)]);
 }
 
 /* ------------------------------------------------------------------ the access-log line */
@@ -179,32 +177,31 @@ static sc_request_t *find_request(h2o_req_t *req)
 static void on_log_access(h2o_logger_t *_self, h2o_req_t *req)
 {
     sc_request_logger_t *self = (void *)_self;
-    sc_worker_t *w = h2o_context_get_logger_context(req->conn->ctx, &self->super);
+    const sc_request_env_t *env = h2o_context_get_logger_context(req->conn->ctx, &self->super);
     sc_request_t *r = find_request(req);
     struct timeval now;
     gettimeofday(&now, NULL);
     uint64_t total_us = elapsed_us(&req->timestamps.request_begin_at, &now);
-    const sc_service_t *service = r != NULL ? r->service : &self->server->config->services[self->service_index];
+    const sc_service_t *service = r != NULL ? r->service : &env->start_config->services[self->service_index];
 
-    record_metrics(w, self->service_index, r, req, total_us);
-    if (self->server->access_log != NULL)
-        write_access_line(self->server->access_log, service, r, req, &now, total_us);
+    record_metrics(env, self->service_index, r, req, total_us);
+    if (env->access_log != NULL)
+        write_access_line(env->access_log, service, r, req, &now, total_us);
     if (r != NULL) { /* the end of what the pipeline started */
         sc_config_release(r->config);
-        sc_worker_request_finished(w);
+        sc_request_env_finished(env);
     }
 }
 
-h2o_logger_t *sc_request_log_register(h2o_pathconf_t *pathconf, sc_server_t *server, size_t service_index)
+h2o_logger_t *sc_request_log_register(h2o_pathconf_t *pathconf, size_t service_index)
 {
     sc_request_logger_t *self = (void *)h2o_create_logger(pathconf, sizeof(*self));
     self->super.log_access = on_log_access;
-    self->server = server;
     self->service_index = service_index;
     return &self->super;
 }
 
-void sc_request_log_bind_worker(h2o_logger_t *logger, h2o_context_t *ctx, sc_worker_t *worker)
+void sc_request_log_bind_worker(h2o_logger_t *logger, h2o_context_t *ctx, sc_request_env_t *env)
 {
-    h2o_context_set_logger_context(ctx, logger, worker);
+    h2o_context_set_logger_context(ctx, logger, env);
 }

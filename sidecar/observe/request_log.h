@@ -27,18 +27,18 @@
 
 #include <h2o.h>
 
-struct sc_worker;
-struct sc_server;
+#include "request_env.h"
 
 /**
  * Registers the logger for service `service_index` (SIZE_MAX for the admin listener) on a path.
  */
-h2o_logger_t *sc_request_log_register(h2o_pathconf_t *pathconf, struct sc_server *server, size_t service_index);
+h2o_logger_t *sc_request_log_register(h2o_pathconf_t *pathconf, size_t service_index);
 
 /**
- * Tells the logger which worker owns `ctx`.
+ * Gives the logger the request environment of the worker that owns `ctx` (it must outlive the
+ * context).
  */
-void sc_request_log_bind_worker(h2o_logger_t *logger, h2o_context_t *ctx, struct sc_worker *worker);
+void sc_request_log_bind_worker(h2o_logger_t *logger, h2o_context_t *ctx, sc_request_env_t *env);
 
 /**
  * The query string with the values of secret-looking parameters (token, key, secret,

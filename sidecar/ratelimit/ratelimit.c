@@ -8,9 +8,7 @@
 #include "numfmt.h"
 #include "metrics.h"
 #include "ratelimit_redis.h"
-#include "server.h"
 #include "waiter.h"
-#include "worker.h"
 
 #define NS_PER_S 1000000000ULL
 #define S_PER_DAY 86400
@@ -67,18 +65,18 @@ static sc_ratelimit_verdict_t decide_locally(sc_request_t *r)
     char key[SC_SCHEMA_KEY_MAX];
     size_t len = local_key(r, key);
     uint64_t day = (uint64_t)r->req->processed_at.at.tv_sec / S_PER_DAY;
-    r->ratelimit.decision = sc_ratelimit_local_decide(r->worker->server->local_limits, key, len, r->ratelimit.limit,
-                                                      r->ratelimit.quota, monotonic_ns(), day);
+    r->ratelimit.decision =
+        sc_ratelimit_local_decide(r->env->local_limits, key, len, r->ratelimit.limit, r->ratelimit.quota, monotonic_ns(), day);
     return verdict_of(&r->ratelimit.decision);
 }
 
 /* Redis could not decide: the local limits apply, and the operator hears it once per outage. */
 static sc_ratelimit_verdict_t fall_back(sc_request_t *r, const char *why)
 {
-    sc_worker_t *w = r->worker;
-    sc_metrics_count(&w->stats.ratelimit_fallbacks);
-    if (!w->ratelimit_degraded) {
-        w->ratelimit_degraded = 1;
+    const sc_request_env_t *env = r->env;
+    sc_metrics_count(env->ratelimit_fallbacks);
+    if (!*env->ratelimit_degraded) {
+        *env->ratelimit_degraded = 1;
         sc_log_warn("rate limiting: Redis cannot decide (%s); local limits apply until it can", why);
     }
     return decide_locally(r);
@@ -93,8 +91,8 @@ static void on_redis_decision(void *data, const sc_limit_decision_t *d, const ch
         fall_back(r, err);
     } else {
         r->ratelimit.decision = *d;
-        if (r->worker->ratelimit_degraded) {
-            r->worker->ratelimit_degraded = 0;
+        if (*r->env->ratelimit_degraded) {
+            *r->env->ratelimit_degraded = 0;
             sc_log_info("rate limiting: Redis decides again");
         }
     }
@@ -104,10 +102,10 @@ static void on_redis_decision(void *data, const sc_limit_decision_t *d, const ch
 static sc_ratelimit_verdict_t decide_with_redis(sc_request_t *r)
 {
     char rate_key[SC_SCHEMA_KEY_MAX], quota_key[SC_SCHEMA_KEY_MAX], day[16];
-    const char *prefix = r->worker->server->config->redis->prefix;
+    const char *prefix = r->env->start_config->redis->prefix;
     time_t now = r->req->processed_at.at.tv_sec;
     struct tm tm;
-    sc_redis_client_t *client = sc_store_redis(r->worker->store);
+    sc_redis_client_t *client = sc_store_redis(r->env->store);
 
     /* while the connection is being made the decision waits for it (bounded): see sc_redis_command */
     sc_schema_ratelimit_key(rate_key, prefix, r->tenant.base, r->tenant.len, service_scope(r));

@@ -5,8 +5,8 @@
  * Redis is replaced at link level: this file defines sc_ratelimit_redis_decide and
  * sc_store_redis, so the linker takes them instead of ratelimit_redis.c's and tenant_store.c's
  * (a second definition would fail the link, not pass silently). The stub records the call and
- * lets each test answer it, fail it, or refuse it as "not connected". The request, worker and
- * server are the few fields ratelimit.c reads, on the stack. */
+ * lets each test answer it, fail it, or refuse it as "not connected". The request and its
+ * environment (request_env.h) are the few fields ratelimit.c reads, on the stack. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -16,9 +16,8 @@
 #include "denials.h"
 #include "ratelimit.h"
 #include "ratelimit_redis.h"
-#include "server.h"
+#include "request_env.h"
 #include "tenant_store.h"
-#include "worker.h"
 
 /* ------------------------------------------------------------------ the Redis side, stubbed */
 
@@ -67,8 +66,12 @@ static void redis_answers(const sc_limit_decision_t *decision, const char *err)
 static int store_placeholder;
 static sc_redis_config_t redis_config = {.prefix = "ps:"};
 static sc_config_t config = {.redis = &redis_config};
-static sc_server_t server = {.config = &config};
-static sc_worker_t worker = {.server = &server, .store = (sc_store_t *)&store_placeholder};
+static uint64_t ratelimit_fallbacks;
+static int ratelimit_degraded;
+static sc_request_env_t env = {.start_config = &config,
+                               .store = (sc_store_t *)&store_placeholder,
+                               .ratelimit_fallbacks = &ratelimit_fallbacks,
+                               .ratelimit_degraded = &ratelimit_degraded};
 
 typedef struct test_request {
     sc_policy_t policy;
@@ -96,7 +99,7 @@ static void new_request(test_request_t *t, sc_ratelimit_mode_t mode, uint64_t ra
     h2o_mem_init_pool(&t->req.pool);
     t->req.processed_at.at = (struct timeval){1795852800, 0}; /* 2026-11-28 */
     t->r.req = &t->req;
-    t->r.worker = &worker;
+    t->r.env = &env;
     t->r.service = &t->service;
     t->r.tenant = h2o_iovec_init(tenant, strlen(tenant));
     t->r.tenant_lookup.cached = &t->cached;
@@ -112,16 +115,16 @@ static int setup(void **state)
     (void)state;
     memset(&redis, 0, sizeof(redis));
     resumed = 0;
-    worker.stats.ratelimit_fallbacks = 0;
-    worker.ratelimit_degraded = 0;
-    return (server.local_limits = sc_ratelimit_local_create(1024)) != NULL ? 0 : -1;
+    ratelimit_fallbacks = 0;
+    ratelimit_degraded = 0;
+    return (env.local_limits = sc_ratelimit_local_create(1024)) != NULL ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    sc_ratelimit_local_destroy(server.local_limits);
-    server.local_limits = NULL;
+    sc_ratelimit_local_destroy(env.local_limits);
+    env.local_limits = NULL;
     return 0;
 }
 
@@ -193,8 +196,8 @@ static void test_local_mode_decides_in_process(void **state)
     assert_int_equal(decide(SC_RATELIMIT_LOCAL, 1, 2, "globex", "a"), SC_RATELIMIT_PASS);  /* not another tenant's */
     assert_int_equal(redis.calls, 0);
     assert_int_equal(resumed, 0);
-    assert_int_equal(worker.stats.ratelimit_fallbacks, 0);
-    assert_int_equal(sc_ratelimit_local_size(server.local_limits), 2);
+    assert_int_equal(ratelimit_fallbacks, 0);
+    assert_int_equal(sc_ratelimit_local_size(env.local_limits), 2);
 }
 
 static void test_local_mode_per_service(void **state)
@@ -208,7 +211,7 @@ static void test_local_mode_per_service(void **state)
         assert_int_equal(sc_ratelimit_check(&t.r, on_resume), SC_RATELIMIT_REFUSED);
         end_request(&t);
     }
-    assert_int_equal(sc_ratelimit_local_size(server.local_limits), 2);
+    assert_int_equal(sc_ratelimit_local_size(env.local_limits), 2);
 }
 
 static void test_refusals_name_rate_or_quota(void **state)
@@ -254,8 +257,8 @@ static void test_redis_mode_asks_redis(void **state)
     assert_int_equal(resumed, 1);
     assert_false(t.r.ratelimit.decision.gcra.allowed);
     assert_int_equal(t.r.ratelimit.decision.gcra.retry_after_ns, 200000000);
-    assert_int_equal(worker.stats.ratelimit_fallbacks, 0);
-    assert_int_equal(sc_ratelimit_local_size(server.local_limits), 0); /* the process did not decide */
+    assert_int_equal(ratelimit_fallbacks, 0);
+    assert_int_equal(sc_ratelimit_local_size(env.local_limits), 0); /* the process did not decide */
     end_request(&t);
 
     /* without a quota, no quota key; per service, the service in the rate key */
@@ -277,13 +280,13 @@ static void test_redis_not_connected_falls_back_to_local(void **state)
     (void)state;
     redis.connected = 0;
     assert_int_equal(decide(SC_RATELIMIT_REDIS, 1, 2, "acme", "a"), SC_RATELIMIT_PASS);
-    assert_int_equal(worker.ratelimit_degraded, 1);
+    assert_int_equal(ratelimit_degraded, 1);
     assert_int_equal(decide(SC_RATELIMIT_REDIS, 1, 2, "acme", "a"), SC_RATELIMIT_PASS);
     assert_int_equal(decide(SC_RATELIMIT_REDIS, 1, 2, "acme", "a"), SC_RATELIMIT_REFUSED); /* never unlimited */
-    assert_int_equal(worker.stats.ratelimit_fallbacks, 3);
+    assert_int_equal(ratelimit_fallbacks, 3);
     assert_int_equal(resumed, 0); /* decided synchronously */
     assert_int_equal(redis.calls, 0);
-    assert_int_equal(sc_ratelimit_local_size(server.local_limits), 1);
+    assert_int_equal(sc_ratelimit_local_size(env.local_limits), 1);
 }
 
 /* Redis fails (timeout, error reply): the waiting request is decided locally and resumed; the
@@ -301,8 +304,8 @@ static void test_redis_failure_falls_back_then_recovers(void **state)
         assert_int_equal(t.r.ratelimit.decision.gcra.allowed, i < 2); /* the local budget: 2 at once */
         end_request(&t);
     }
-    assert_int_equal(worker.stats.ratelimit_fallbacks, 3);
-    assert_int_equal(worker.ratelimit_degraded, 1);
+    assert_int_equal(ratelimit_fallbacks, 3);
+    assert_int_equal(ratelimit_degraded, 1);
 
     new_request(&t, SC_RATELIMIT_REDIS, 1, 2, "acme", "a");
     assert_int_equal(sc_ratelimit_check(&t.r, on_resume), SC_RATELIMIT_WAIT);
@@ -310,8 +313,8 @@ static void test_redis_failure_falls_back_then_recovers(void **state)
     redis_answers(&allowed, NULL); /* Redis decides again, whatever the local budget says */
     assert_int_equal(resumed, 4);
     assert_true(t.r.ratelimit.decision.gcra.allowed);
-    assert_int_equal(worker.ratelimit_degraded, 0);
-    assert_int_equal(worker.stats.ratelimit_fallbacks, 3);
+    assert_int_equal(ratelimit_degraded, 0);
+    assert_int_equal(ratelimit_fallbacks, 3);
     end_request(&t);
 }
 
@@ -333,7 +336,7 @@ static void test_request_gone_before_redis_answers(void **state)
     end_request(&t);
     redis_answers(NULL, "timeout");
     assert_int_equal(resumed, 0);
-    assert_int_equal(worker.stats.ratelimit_fallbacks, 0);
+    assert_int_equal(ratelimit_fallbacks, 0);
 }
 
 int main(void)

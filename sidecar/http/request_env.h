@@ -1,0 +1,62 @@
+/*
+ * request_env: what the request path is given by the worker that runs it. Each worker fills one
+ * at creation (worker.c) and binds it to its h2o contexts; every request points at its worker's
+ * (sc_request_t.env). The modules of the request path (pipeline, auth_jwt, jwt_keys, ratelimit,
+ * response_filter, request_log) reach their worker and the process only through it, so that
+ * they depend on no module that knows the server or the worker.
+ *
+ * Pointers and plain values only: what they point at belongs to the worker or to the server,
+ * both of which outlive every request. Everything here is read and written on the worker's
+ * thread, except where a field says otherwise.
+ */
+#ifndef SC_REQUEST_ENV_H
+#define SC_REQUEST_ENV_H
+
+#include <h2o.h>
+#include <stdint.h>
+
+#include "access_log.h"
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "ratelimit_local.h"
+#include "tenant_store.h"
+
+struct sc_jwt_cache;
+struct sc_jwt_keys_worker;
+struct sc_auth_failures;
+
+typedef struct sc_request_env {
+    h2o_loop_t *loop;
+    unsigned worker_index;
+    sc_config_t *const *config;          /* the worker's current configuration: new requests take a reference */
+    const sc_config_t *start_config;     /* as loaded at start: what cannot reload (Redis prefix, services) */
+    sc_store_t *store;                   /* tenant and key records; NULL without redis */
+    struct sc_jwt_cache *jwt_cache;      /* verified tokens; NULL when disabled */
+    struct sc_jwt_keys_worker *jwt_keys; /* fetched JWT keys and the requests waiting for them */
+    struct sc_auth_failures *auth_failures;
+    sc_ratelimit_local_t *local_limits; /* shared by the workers: one budget per tenant per process */
+    int *ratelimit_degraded;            /* redis-mode limits are being decided locally (logged once) */
+    uint64_t *ratelimit_fallbacks;      /* counter, read by the metrics scrape on any thread */
+    sc_log_throttle_t *upstream_log;    /* backend failures */
+    sc_log_throttle_t *report_only_log; /* would-deny decisions */
+    sc_metrics_t *metrics;              /* the worker's counters */
+    size_t *inflight;                   /* requests between handler and response end (read by the scrape on any thread) */
+    const int *draining;                /* the worker is shutting down */
+    sc_access_log_t *access_log;        /* NULL when off */
+    sc_tenant_labels_t *tenant_labels;  /* NULL unless metrics.per_tenant */
+} sc_request_env_t;
+
+/**
+ * A monotonic clock in nanoseconds, coarse (a few ms): for budgets, not for measurements.
+ */
+uint64_t sc_request_env_now_ns(void);
+
+/**
+ * A request entered the pipeline, and (called by the request logger, which h2o runs once the
+ * response is over) it has left: the in-flight count that shutdown waits on.
+ */
+void sc_request_env_started(const sc_request_env_t *env);
+void sc_request_env_finished(const sc_request_env_t *env);
+
+#endif
