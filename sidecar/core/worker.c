@@ -221,8 +221,6 @@ static void fill_request_env(sc_worker_t *w)
 {
     const sc_worker_shared_t *shared = w->shared;
     w->env = (sc_request_env_t){
-        .loop = w->loop,
-        .worker_index = w->index,
         .config = &w->config,
         .start_config = shared->config,
         .store = w->store,

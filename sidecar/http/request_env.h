@@ -27,8 +27,6 @@ struct sc_jwt_keys_worker;
 struct sc_auth_failures;
 
 typedef struct sc_request_env {
-    h2o_loop_t *loop;
-    unsigned worker_index;
     sc_config_t *const *config;          /* the worker's current configuration: new requests take a reference */
     const sc_config_t *start_config;     /* as loaded at start: what cannot reload (Redis prefix, services) */
     sc_store_t *store;                   /* tenant and key records; NULL without redis */
