@@ -36,10 +36,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tenant_labels.h"
+
 #define SC_METRICS_MAX_STATUS 600
 #define SC_METRICS_NUM_BUCKETS 14
 #define SC_METRICS_MAX_REASONS 64
-#define SC_METRICS_OTHER_TENANT "_other"
+#define SC_METRICS_OTHER_TENANT SC_TENANT_LABELS_OTHER
 
 typedef struct sc_histogram {
     uint64_t buckets[SC_METRICS_NUM_BUCKETS]; /* not cumulative: summed at scrape time */
@@ -60,17 +62,6 @@ typedef struct sc_metrics {
     sc_service_metrics_t *services;
     size_t num_services;
 } sc_metrics_t;
-
-/* The process-wide registry of tenant label values (first come, first served; bounded). */
-typedef struct sc_tenant_labels sc_tenant_labels_t;
-
-sc_tenant_labels_t *sc_tenant_labels_create(size_t max_tenants);
-void sc_tenant_labels_destroy(sc_tenant_labels_t *labels);
-/* How many tenants have a series of their own; their names never change once given. */
-size_t sc_tenant_labels_count(sc_tenant_labels_t *labels);
-const char *sc_tenant_labels_name(sc_tenant_labels_t *labels, size_t index);
-/* The series index of a tenant: its own below max_tenants, else max_tenants ("_other"). Thread-safe. */
-size_t sc_tenant_labels_index(sc_tenant_labels_t *labels, const char *tenant, size_t len);
 
 int sc_metrics_init(sc_metrics_t *m, size_t num_services, size_t max_tenants);
 void sc_metrics_dispose(sc_metrics_t *m);
