@@ -1,7 +1,6 @@
 #include "redis_client.h"
 
 #include <hiredis/async.h>
-#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -447,19 +446,4 @@ int sc_redis_client_is_ready(const sc_redis_client_t *c)
 const sc_redis_client_stats_t *sc_redis_client_stats(const sc_redis_client_t *c)
 {
     return &c->stats;
-}
-
-void sc_redis_config_free(sc_redis_config_t *config)
-{
-    if (config == NULL)
-        return;
-    if (config->password != NULL) {
-        OPENSSL_cleanse(config->password, strlen(config->password));
-        free(config->password);
-    }
-    free(config->url);
-    free(config->host);
-    free(config->user);
-    free(config->prefix);
-    free(config);
 }

@@ -16,17 +16,7 @@
 #include <hiredis/hiredis.h>
 #include <stdint.h>
 
-typedef struct sc_redis_config {
-    char *url;  /* as configured, for logs (never contains a password) */
-    char *host; /* numeric, resolved at load */
-    uint16_t port;
-    unsigned db;
-    char *user;     /* NULL: the default user */
-    char *password; /* NULL: no AUTH; a secret, wiped on free */
-    char *prefix;   /* of every key, e.g. "ps:" */
-    uint64_t timeout_ms;
-    uint64_t connect_timeout_ms;
-} sc_redis_config_t;
+#include "redis_config.h"
 
 typedef struct sc_redis_client sc_redis_client_t;
 
@@ -78,7 +68,5 @@ const sc_redis_client_stats_t *sc_redis_client_stats(const sc_redis_client_t *cl
  */
 int sc_redis_command(sc_redis_client_t *client, sc_redis_reply_cb cb, void *data, int argc, const char **argv,
                      const size_t *argvlen);
-
-void sc_redis_config_free(sc_redis_config_t *config);
 
 #endif

@@ -172,3 +172,18 @@ Exit:
     free(password_file);
     return rc;
 }
+
+void sc_redis_config_free(sc_redis_config_t *config)
+{
+    if (config == NULL)
+        return;
+    if (config->password != NULL) {
+        OPENSSL_cleanse(config->password, strlen(config->password));
+        free(config->password);
+    }
+    free(config->url);
+    free(config->host);
+    free(config->user);
+    free(config->prefix);
+    free(config);
+}

@@ -8,12 +8,25 @@
 #ifndef SC_REDIS_CONFIG_H
 #define SC_REDIS_CONFIG_H
 
+#include <stdint.h>
+
 #include "conf_reader.h"
-#include "redis_client.h"
 #include "schema.h"
 
 #define SC_REDIS_PASSWORD_ENV "SIDECAR_REDIS_PASSWORD"
 #define SC_REDIS_DEFAULT_PREFIX "ps:"
+
+typedef struct sc_redis_config {
+    char *url;  /* as configured, for logs (never contains a password) */
+    char *host; /* numeric, resolved at load */
+    uint16_t port;
+    unsigned db;
+    char *user;     /* NULL: the default user */
+    char *password; /* NULL: no AUTH; a secret, wiped on free */
+    char *prefix;   /* of every key, e.g. "ps:" */
+    uint64_t timeout_ms;
+    uint64_t connect_timeout_ms;
+} sc_redis_config_t;
 
 /**
  * Parses redis://HOST[:PORT][/DB] into a new config with defaults (prefix "ps:", timeout 50 ms,
@@ -32,5 +45,7 @@ int sc_redis_config_load_password(sc_redis_config_t *config, const char *passwor
  * Reads the host file's `redis:` mapping. Returns 0 or -1 (error in the reader).
  */
 int sc_redis_config_read(sc_conf_reader_t *r, const sc_yaml_node_t *node, const char *where, sc_redis_config_t **out);
+
+void sc_redis_config_free(sc_redis_config_t *config);
 
 #endif
