@@ -322,7 +322,7 @@ static int read_tenant_cache(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc
     if (stale != 0 && stale < ttl)
         return sc_conf_error(r, sc_yaml_get(node, "max_stale_s"), "tenant_cache.max_stale_s", "must be 0 or at least ttl_s (%llu)",
                              (unsigned long long)ttl);
-    c->store = (sc_store_config_t){ttl * 1000, negative * 1000, stale * 1000, (size_t)entries, (size_t)negative_entries};
+    c->store = (sc_tenant_store_config_t){ttl * 1000, negative * 1000, stale * 1000, (size_t)entries, (size_t)negative_entries};
     return 0;
 }
 

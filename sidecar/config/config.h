@@ -1,6 +1,6 @@
 /*
  * config: the host file: which services this sidecar fronts, where it listens, and the policy of
- * each. Loaded and validated completely before anything listens (config_load.c); immutable and
+ * each. Loaded and validated completely before anything listens (config.c); immutable and
  * shared by all worker threads afterwards.
  */
 #ifndef SC_CONFIG_H
@@ -51,8 +51,8 @@ typedef struct sc_config {
     uint64_t shutdown_grace_ms;
     sc_service_t *services;
     size_t num_services;
-    sc_redis_config_t *redis; /* NULL when no route needs credentials */
-    sc_store_config_t store;  /* the tenant cache, per worker */
+    sc_redis_config_t *redis;       /* NULL when no route needs credentials */
+    sc_tenant_store_config_t store; /* the tenant cache, per worker */
     sc_jwt_issuers_t jwt_issuers;
     size_t jwt_cache_entries; /* verified tokens remembered per worker */
     char *access_log;         /* "-" for standard output, a path, or NULL for none */

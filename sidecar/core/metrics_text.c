@@ -145,10 +145,11 @@ static void counter(text_t *t, const char *name, const char *help, uint64_t valu
 
 /* Store and Redis counters live in each worker's store; they are read racily but atomically enough (aligned 64-bit). */
 #define STORE_SUM(s, field)                                                                                                        \
-    SUM_WORKERS(s, w->store != NULL ? __atomic_load_n(&sc_store_stats(w->store)->field, __ATOMIC_RELAXED) : 0)
+    SUM_WORKERS(s, w->store != NULL ? __atomic_load_n(&sc_tenant_store_stats(w->store)->field, __ATOMIC_RELAXED) : 0)
 #define REDIS_SUM(s, field)                                                                                                        \
-    SUM_WORKERS(s,                                                                                                                 \
-                w->store != NULL ? __atomic_load_n(&sc_redis_client_stats(sc_store_redis(w->store))->field, __ATOMIC_RELAXED) : 0)
+    SUM_WORKERS(s, w->store != NULL                                                                                                \
+                       ? __atomic_load_n(&sc_redis_client_stats(sc_tenant_store_redis(w->store))->field, __ATOMIC_RELAXED)         \
+                       : 0)
 
 static void subsystems(text_t *t, sc_server_t *s)
 {

@@ -225,12 +225,12 @@ size_t sc_server_waiting_for(const sc_server_t *server, sc_server_wait_t *waits,
     if (sc_server_is_draining(server) && n < max)
         waits[n++] = (sc_server_wait_t){"draining", -1};
     for (unsigned i = 0; i != server->config->threads; ++i) {
-        const sc_store_t *store = server->workers[i].store;
+        const sc_tenant_store_t *store = server->workers[i].store;
         if (store == NULL)
             continue;
-        if (!sc_store_commands_ready(store) && n < max)
+        if (!sc_tenant_store_commands_ready(store) && n < max)
             waits[n++] = (sc_server_wait_t){"redis: worker", (int)i};
-        if (!sc_store_subscribed(store) && n < max)
+        if (!sc_tenant_store_subscribed(store) && n < max)
             waits[n++] = (sc_server_wait_t){"redis: subscription, worker", (int)i};
     }
     return n;

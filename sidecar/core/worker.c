@@ -274,7 +274,7 @@ int sc_worker_init(sc_worker_t *w, const sc_worker_shared_t *shared, unsigned in
     use_tls_contexts(w, w->config);
 
     const sc_config_t *config = shared->config;
-    if (config->redis != NULL && (w->store = sc_store_create(w->loop, config->redis, &config->store)) == NULL)
+    if (config->redis != NULL && (w->store = sc_tenant_store_create(w->loop, config->redis, &config->store)) == NULL)
         return -1;
     if (config->jwt_cache_entries != 0 && (w->jwt_cache = sc_jwt_cache_create(config->jwt_cache_entries)) == NULL)
         return -1;

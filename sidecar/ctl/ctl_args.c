@@ -225,7 +225,7 @@ int ctl_word_valid(const char *s)
     return 1;
 }
 
-/* The host file's rule for service names (sc_text_service_name_valid, as config_load.c reads them). */
+/* The host file's rule for service names (sc_text_service_name_valid, as config.c reads them). */
 static int service_name_valid(const char *s)
 {
     return sc_text_service_name_valid(s, strlen(s));

@@ -142,12 +142,12 @@ static void on_lookup_done(void *data, sc_lookup_t result)
     }
 }
 
-static int store_lookup(sc_request_t *r, const char *key_hash, sc_store_cb cb, void *data, sc_lookup_t *result)
+static int store_lookup(sc_request_t *r, const char *key_hash, sc_tenant_store_cb cb, void *data, sc_lookup_t *result)
 {
-    sc_store_t *store = r->env->store;
+    sc_tenant_store_t *store = r->env->store;
     if (key_hash != NULL)
-        return sc_store_get_apikey(store, r->tenant.base, r->tenant.len, key_hash, cb, data, result);
-    return sc_store_get_tenant(store, r->tenant.base, r->tenant.len, cb, data, result);
+        return sc_tenant_store_get_apikey(store, r->tenant.base, r->tenant.len, key_hash, cb, data, result);
+    return sc_tenant_store_get_tenant(store, r->tenant.base, r->tenant.len, cb, data, result);
 }
 
 /* Starts one lookup; a synchronous answer (the warm path: no allocation) is stored at once,

@@ -105,7 +105,7 @@ static sc_ratelimit_verdict_t decide_with_redis(sc_request_t *r)
     const char *prefix = r->env->start_config->redis->prefix;
     time_t now = r->req->processed_at.at.tv_sec;
     struct tm tm;
-    sc_redis_client_t *client = sc_store_redis(r->env->store);
+    sc_redis_client_t *client = sc_tenant_store_redis(r->env->store);
 
     /* while the connection is being made the decision waits for it (bounded): see sc_redis_command */
     sc_schema_ratelimit_key(rate_key, prefix, r->tenant.base, r->tenant.len, service_scope(r));

@@ -13,7 +13,7 @@ typedef enum { RECORD_TENANT, RECORD_APIKEY } record_kind_t;
 struct sc_store {
     h2o_evloop_t *loop;
     const sc_redis_config_t *redis_config;
-    sc_store_config_t config;
+    sc_tenant_store_config_t config;
     sc_redis_client_t *redis;
     sc_redis_client_t *subscriber;
     /* Two caches, so that unauthenticated traffic with made-up tenant ids and keys cannot evict
@@ -27,19 +27,19 @@ struct sc_store {
      * may have missed an invalidation, so it is read again before it counts as fresh. */
     uint32_t epoch;
     sc_log_throttle_t malformed_log;
-    sc_store_stats_t stats;
+    sc_tenant_store_stats_t stats;
 };
 
 /* A request waiting on a pending cache entry. */
 typedef struct waiter {
     h2o_linklist_t link;
-    sc_store_cb cb;
+    sc_tenant_store_cb cb;
     void *data;
 } waiter_t;
 
 /* What a lookup in flight needs to finish its job. */
 typedef struct fetch {
-    sc_store_t *store;
+    sc_tenant_store_t *store;
     sc_cache_entry_t *entry;
     sc_record_cache_t *cache; /* the one holding entry */
     record_kind_t kind;
@@ -52,7 +52,7 @@ typedef struct fetch {
 static size_t cache_key(char *buf, record_kind_t kind, const char *tenant, size_t len, const char *sha256_hex);
 static const char *describe(const sc_cache_entry_t *e, char *buf, size_t size);
 
-static void drop_entry(sc_store_t *s, record_kind_t kind, const sc_invalidation_t *m)
+static void drop_entry(sc_tenant_store_t *s, record_kind_t kind, const sc_invalidation_t *m)
 {
     char key[SC_SCHEMA_KEY_MAX];
     size_t len = cache_key(key, kind, m->tenant, m->tenant_len, m->sha256_hex);
@@ -64,13 +64,13 @@ static void drop_entry(sc_store_t *s, record_kind_t kind, const sc_invalidation_
     }
 }
 
-static void drop_all(sc_store_t *s)
+static void drop_all(sc_tenant_store_t *s)
 {
     sc_record_cache_clear(s->cache);
     sc_record_cache_clear(s->probation);
 }
 
-void sc_store_invalidate(sc_store_t *s, const char *msg, size_t len)
+void sc_tenant_store_invalidate(sc_tenant_store_t *s, const char *msg, size_t len)
 {
     sc_invalidation_t m;
     sc_metrics_count(&s->stats.invalidations);
@@ -102,7 +102,7 @@ void sc_store_invalidate(sc_store_t *s, const char *msg, size_t len)
  */
 static void on_subscriber_ready(sc_redis_client_t *client, void *data)
 {
-    sc_store_t *s = data;
+    sc_tenant_store_t *s = data;
     (void)client;
     sc_metrics_count(&s->stats.flushes);
     ++s->epoch;
@@ -111,7 +111,7 @@ static void on_subscriber_ready(sc_redis_client_t *client, void *data)
 static void on_subscriber_message(sc_redis_client_t *client, void *data, const char *payload, size_t len)
 {
     (void)client;
-    sc_store_invalidate(data, payload, len);
+    sc_tenant_store_invalidate(data, payload, len);
 }
 
 static const sc_redis_client_callbacks_t subscriber_callbacks = {
@@ -154,7 +154,7 @@ static int within(uint64_t now, uint64_t since, uint64_t span)
 }
 
 /* Redis could not answer: the cached value if still within max_stale, else "unavailable". */
-static sc_lookup_t unavailable_or_stale(sc_store_t *s, const sc_cache_entry_t *e, uint64_t now)
+static sc_lookup_t unavailable_or_stale(sc_tenant_store_t *s, const sc_cache_entry_t *e, uint64_t now)
 {
     if (e != NULL && e->value != NULL && within(now, e->fetched_at, s->config.max_stale_ms)) {
         sc_metrics_count(&s->stats.stale_served);
@@ -239,7 +239,7 @@ static void store_value(sc_cache_entry_t *e, sc_cached_t *value, uint64_t now, u
  * A record found for an entry in probation moves to the cache of records that exist. Returns 1
  * when it did (the probation entry is then removed by the caller, once its waiters are answered).
  */
-static int promote(sc_store_t *s, const sc_cache_entry_t *e, sc_cached_t *value, uint64_t now, uint32_t epoch)
+static int promote(sc_tenant_store_t *s, const sc_cache_entry_t *e, sc_cached_t *value, uint64_t now, uint32_t epoch)
 {
     sc_cache_entry_t *p = sc_record_cache_find(s->cache, e->key, e->key_len);
     if (p == NULL && (p = sc_record_cache_insert(s->cache, e->key, e->key_len)) == NULL)
@@ -251,7 +251,7 @@ static int promote(sc_store_t *s, const sc_cache_entry_t *e, sc_cached_t *value,
 static void on_fetch_reply(redisReply *reply, void *data, const char *err)
 {
     fetch_t *f = data;
-    sc_store_t *s = f->store;
+    sc_tenant_store_t *s = f->store;
     sc_cache_entry_t *e = f->entry;
     uint64_t now = h2o_now(s->loop);
     sc_lookup_t result;
@@ -287,7 +287,7 @@ static void on_fetch_reply(redisReply *reply, void *data, const char *err)
     free(f);
 }
 
-static int start_fetch(sc_store_t *s, sc_record_cache_t *cache, sc_cache_entry_t *e, record_kind_t kind, const char *tenant,
+static int start_fetch(sc_tenant_store_t *s, sc_record_cache_t *cache, sc_cache_entry_t *e, record_kind_t kind, const char *tenant,
                        size_t tenant_len, const char *redis_key, size_t redis_key_len)
 {
     fetch_t *f = calloc(1, sizeof(*f));
@@ -311,7 +311,7 @@ static int start_fetch(sc_store_t *s, sc_record_cache_t *cache, sc_cache_entry_t
     return 0;
 }
 
-static int add_waiter(sc_cache_entry_t *e, sc_store_cb cb, void *data)
+static int add_waiter(sc_cache_entry_t *e, sc_tenant_store_cb cb, void *data)
 {
     waiter_t *w = calloc(1, sizeof(*w)); /* an unlinked list node is all zeros */
     if (w == NULL)
@@ -353,14 +353,15 @@ static const char *describe(const sc_cache_entry_t *e, char *buf, size_t size)
     return buf;
 }
 
-static size_t redis_key(const sc_store_t *s, char *buf, record_kind_t kind, const char *tenant, size_t len, const char *sha256_hex)
+static size_t redis_key(const sc_tenant_store_t *s, char *buf, record_kind_t kind, const char *tenant, size_t len,
+                        const char *sha256_hex)
 {
     if (kind == RECORD_TENANT)
         return sc_schema_tenant_key(buf, s->redis_config->prefix, tenant, len);
     return sc_schema_apikey_key(buf, s->redis_config->prefix, tenant, len, sha256_hex);
 }
 
-static int within_ttl(const sc_store_t *s, const sc_cache_entry_t *e, uint64_t now)
+static int within_ttl(const sc_tenant_store_t *s, const sc_cache_entry_t *e, uint64_t now)
 {
     return within(now, e->fetched_at, e->value->record != NULL ? s->config.ttl_ms : s->config.negative_ttl_ms);
 }
@@ -375,8 +376,8 @@ static int within_ttl(const sc_store_t *s, const sc_cache_entry_t *e, uint64_t n
  * is only due to be read again because the subscription was made again (it is refreshed in the
  * background, and served until the fresh read answers).
  */
-static int lookup(sc_store_t *s, record_kind_t kind, const char *tenant, size_t tenant_len, const char *sha256_hex, sc_store_cb cb,
-                  void *data, sc_lookup_t *result)
+static int lookup(sc_tenant_store_t *s, record_kind_t kind, const char *tenant, size_t tenant_len, const char *sha256_hex,
+                  sc_tenant_store_cb cb, void *data, sc_lookup_t *result)
 {
     char key[SC_SCHEMA_KEY_MAX], rkey[SC_SCHEMA_KEY_MAX];
     size_t key_len = cache_key(key, kind, tenant, tenant_len, sha256_hex);
@@ -423,22 +424,24 @@ Fail:
     return 1;
 }
 
-int sc_store_get_tenant(sc_store_t *s, const char *tenant, size_t len, sc_store_cb cb, void *data, sc_lookup_t *result)
+int sc_tenant_store_get_tenant(sc_tenant_store_t *s, const char *tenant, size_t len, sc_tenant_store_cb cb, void *data,
+                               sc_lookup_t *result)
 {
     return lookup(s, RECORD_TENANT, tenant, len, NULL, cb, data, result);
 }
 
-int sc_store_get_apikey(sc_store_t *s, const char *tenant, size_t len, const char *sha256_hex, sc_store_cb cb, void *data,
-                        sc_lookup_t *result)
+int sc_tenant_store_get_apikey(sc_tenant_store_t *s, const char *tenant, size_t len, const char *sha256_hex, sc_tenant_store_cb cb,
+                               void *data, sc_lookup_t *result)
 {
     return lookup(s, RECORD_APIKEY, tenant, len, sha256_hex, cb, data, result);
 }
 
 /* ------------------------------------------------------------------ lifecycle */
 
-sc_store_t *sc_store_create(h2o_evloop_t *loop, const sc_redis_config_t *redis, const sc_store_config_t *config)
+sc_tenant_store_t *sc_tenant_store_create(h2o_evloop_t *loop, const sc_redis_config_t *redis,
+                                          const sc_tenant_store_config_t *config)
 {
-    sc_store_t *s = calloc(1, sizeof(*s));
+    sc_tenant_store_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
     s->loop = loop;
@@ -449,13 +452,13 @@ sc_store_t *sc_store_create(h2o_evloop_t *loop, const sc_redis_config_t *redis, 
         (s->probation = sc_record_cache_create(config->max_negative_entries)) == NULL ||
         (s->redis = sc_redis_client_create(loop, redis, NULL, &command_callbacks, s)) == NULL ||
         (s->subscriber = sc_redis_client_create(loop, redis, s->channel, &subscriber_callbacks, s)) == NULL) {
-        sc_store_destroy(s);
+        sc_tenant_store_destroy(s);
         return NULL;
     }
     return s;
 }
 
-void sc_store_destroy(sc_store_t *s)
+void sc_tenant_store_destroy(sc_tenant_store_t *s)
 {
     if (s == NULL)
         return;
@@ -468,22 +471,22 @@ void sc_store_destroy(sc_store_t *s)
     free(s);
 }
 
-const sc_store_stats_t *sc_store_stats(const sc_store_t *s)
+const sc_tenant_store_stats_t *sc_tenant_store_stats(const sc_tenant_store_t *s)
 {
     return &s->stats;
 }
 
-int sc_store_commands_ready(const sc_store_t *s)
+int sc_tenant_store_commands_ready(const sc_tenant_store_t *s)
 {
     return sc_redis_client_is_ready(s->redis);
 }
 
-int sc_store_subscribed(const sc_store_t *s)
+int sc_tenant_store_subscribed(const sc_tenant_store_t *s)
 {
     return sc_redis_client_is_ready(s->subscriber);
 }
 
-sc_redis_client_t *sc_store_redis(sc_store_t *s)
+sc_redis_client_t *sc_tenant_store_redis(sc_tenant_store_t *s)
 {
     return s->redis;
 }

@@ -28,14 +28,14 @@
 #include "redis_client.h"
 #include "schema.h"
 
-typedef struct sc_store_config {
+typedef struct sc_tenant_store_config {
     uint64_t ttl_ms;             /* a record is refreshed after this long */
     uint64_t negative_ttl_ms;    /* "absent" is remembered this long */
     uint64_t max_stale_ms;       /* with Redis unavailable, records this old are still served */
     size_t max_entries;          /* records that exist, per worker thread */
     size_t max_negative_entries; /* "absent" answers and first lookups, per worker thread: apart, so
                                     made-up tenant ids and keys never evict real records */
-} sc_store_config_t;
+} sc_tenant_store_config_t;
 
 typedef enum {
     SC_LOOKUP_FOUND,
@@ -52,17 +52,18 @@ typedef struct sc_lookup {
     int stale; /* served from cache past its TTL because Redis could not answer */
 } sc_lookup_t;
 
-typedef void (*sc_store_cb)(void *data, sc_lookup_t result);
+typedef void (*sc_tenant_store_cb)(void *data, sc_lookup_t result);
 
-typedef struct sc_store_stats {
+typedef struct sc_tenant_store_stats {
     uint64_t hits, misses, stale_served, unavailable, invalidations, malformed_invalidations, flushes;
-} sc_store_stats_t;
+} sc_tenant_store_stats_t;
 
-typedef struct sc_store sc_store_t;
+typedef struct sc_store sc_tenant_store_t;
 
-sc_store_t *sc_store_create(h2o_evloop_t *loop, const sc_redis_config_t *redis, const sc_store_config_t *config);
+sc_tenant_store_t *sc_tenant_store_create(h2o_evloop_t *loop, const sc_redis_config_t *redis,
+                                          const sc_tenant_store_config_t *config);
 
-void sc_store_destroy(sc_store_t *store);
+void sc_tenant_store_destroy(sc_tenant_store_t *store);
 
 /**
  * Looks up a tenant record. Returns 1 with *result filled when answered synchronously (cache
@@ -70,31 +71,32 @@ void sc_store_destroy(sc_store_t *store);
  * With `cb` NULL nothing is started: 0 then means "not answerable now; call again with a
  * callback" (so that callers allocate their waiting state only when they have to wait).
  */
-int sc_store_get_tenant(sc_store_t *store, const char *tenant, size_t len, sc_store_cb cb, void *data, sc_lookup_t *result);
+int sc_tenant_store_get_tenant(sc_tenant_store_t *store, const char *tenant, size_t len, sc_tenant_store_cb cb, void *data,
+                               sc_lookup_t *result);
 
 /**
  * Looks up an API key record by the SHA-256 hex of the key, under the tenant it was presented
- * with. Same contract as sc_store_get_tenant.
+ * with. Same contract as sc_tenant_store_get_tenant.
  */
-int sc_store_get_apikey(sc_store_t *store, const char *tenant, size_t len, const char *sha256_hex, sc_store_cb cb, void *data,
-                        sc_lookup_t *result);
+int sc_tenant_store_get_apikey(sc_tenant_store_t *store, const char *tenant, size_t len, const char *sha256_hex,
+                               sc_tenant_store_cb cb, void *data, sc_lookup_t *result);
 
 /**
  * Applies an invalidation message ("tenant T", "key T HEX" or "all"; see sc_invalidation_parse).
  * Anything else drops the whole cache and is counted as malformed. Called by the subscriber,
  * and by tests.
  */
-void sc_store_invalidate(sc_store_t *store, const char *message, size_t len);
+void sc_tenant_store_invalidate(sc_tenant_store_t *store, const char *message, size_t len);
 
-const sc_store_stats_t *sc_store_stats(const sc_store_t *store);
+const sc_tenant_store_stats_t *sc_tenant_store_stats(const sc_tenant_store_t *store);
 
 /**
  * Whether the command connection, and the invalidation subscription, are up. Thread-safe:
  * /ready asks from any worker.
  */
-int sc_store_commands_ready(const sc_store_t *store);
-int sc_store_subscribed(const sc_store_t *store);
+int sc_tenant_store_commands_ready(const sc_tenant_store_t *store);
+int sc_tenant_store_subscribed(const sc_tenant_store_t *store);
 
-sc_redis_client_t *sc_store_redis(sc_store_t *store);
+sc_redis_client_t *sc_tenant_store_redis(sc_tenant_store_t *store);
 
 #endif

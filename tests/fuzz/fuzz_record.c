@@ -14,10 +14,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_STRINGS 300 /* a little more than the store accepts, so the parsers see long records too */
 
-static sc_store_t *store;
+static sc_tenant_store_t *store;
 
 /* One store for the whole run, on a loop that never runs: its Redis connections stay pending. */
-static sc_store_t *the_store(void)
+static sc_tenant_store_t *the_store(void)
 {
     static sc_redis_config_t redis = {.url = "redis://127.0.0.1:1/0",
                                       .host = "127.0.0.1",
@@ -25,10 +25,10 @@ static sc_store_t *the_store(void)
                                       .prefix = "ps:",
                                       .timeout_ms = 50,
                                       .connect_timeout_ms = 100};
-    static const sc_store_config_t config = {
+    static const sc_tenant_store_config_t config = {
         .ttl_ms = 60000, .negative_ttl_ms = 5000, .max_stale_ms = 300000, .max_entries = 64, .max_negative_entries = 16};
     if (store == NULL)
-        store = sc_store_create(h2o_evloop_create(), &redis, &config);
+        store = sc_tenant_store_create(h2o_evloop_create(), &redis, &config);
     return store;
 }
 
@@ -46,7 +46,7 @@ static void check_invalidation(const char *msg, size_t len)
                     abort();
         }
     }
-    sc_store_invalidate(the_store(), msg, len);
+    sc_tenant_store_invalidate(the_store(), msg, len);
 }
 
 /* The cache keeps packed copies: packing must fit the size it announces (ASan watches the block)

@@ -3,7 +3,7 @@
  * Redis cannot answer (counted, never unlimited), until it answers again.
  *
  * Redis is replaced at link level: this file defines sc_ratelimit_redis_decide and
- * sc_store_redis, so the linker takes them instead of ratelimit_redis.c's and tenant_store.c's
+ * sc_tenant_store_redis, so the linker takes them instead of ratelimit_redis.c's and tenant_store.c's
  * (a second definition would fail the link, not pass silently). The stub records the call and
  * lets each test answer it, fail it, or refuse it as "not connected". The request and its
  * environment (request_env.h) are the few fields ratelimit.c reads, on the stack. */
@@ -47,7 +47,7 @@ int sc_ratelimit_redis_decide(sc_redis_client_t *client, const char *rate_key, c
     return 0;
 }
 
-sc_redis_client_t *sc_store_redis(sc_store_t *store)
+sc_redis_client_t *sc_tenant_store_redis(sc_tenant_store_t *store)
 {
     return (sc_redis_client_t *)store; /* any non-NULL pointer: the stub above never reads it */
 }
@@ -69,7 +69,7 @@ static sc_config_t config = {.redis = &redis_config};
 static uint64_t ratelimit_fallbacks;
 static int ratelimit_degraded;
 static sc_request_env_t env = {.start_config = &config,
-                               .store = (sc_store_t *)&store_placeholder,
+                               .store = (sc_tenant_store_t *)&store_placeholder,
                                .ratelimit_fallbacks = &ratelimit_fallbacks,
                                .ratelimit_degraded = &ratelimit_degraded};
 

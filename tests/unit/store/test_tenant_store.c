@@ -18,7 +18,7 @@
 typedef struct fixture {
     h2o_evloop_t *loop;
     sc_redis_config_t redis;
-    sc_store_t *store;
+    sc_tenant_store_t *store;
 } fixture_t;
 
 static int setup(void **state)
@@ -31,9 +31,9 @@ static int setup(void **state)
                                    .prefix = "ps:",
                                    .timeout_ms = 50,
                                    .connect_timeout_ms = 100};
-    sc_store_config_t config = {
+    sc_tenant_store_config_t config = {
         .ttl_ms = 60000, .negative_ttl_ms = 5000, .max_stale_ms = 300000, .max_entries = 64, .max_negative_entries = 16};
-    f->store = sc_store_create(f->loop, &f->redis, &config);
+    f->store = sc_tenant_store_create(f->loop, &f->redis, &config);
     assert_non_null(f->store);
     *state = f;
     return 0;
@@ -42,7 +42,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    sc_store_destroy(f->store);
+    sc_tenant_store_destroy(f->store);
     h2o_evloop_destroy(f->loop);
     free(f);
     return 0;
@@ -50,17 +50,17 @@ static int teardown(void **state)
 
 static uint64_t malformed(const fixture_t *f)
 {
-    return sc_store_stats(f->store)->malformed_invalidations;
+    return sc_tenant_store_stats(f->store)->malformed_invalidations;
 }
 
 static void test_well_formed_messages(void **state)
 {
     fixture_t *f = *state;
     char msg[SC_INVALIDATION_MAX];
-    sc_store_invalidate(f->store, msg, sc_invalidation_format(msg, "acme", NULL)); /* as sidecarctl writes them */
-    sc_store_invalidate(f->store, msg, sc_invalidation_format(msg, "acme", HEX64));
-    sc_store_invalidate(f->store, LIT("all"));
-    assert_int_equal(sc_store_stats(f->store)->invalidations, 3);
+    sc_tenant_store_invalidate(f->store, msg, sc_invalidation_format(msg, "acme", NULL)); /* as sidecarctl writes them */
+    sc_tenant_store_invalidate(f->store, msg, sc_invalidation_format(msg, "acme", HEX64));
+    sc_tenant_store_invalidate(f->store, LIT("all"));
+    assert_int_equal(sc_tenant_store_stats(f->store)->invalidations, 3);
     assert_int_equal(malformed(f), 0);
 }
 
@@ -75,7 +75,7 @@ static void test_oversized_tenant_in_a_key_message(void **state)
     memset(msg + 4, 'A', 400);
     msg[4 + 400] = ' ';
     memset(msg + 4 + 400 + 1, '0', 64);
-    sc_store_invalidate(f->store, msg, len);
+    sc_tenant_store_invalidate(f->store, msg, len);
     free(msg);
     assert_int_equal(malformed(f), 1);
 }
@@ -89,9 +89,9 @@ static void test_huge_message(void **state)
     memset(msg, 'A', len);
     memcpy(msg, "key ", 4);
     msg[len - 65] = ' ';
-    sc_store_invalidate(f->store, msg, len);
+    sc_tenant_store_invalidate(f->store, msg, len);
     memcpy(msg, "tenant ", 7);
-    sc_store_invalidate(f->store, msg, len);
+    sc_tenant_store_invalidate(f->store, msg, len);
     free(msg);
     assert_int_equal(malformed(f), 2);
 }
@@ -99,12 +99,12 @@ static void test_huge_message(void **state)
 static void test_garbage_drops_everything_and_is_counted(void **state)
 {
     fixture_t *f = *state;
-    sc_store_invalidate(f->store, LIT("tenant a b"));
-    sc_store_invalidate(f->store, LIT("key acme " HEX64 "ff"));
-    sc_store_invalidate(f->store, LIT("\xff\x00\x01"));
-    sc_store_invalidate(f->store, LIT(""));
+    sc_tenant_store_invalidate(f->store, LIT("tenant a b"));
+    sc_tenant_store_invalidate(f->store, LIT("key acme " HEX64 "ff"));
+    sc_tenant_store_invalidate(f->store, LIT("\xff\x00\x01"));
+    sc_tenant_store_invalidate(f->store, LIT(""));
     assert_int_equal(malformed(f), 4);
-    assert_int_equal(sc_store_stats(f->store)->invalidations, 4);
+    assert_int_equal(sc_tenant_store_stats(f->store)->invalidations, 4);
 }
 
 int main(void)

@@ -114,7 +114,7 @@ static void redis_answers_reply(redisReply *reply, const char *err)
 
 static h2o_evloop_t *loop;
 static sc_redis_config_t redis_config = {.url = "redis://127.0.0.1:6379/0", .host = "127.0.0.1", .port = 6379, .prefix = "ps:"};
-static sc_store_t *store;
+static sc_tenant_store_t *store;
 
 static int setup(void **state)
 {
@@ -123,19 +123,19 @@ static int setup(void **state)
     fake.ready = 1;
     loop = h2o_evloop_create();
     loop->_now = 1000000; /* never run: the tests move the clock */
-    sc_store_config_t config = {.ttl_ms = TTL_MS,
-                                .negative_ttl_ms = NEGATIVE_TTL_MS,
-                                .max_stale_ms = MAX_STALE_MS,
-                                .max_entries = 64,
-                                .max_negative_entries = 16};
-    store = sc_store_create(loop, &redis_config, &config);
+    sc_tenant_store_config_t config = {.ttl_ms = TTL_MS,
+                                       .negative_ttl_ms = NEGATIVE_TTL_MS,
+                                       .max_stale_ms = MAX_STALE_MS,
+                                       .max_entries = 64,
+                                       .max_negative_entries = 16};
+    store = sc_tenant_store_create(loop, &redis_config, &config);
     return store != NULL ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    sc_store_destroy(store);
+    sc_tenant_store_destroy(store);
     h2o_evloop_destroy(loop);
     return 0;
 }
@@ -170,7 +170,7 @@ static void forget_answer(void)
 static sc_lookup_t sync_lookup(const char *tenant)
 {
     sc_lookup_t r = {0};
-    if (sc_store_get_tenant(store, tenant, strlen(tenant), on_answer, NULL, &r) != 1)
+    if (sc_tenant_store_get_tenant(store, tenant, strlen(tenant), on_answer, NULL, &r) != 1)
         fail_msg("%s: expected an answer at once", tenant);
     if (r.cached != NULL)
         h2o_mem_release_shared(r.cached);
@@ -182,7 +182,7 @@ static void async_lookup(const char *tenant)
 {
     sc_lookup_t r = {0};
     int sent = fake.sent;
-    if (sc_store_get_tenant(store, tenant, strlen(tenant), on_answer, NULL, &r) != 0)
+    if (sc_tenant_store_get_tenant(store, tenant, strlen(tenant), on_answer, NULL, &r) != 0)
         fail_msg("%s: expected to wait for Redis, got status %d", tenant, (int)r.status);
     assert_int_equal(fake.sent, sent + 1);
 }
@@ -208,7 +208,7 @@ static void test_found(void **state)
     assert_int_equal(r.status, SC_LOOKUP_FOUND);
     assert_false(r.stale);
     assert_int_equal(fake.sent, 1);
-    assert_int_equal(sc_store_stats(store)->hits, 1);
+    assert_int_equal(sc_tenant_store_stats(store)->hits, 1);
 
     advance_ms(1); /* the TTL is over: read again */
     async_lookup("acme");
@@ -223,7 +223,7 @@ static void test_concurrent_lookups_share_one_fetch(void **state)
     (void)state;
     async_lookup("acme");
     sc_lookup_t r = {0};
-    assert_int_equal(sc_store_get_tenant(store, "acme", 4, on_answer, NULL, &r), 0);
+    assert_int_equal(sc_tenant_store_get_tenant(store, "acme", 4, on_answer, NULL, &r), 0);
     assert_int_equal(fake.sent, 1);
     redis_answers_fields(ACTIVE, NULL);
     assert_int_equal(answered.calls, 2);
@@ -265,14 +265,14 @@ static void test_stale_within_max_stale(void **state)
     assert_int_equal(r.status, SC_LOOKUP_FOUND);
     assert_true(r.stale);
     assert_int_equal(fake.sent, 1); /* no wait, no command: Redis is known to be down */
-    assert_int_equal(sc_store_stats(store)->stale_served, 1);
+    assert_int_equal(sc_tenant_store_stats(store)->stale_served, 1);
 
     fake.ready = 1;
     async_lookup("acme");
     redis_answers_reply(NULL, "timeout");
     assert_int_equal(answered.last.status, SC_LOOKUP_FOUND);
     assert_true(answered.last.stale);
-    assert_int_equal(sc_store_stats(store)->stale_served, 2);
+    assert_int_equal(sc_tenant_store_stats(store)->stale_served, 2);
     forget_answer();
 }
 
@@ -287,9 +287,9 @@ static void test_unavailable_past_max_stale(void **state)
     advance_ms(MAX_STALE_MS);
     fake.ready = 0;
     sc_lookup_t r = {0};
-    assert_int_equal(sc_store_get_tenant(store, "acme", 4, NULL, NULL, &r), 0); /* not answerable without waiting */
-    async_lookup("acme");                                                       /* the command waits for the connection... */
-    redis_answers_reply(NULL, "not connected");                                 /* ...which does not come back in time */
+    assert_int_equal(sc_tenant_store_get_tenant(store, "acme", 4, NULL, NULL, &r), 0); /* not answerable without waiting */
+    async_lookup("acme");                                                              /* the command waits for the connection... */
+    redis_answers_reply(NULL, "not connected");                                        /* ...which does not come back in time */
     assert_int_equal(answered.last.status, SC_LOOKUP_UNAVAILABLE);
     assert_null(answered.last.cached);
     forget_answer();
@@ -299,7 +299,7 @@ static void test_unavailable_past_max_stale(void **state)
     assert_int_equal(r.status, SC_LOOKUP_UNAVAILABLE);
     r = sync_lookup("never-seen");
     assert_int_equal(r.status, SC_LOOKUP_UNAVAILABLE);
-    assert_int_equal(sc_store_stats(store)->unavailable, 3);
+    assert_int_equal(sc_tenant_store_stats(store)->unavailable, 3);
 }
 
 /* A malformed record is "invalid" (the pipeline answers 503 record_invalid) and is not kept:
@@ -343,7 +343,7 @@ static void test_invalidation_drops_the_record(void **state)
     redis_answers_fields(ACTIVE, NULL);
     forget_answer();
     assert_int_equal(sync_lookup("acme").status, SC_LOOKUP_FOUND);
-    sc_store_invalidate(store, "tenant acme", 11);
+    sc_tenant_store_invalidate(store, "tenant acme", 11);
     async_lookup("acme");
     redis_answers_fields("status", "suspended", NULL);
     const sc_tenant_record_t *t = answered.last.cached->record;
