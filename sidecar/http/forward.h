@@ -33,28 +33,6 @@ void sc_forward_prepare(sc_request_t *r);
 void sc_forward_set_identity(sc_request_t *r);
 
 /**
- * The peer's address as text (numeric IPv4 or IPv6), formatted once per request and kept in r.
- */
-h2o_iovec_t sc_request_peer(sc_request_t *r);
-
-/**
- * The same, for a request that has no sc_request_t (refused by h2o before routing).
- */
-h2o_iovec_t sc_peer_address(h2o_req_t *req);
-
-/**
- * Whether the peer is a trusted proxy and what its forwarding headers say (trusted_proxies.h),
- * read once per request from the headers as received.
- */
-const sc_request_forwarded_t *sc_request_forwarded(sc_request_t *r);
-
-/**
- * The client's address: from a trusted proxy's X-Forwarded-For (empty when its entry is not an
- * address), else the peer's.
- */
-h2o_iovec_t sc_request_client(sc_request_t *r);
-
-/**
  * The path (and query) to forward: `normalized` (from sc_path_normalize) without the policy's
  * strip_prefix, then the query of `raw_path` (from query_at, SIZE_MAX for none).
  */

@@ -383,13 +383,6 @@ static sc_verdict_t limit(sc_request_t *r)
  * The request keeps the configuration it started with, whatever a reload does meanwhile; the
  * request logger (request_log.c) gives it back when the response is over.
  */
-static void hold_config(sc_request_t *r, size_t service_index)
-{
-    r->config = *r->env->config;
-    sc_config_retain(r->config);
-    r->service = &r->config->services[service_index];
-}
-
 int sc_pipeline_answers_before_body(const sc_policy_t *policy, const char *method, size_t method_len, const char *path,
                                     size_t path_len, int has_credentials)
 {
@@ -420,12 +413,9 @@ static int withheld_body(sc_request_t *r)
 static int on_req(h2o_handler_t *_self, h2o_req_t *req)
 {
     sc_pipeline_t *self = (void *)_self;
-    sc_request_t *r = sc_request_attach(req);
-
+    sc_request_t *r = sc_request_attach(req, h2o_context_get_handler_context(req->conn->ctx, &self->super), self->service_index);
+    sc_response_filter_watch(r);
     r->handler = &self->super;
-    r->env = h2o_context_get_handler_context(req->conn->ctx, &self->super);
-    hold_config(r, self->service_index);
-    sc_request_env_started(r->env);
 
     int withheld = withheld_body(r);
     if (start(r) != SC_VERDICT_FORWARD)

@@ -1,5 +1,7 @@
 /*
- * request: the sidecar's state for one request, from the handler until the response is sent.
+ * request: the sidecar's state for one request and its life, from the handler until the
+ * request's pool is freed: attached first thing (the id, the configuration it holds, the
+ * in-flight count), who its peer and its client are, and its end, when the pool goes.
  *
  * It is allocated in the request's pool (it dies with the request) and doubles as an h2o
  * "prefilter", so that it sees the response as it starts, whoever produces it: the sidecar
@@ -62,5 +64,36 @@ typedef struct sc_request {
         void (*resume)(struct sc_request *r);
     } ratelimit;
 } sc_request_t;
+
+/**
+ * Allocates the request state in the request's pool and attaches it as a prefilter, with a fresh
+ * request id, under the worker's current configuration for service `service_index`. The
+ * configuration is held, and the request counted in flight, until the pool is freed (after the
+ * loggers ran): the request's life ends there, whoever ends it. Call first thing in the handler,
+ * then sc_response_filter_watch.
+ */
+sc_request_t *sc_request_attach(h2o_req_t *req, const sc_request_env_t *env, size_t service_index);
+
+/**
+ * The peer's address as text (numeric IPv4 or IPv6), formatted once per request and kept in r.
+ */
+h2o_iovec_t sc_request_peer(sc_request_t *r);
+
+/**
+ * The same, for a request that has no sc_request_t (refused by h2o before routing).
+ */
+h2o_iovec_t sc_peer_address(h2o_req_t *req);
+
+/**
+ * Whether the peer is a trusted proxy and what its forwarding headers say (trusted_proxies.h),
+ * read once per request from the headers as received.
+ */
+const sc_request_forwarded_t *sc_request_forwarded(sc_request_t *r);
+
+/**
+ * The client's address: from a trusted proxy's X-Forwarded-For (empty when its entry is not an
+ * address), else the peer's.
+ */
+h2o_iovec_t sc_request_client(sc_request_t *r);
 
 #endif

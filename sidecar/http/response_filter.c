@@ -96,14 +96,9 @@ sc_request_t *sc_request_of_prefilter(h2o_req_prefilter_t *prefilter)
     return prefilter->on_setup_ostream == on_request_response ? (sc_request_t *)prefilter : NULL;
 }
 
-sc_request_t *sc_request_attach(h2o_req_t *req)
+void sc_response_filter_watch(sc_request_t *r)
 {
-    sc_request_t *r = (void *)h2o_add_prefilter(req, sizeof(*r));
-    memset((char *)r + sizeof(r->prefilter), 0, sizeof(*r) - sizeof(r->prefilter));
     r->prefilter.on_setup_ostream = on_request_response;
-    r->req = req;
-    sc_request_id_generate(r->id);
-    return r;
 }
 
 /* Responses h2o produced before routing (the request never reached a handler). */

@@ -18,10 +18,10 @@
 #include "request.h"
 
 /**
- * Allocates the request state in the request pool and attaches it as a prefilter, with a fresh
- * request id. Call first thing in the handler.
+ * Makes the filter see the request's response as it starts, whoever produces it (the sidecar,
+ * h2o's proxy relaying the backend, or the proxy failing). Call right after sc_request_attach.
  */
-sc_request_t *sc_request_attach(h2o_req_t *req);
+void sc_response_filter_watch(sc_request_t *r);
 
 /**
  * The request state if `prefilter` is ours, else NULL.

@@ -187,10 +187,6 @@ static void on_log_access(h2o_logger_t *_self, h2o_req_t *req)
     record_metrics(env, self->service_index, r, req, total_us);
     if (env->access_log != NULL)
         write_access_line(env->access_log, service, r, req, &now, total_us);
-    if (r != NULL) { /* the end of what the pipeline started */
-        sc_config_release(r->config);
-        sc_request_env_finished(env);
-    }
 }
 
 h2o_logger_t *sc_request_log_register(h2o_pathconf_t *pathconf, size_t service_index)
