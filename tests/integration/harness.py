@@ -24,11 +24,22 @@ STOP_CEILING_S = 30
 HTTP_TIMEOUT_S = 30
 
 
+_ports_handed_out = set()
+
+
 def free_port():
-    """A port nobody listens on right now (the kernel's choice of an ephemeral port)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nobody listens on right now (the kernel's choice of an ephemeral port), and never
+    one this process handed out before: nothing holds a port between this call and the server's
+    bind, so two calls in a row can otherwise get the same one (seen: a service's listen port
+    equal to the admin port)."""
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_handed_out:
+            _ports_handed_out.add(port)
+            return port
+    raise RuntimeError("no free port the tests have not handed out already")
 
 
 def wait_until(predicate, ceiling_s=START_CEILING_S, what="condition", interval_s=0.02):

@@ -7,7 +7,7 @@ import subprocess
 import time
 import unittest
 
-from harness import (SIDECAR, IntegrationTest, port_open, request, wait_until, write)
+from harness import (SIDECAR, IntegrationTest, free_port, port_open, request, wait_until, write)
 
 POLICY = """
 mode: enforce
@@ -273,10 +273,7 @@ class CommandLineTest(IntegrationTest):
 
     def test_invalid_config_never_listens(self):
         write(os.path.join(self.tmp, "p.yaml"), POLICY)
-        port = 0
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         bad = os.path.join(self.tmp, "bad.yaml")
         write(bad, "services:\n  - name: a\n    listen: 127.0.0.1:%d\n    upstream: http://127.0.0.1:2\n"
                    "    policy: p.yaml\n    timeout_s: forever\n" % port)
