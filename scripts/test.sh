@@ -2,7 +2,8 @@
 # Installs what is missing, builds, and runs every unit and integration test (CTest): first on
 # the normal build (build/), then again on an AddressSanitizer + UndefinedBehaviorSanitizer build
 # (build-sanitize/), where any memory error, leak (unit tests) or undefined behaviour fails the
-# run; finally the libFuzzer targets (build-fuzz/, clang) replay their seed corpora. Tests start
+# run; then every target is built with clang (build-clang/, -Werror: clang warns where gcc does
+# not); finally the libFuzzer targets (build-fuzz/, clang) replay their seed corpora. Tests start
 # their own redis-server, backends and sidecars on free loopback ports and stop them by PID. Usage: scripts/test.sh [extra ctest arguments, e.g. -R unit]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,10 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 (cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure --timeout 900 -L unit "$@")
 # the daemon exits without tearing down its event loops: leak checking at exit would be noise
 (cd build-sanitize && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure --timeout 900 -L integration "$@")
+
+# every target built with clang too (-Werror): its warnings are not gcc's
+cmake -S . -B build-clang -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIDECAR_WERROR=ON
+cmake --build build-clang -j"$jobs"
 
 # the fuzz targets (clang, libFuzzer + ASan + UBSan) replay their seed corpora: seconds
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSIDECAR_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIDECAR_WERROR=ON
