@@ -66,7 +66,7 @@ static client_slot_t *client_slot(sc_auth_failures_t *f, const char *client, siz
 {
     if (len >= CLIENT_MAX)
         len = CLIENT_MAX - 1;
-    client_slot_t *s = &f->clients[sc_siphash(f->sip_key, client, len) % f->num_clients];
+    client_slot_t *s = &f->clients[sc_hash_siphash(f->sip_key, client, len) % f->num_clients];
     if (s->len != len || memcmp(s->addr, client, len) != 0) {
         memcpy(s->addr, client, len);
         s->len = (uint8_t)len;
@@ -100,7 +100,7 @@ void sc_auth_failures_count(sc_auth_failures_t *f, const char *client, size_t le
 
 static token_slot_t *token_slot(sc_auth_failures_t *f, const unsigned char *digest)
 {
-    return &f->tokens[sc_siphash(f->sip_key, (const char *)digest, SC_AUTH_DIGEST_LEN) % f->num_tokens];
+    return &f->tokens[sc_hash_siphash(f->sip_key, (const char *)digest, SC_AUTH_DIGEST_LEN) % f->num_tokens];
 }
 
 void sc_auth_failures_remember_bad_token(sc_auth_failures_t *f, const unsigned char digest[SC_AUTH_DIGEST_LEN], uint64_t now_ns)

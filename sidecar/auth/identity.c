@@ -11,7 +11,7 @@ const sc_denial_t *sc_identity_tenant_header(const h2o_headers_t *headers, h2o_i
     /* count every spelling a backend could read as the same header (X_Tenant_ID...) */
     for (size_t i = 0; i != headers->size; ++i) {
         const h2o_iovec_t *name = headers->entries[i].name;
-        if (sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("x-tenant-id"))) {
+        if (sc_headers_name_loose_eq(name->base, name->len, H2O_STRLIT("x-tenant-id"))) {
             if (n++ == 0)
                 *tenant = headers->entries[i].value;
         }

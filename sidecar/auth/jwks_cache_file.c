@@ -62,7 +62,7 @@ Error:
 int sc_jwks_cache_file_read(const char *path, char **json, size_t *len, int64_t *mtime, char *err, size_t errsize)
 {
     struct stat st;
-    if (sc_read_file(path, SC_FETCH_MAX_BYTES, json, len, err, errsize) != 0)
+    if (sc_file_util_read(path, SC_FETCH_MAX_BYTES, json, len, err, errsize) != 0)
         return -1;
     *mtime = stat(path, &st) == 0 ? (int64_t)st.st_mtime : 0;
     return 0;

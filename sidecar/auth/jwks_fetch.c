@@ -22,7 +22,7 @@ typedef struct transfer {
     const int *cancel;
 } transfer_t;
 
-int sc_fetch_global_init(void)
+int sc_jwks_fetch_global_init(void)
 {
     return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
 }
@@ -106,7 +106,7 @@ static void setup(CURL *curl, const char *url, const sc_fetch_options_t *opts, t
     curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 }
 
-int sc_fetch_https(const char *url, const sc_fetch_options_t *opts, sc_fetch_result_t *out, char *err, size_t errsize)
+int sc_jwks_fetch_https(const char *url, const sc_fetch_options_t *opts, sc_fetch_result_t *out, char *err, size_t errsize)
 {
     char curl_err[CURL_ERROR_SIZE] = "";
     transfer_t t = {.max_age_s = -1, .cancel = opts->cancel};
@@ -160,7 +160,7 @@ static char *discovery_url(const char *issuer)
     return url;
 }
 
-int sc_fetch_discover(const char *issuer, const sc_fetch_options_t *opts, char **jwks_uri, char *err, size_t errsize)
+int sc_jwks_fetch_discover(const char *issuer, const sc_fetch_options_t *opts, char **jwks_uri, char *err, size_t errsize)
 {
     sc_fetch_result_t doc;
     char *url = discovery_url(issuer);
@@ -172,7 +172,7 @@ int sc_fetch_discover(const char *issuer, const sc_fetch_options_t *opts, char *
         snprintf(err, errsize, "out of memory");
         return -1;
     }
-    if (sc_fetch_https(url, opts, &doc, err, errsize) != 0)
+    if (sc_jwks_fetch_https(url, opts, &doc, err, errsize) != 0)
         goto Exit;
     root = json_loadb(doc.body, doc.len, JSON_REJECT_DUPLICATES, NULL);
     free(doc.body);

@@ -29,20 +29,20 @@ typedef struct sc_fetch_result {
 
 /**
  * GETs `url`; only a 200 answer counts. Returns 0, or -1 with "GET URL: reason" in err (then
- * *out holds nothing). Thread-safe once sc_fetch_global_init has run.
+ * *out holds nothing). Thread-safe once sc_jwks_fetch_global_init has run.
  */
-int sc_fetch_https(const char *url, const sc_fetch_options_t *opts, sc_fetch_result_t *out, char *err, size_t errsize);
+int sc_jwks_fetch_https(const char *url, const sc_fetch_options_t *opts, sc_fetch_result_t *out, char *err, size_t errsize);
 
 /**
  * OpenID Connect discovery: GETs <issuer>/.well-known/openid-configuration, requires its "issuer"
  * to equal `issuer` exactly, and returns its https "jwks_uri" in *jwks_uri (heap). Returns 0, or
  * -1 with a reason in err.
  */
-int sc_fetch_discover(const char *issuer, const sc_fetch_options_t *opts, char **jwks_uri, char *err, size_t errsize);
+int sc_jwks_fetch_discover(const char *issuer, const sc_fetch_options_t *opts, char **jwks_uri, char *err, size_t errsize);
 
 /**
  * libcurl's global initialisation: once, on the main thread, before any other thread starts.
  */
-int sc_fetch_global_init(void);
+int sc_jwks_fetch_global_init(void);
 
 #endif

@@ -73,11 +73,11 @@ static sc_jwks_set_t *fetch_once(sc_jwks_source_t *src, uint64_t timeout_ms, int
 
     *max_age = -1;
     if (src->remote.discovery) {
-        if (sc_fetch_discover(src->issuer, &opts, &discovered, err, errsize) != 0)
+        if (sc_jwks_fetch_discover(src->issuer, &opts, &discovered, err, errsize) != 0)
             return NULL;
         url = discovered;
     }
-    if (sc_fetch_https(url, &opts, &res, err, errsize) == 0) {
+    if (sc_jwks_fetch_https(url, &opts, &res, err, errsize) == 0) {
         set = sc_jwks_set_create(res.body, res.len, url, src->algorithms, err, errsize);
         *max_age = res.max_age_s;
         free(res.body);

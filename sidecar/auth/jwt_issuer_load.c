@@ -85,7 +85,7 @@ static int read_jwks(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char 
     if (issuer->jwks_file == NULL)
         return 0;
     sc_conf_key(key, where, "jwks_file");
-    if (sc_read_file(issuer->jwks_file, SC_MAX_CONFIG_FILE_SIZE, &text, &len, reason, sizeof(reason)) != 0)
+    if (sc_file_util_read(issuer->jwks_file, SC_MAX_CONFIG_FILE_SIZE, &text, &len, reason, sizeof(reason)) != 0)
         return sc_conf_error(r, at, key, "%s", reason);
     int added =
         sc_jwks_parse(text, len, issuer->jwks_file, issuer->algorithms, &issuer->keys, &issuer->num_keys, reason, sizeof(reason));
@@ -118,7 +118,7 @@ static int read_hmac(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char 
             rc = 0;
         goto Exit;
     }
-    if (sc_read_file(issuer->hmac_secret_file, SC_MAX_CONFIG_FILE_SIZE, &text, &size, reason, sizeof(reason)) != 0) {
+    if (sc_file_util_read(issuer->hmac_secret_file, SC_MAX_CONFIG_FILE_SIZE, &text, &size, reason, sizeof(reason)) != 0) {
         sc_conf_error(r, at, key, "%s", reason);
         goto Exit;
     }
@@ -190,7 +190,7 @@ static int read_issuer(sc_conf_reader_t *r, const sc_yaml_node_t *map, const cha
     if (sc_conf_path(r, map, where, "jwks_file", &issuer->jwks_file) != 0 ||
         sc_conf_path(r, map, where, "hmac_secret_file", &issuer->hmac_secret_file) != 0)
         return -1;
-    if (sc_jwt_issuer_load_tokens(r, map, where, issuer) != 0 || sc_jwks_remote_load(r, map, where, issuer) != 0)
+    if (sc_jwt_issuer_tokens_load(r, map, where, issuer) != 0 || sc_jwks_remote_load(r, map, where, issuer) != 0)
         return -1;
     if (issuer->jwks_file == NULL && issuer->hmac_secret_file == NULL && issuer->remote == NULL)
         return sc_conf_error(r, map, where,
@@ -253,7 +253,7 @@ int sc_jwt_issuers_load_file(const char *path, sc_jwt_issuers_t *out, char *err,
     char *text;
     size_t len;
     memset(out, 0, sizeof(*out));
-    if (sc_read_file(path, SC_MAX_CONFIG_FILE_SIZE, &text, &len, err, errsize) != 0)
+    if (sc_file_util_read(path, SC_MAX_CONFIG_FILE_SIZE, &text, &len, err, errsize) != 0)
         return -1;
     int rc = sc_jwt_issuers_load_string(text, len, path, out, err, errsize);
     free(text);

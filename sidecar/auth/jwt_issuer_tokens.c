@@ -55,7 +55,7 @@ static int read_scopes_claims(sc_conf_reader_t *r, const sc_yaml_node_t *map, co
     return 0;
 }
 
-int sc_jwt_issuer_load_tokens(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, sc_jwt_issuer_t *issuer)
+int sc_jwt_issuer_tokens_load(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, sc_jwt_issuer_t *issuer)
 {
     char key[SC_CONF_KEY_MAX];
     if (read_token_use(r, map, where, issuer) != 0 ||

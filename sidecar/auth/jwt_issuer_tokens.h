@@ -24,6 +24,6 @@
  * as "exp" or "aud", the tenant claim, a repeated name) is refused. Returns 0, or -1 with
  * "file:line: key: reason" in the reader.
  */
-int sc_jwt_issuer_load_tokens(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, sc_jwt_issuer_t *issuer);
+int sc_jwt_issuer_tokens_load(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, sc_jwt_issuer_t *issuer);
 
 #endif

@@ -12,7 +12,7 @@ static int placeholder_char(unsigned char c)
     return c != '<' && c != '>' && !sc_text_is_control(c);
 }
 
-int sc_conf_find_placeholder(const char *s, size_t len, size_t *at, size_t *placeholder_len)
+int sc_conf_placeholder_find(const char *s, size_t len, size_t *at, size_t *placeholder_len)
 {
     for (size_t i = 0; i != len; ++i) {
         if (s[i] != '<')
@@ -36,7 +36,7 @@ static int check_node(sc_conf_reader_t *r, const sc_yaml_node_t *node, const cha
     size_t at, len;
     switch (node->type) {
     case SC_YAML_SCALAR:
-        if (!sc_conf_find_placeholder(node->scalar, node->scalar_len, &at, &len))
+        if (!sc_conf_placeholder_find(node->scalar, node->scalar_len, &at, &len))
             return 0;
         return sc_conf_error(r, node, where, "still holds the placeholder \"%.*s%s\": replace it with the real value",
                              (int)(len < QUOTE_MAX ? len : QUOTE_MAX), node->scalar + at, len > QUOTE_MAX ? "..." : "");
@@ -54,7 +54,7 @@ static int check_node(sc_conf_reader_t *r, const sc_yaml_node_t *node, const cha
     return 0;
 }
 
-int sc_conf_refuse_placeholders(sc_conf_reader_t *r, const sc_yaml_node_t *root)
+int sc_conf_placeholder_refuse(sc_conf_reader_t *r, const sc_yaml_node_t *root)
 {
     return root != NULL ? check_node(r, root, "") : 0;
 }

@@ -17,13 +17,13 @@
  * Finds the first placeholder in s: "<", one or more characters other than "<", ">" and control
  * characters, ">". Returns 1 and its offset and length (brackets included), or 0.
  */
-int sc_conf_find_placeholder(const char *s, size_t len, size_t *at, size_t *placeholder_len);
+int sc_conf_placeholder_find(const char *s, size_t len, size_t *at, size_t *placeholder_len);
 
 /**
  * Walks every value under `root` (mapping values, list items, at any depth) and reports the
  * first one holding a placeholder: "file:line: key: still holds the placeholder ...". Returns 0
  * when there is none, -1 after reporting.
  */
-int sc_conf_refuse_placeholders(sc_conf_reader_t *r, const sc_yaml_node_t *root);
+int sc_conf_placeholder_refuse(sc_conf_reader_t *r, const sc_yaml_node_t *root);
 
 #endif

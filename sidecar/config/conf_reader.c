@@ -113,7 +113,7 @@ int sc_conf_path(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *whe
         return -1;
     if (rel == NULL)
         return 0;
-    char *resolved = sc_path_resolve(r->file, rel);
+    char *resolved = sc_file_util_resolve(r->file, rel);
     free(rel);
     if (resolved == NULL)
         return sc_conf_error(r, sc_yaml_get(map, name), sc_conf_key(key, where, name), "out of memory");

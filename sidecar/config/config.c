@@ -66,7 +66,7 @@ static const char *const service_keys[] = {
 static const char *const tls_keys[] = {"cert_file", "key_file", "client_ca_file", "client_subjects", "client_fingerprints_sha256",
                                        NULL};
 
-int sc_addr_parse(const char *text, sc_addr_t *out, char *err, size_t errsize)
+int sc_config_addr_parse(const char *text, sc_addr_t *out, char *err, size_t errsize)
 {
     char host[INET6_ADDRSTRLEN + 2];
     const char *colon = strrchr(text, ':');
@@ -112,7 +112,7 @@ static int read_addr(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char 
         return -1;
     if (addr->text == NULL) /* "listen:" with no value (found by fuzz_config) */
         return sc_conf_error(r, sc_yaml_get(map, name), sc_conf_key(key, where, name), "needs an IP:PORT");
-    if (sc_addr_parse(addr->text, addr, reason, sizeof(reason)) != 0)
+    if (sc_config_addr_parse(addr->text, addr, reason, sizeof(reason)) != 0)
         return sc_conf_error(r, sc_yaml_get(map, name), sc_conf_key(key, where, name), "%s", reason);
     return 0;
 }
@@ -409,7 +409,7 @@ static int read_observability(sc_conf_reader_t *r, const sc_yaml_node_t *root, s
         free(c->access_log);
         c->access_log = NULL;
     } else if (strcmp(c->access_log, "-") != 0) {
-        char *resolved = sc_path_resolve(r->file, c->access_log);
+        char *resolved = sc_file_util_resolve(r->file, c->access_log);
         free(c->access_log);
         if ((c->access_log = resolved) == NULL)
             return sc_conf_error(r, root, "access_log", "out of memory");
@@ -485,7 +485,7 @@ static int read_host(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_
         if (read_addr(r, root, "", "admin_listen", &c->admin_listen) != 0)
             return -1;
     } else if ((c->admin_listen.text = strdup(DEFAULT_ADMIN_LISTEN)) == NULL ||
-               sc_addr_parse(c->admin_listen.text, &c->admin_listen, reason, sizeof(reason)) != 0) {
+               sc_config_addr_parse(c->admin_listen.text, &c->admin_listen, reason, sizeof(reason)) != 0) {
         return sc_conf_error(r, root, "admin_listen", "out of memory");
     }
     if (read_identity(r, root, c) != 0 || read_observability(r, root, c) != 0 || read_limits(r, root, c) != 0 ||
@@ -504,7 +504,7 @@ sc_config_t *sc_config_load_string(const char *text, size_t len, const char *fil
     if (root == NULL || c == NULL)
         goto Error;
     c->refcount = 1;
-    if ((c->file = strdup(filename)) == NULL || sc_conf_refuse_placeholders(&r, root) != 0 || read_host(&r, root, c) != 0)
+    if ((c->file = strdup(filename)) == NULL || sc_conf_placeholder_refuse(&r, root) != 0 || read_host(&r, root, c) != 0)
         goto Error;
     sc_yaml_free(root);
     return c;
@@ -520,7 +520,7 @@ sc_config_t *sc_config_load_file(const char *path, char *err, size_t errsize)
 {
     char *text;
     size_t len;
-    if (sc_read_file(path, SC_MAX_CONFIG_FILE_SIZE, &text, &len, err, errsize) != 0)
+    if (sc_file_util_read(path, SC_MAX_CONFIG_FILE_SIZE, &text, &len, err, errsize) != 0)
         return NULL;
     sc_config_t *c = sc_config_load_string(text, len, path, err, errsize);
     free(text);

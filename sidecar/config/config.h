@@ -100,7 +100,7 @@ int sc_config_check_reloadable(const sc_config_t *current, const sc_config_t *ne
 /**
  * Parses "IPv4:PORT" or "[IPv6]:PORT". Returns 0, or -1 with a reason in err.
  */
-int sc_addr_parse(const char *text, sc_addr_t *out, char *err, size_t errsize);
+int sc_config_addr_parse(const char *text, sc_addr_t *out, char *err, size_t errsize);
 
 /**
  * The service with this name, or NULL.

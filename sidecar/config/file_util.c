@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int sc_read_file(const char *path, size_t max_size, char **out, size_t *len, char *err, size_t errsize)
+int sc_file_util_read(const char *path, size_t max_size, char **out, size_t *len, char *err, size_t errsize)
 {
     FILE *fp = fopen(path, "rb");
     struct stat st;
@@ -44,7 +44,7 @@ Error:
     return -1;
 }
 
-char *sc_path_resolve(const char *relative_to_file, const char *path)
+char *sc_file_util_resolve(const char *relative_to_file, const char *path)
 {
     if (path[0] == '/')
         return strdup(path);

@@ -14,12 +14,12 @@
  * Reads a whole file into a NUL-terminated heap buffer (*out, *len excludes the NUL). Refuses
  * files larger than max_size. Returns 0, or -1 with "path: reason" in err.
  */
-int sc_read_file(const char *path, size_t max_size, char **out, size_t *len, char *err, size_t errsize);
+int sc_file_util_read(const char *path, size_t max_size, char **out, size_t *len, char *err, size_t errsize);
 
 /**
  * Resolves `path` relative to the directory holding `relative_to_file`; absolute paths are
  * returned as they are. Returns a heap string, or NULL when out of memory.
  */
-char *sc_path_resolve(const char *relative_to_file, const char *path);
+char *sc_file_util_resolve(const char *relative_to_file, const char *path);
 
 #endif

@@ -14,7 +14,7 @@ static const struct {
     {"PATCH", SC_METHOD_PATCH}, {"DELETE", SC_METHOD_DELETE}, {"OPTIONS", SC_METHOD_OPTIONS},
 };
 
-unsigned sc_method_bit(const char *method, size_t len)
+unsigned sc_policy_method_bit(const char *method, size_t len)
 {
     for (size_t i = 0; i != sizeof(methods) / sizeof(methods[0]); ++i)
         if (strlen(methods[i].name) == len && memcmp(methods[i].name, method, len) == 0)
@@ -27,7 +27,7 @@ static int same_bytes(const char *a, const char *b, size_t len, int nocase)
     return nocase ? strncasecmp(a, b, len) == 0 : memcmp(a, b, len) == 0;
 }
 
-int sc_path_within(const char *path, size_t path_len, const char *prefix, size_t prefix_len, int nocase)
+int sc_policy_path_within(const char *path, size_t path_len, const char *prefix, size_t prefix_len, int nocase)
 {
     if (path_len < prefix_len || !same_bytes(path, prefix, prefix_len, nocase))
         return 0;
@@ -37,7 +37,7 @@ int sc_path_within(const char *path, size_t path_len, const char *prefix, size_t
 static int route_matches_path(const sc_route_t *route, const char *path, size_t path_len, int nocase)
 {
     if (route->subtree)
-        return sc_path_within(path, path_len, route->prefix, route->prefix_len, nocase);
+        return sc_policy_path_within(path, path_len, route->prefix, route->prefix_len, nocase);
     return path_len == route->prefix_len && same_bytes(path, route->prefix, path_len, nocase);
 }
 
@@ -51,7 +51,7 @@ static unsigned route_methods(const sc_route_t *route)
 const sc_route_t *sc_policy_match(const sc_policy_t *policy, const char *method, size_t method_len, const char *path,
                                   size_t path_len)
 {
-    unsigned method_bit = sc_method_bit(method, method_len);
+    unsigned method_bit = sc_policy_method_bit(method, method_len);
     for (size_t i = 0; i != policy->num_routes; ++i) {
         const sc_route_t *route = &policy->routes[i];
         if (route->methods != 0 && (route_methods(route) & method_bit) == 0)
@@ -77,7 +77,8 @@ int sc_policy_audience_allowed(const sc_policy_t *policy, char *const *issuer_au
 const char *sc_policy_strip(const sc_policy_t *policy, const char *path, size_t path_len, size_t *out_len)
 {
     size_t n = policy->strip_prefix_len;
-    if (policy->strip_prefix == NULL || !sc_path_within(path, path_len, policy->strip_prefix, n, policy->path_case_insensitive)) {
+    if (policy->strip_prefix == NULL ||
+        !sc_policy_path_within(path, path_len, policy->strip_prefix, n, policy->path_case_insensitive)) {
         *out_len = path_len;
         return path;
     }

@@ -101,7 +101,7 @@ const sc_route_t *sc_policy_match(const sc_policy_t *policy, const char *method,
  * 1 when `path` is `route_prefix` itself or lies below it ("/a" covers "/a" and "/a/b", not "/ab");
  * `nocase`: compared without ASCII case.
  */
-int sc_path_within(const char *path, size_t path_len, const char *prefix, size_t prefix_len, int nocase);
+int sc_policy_path_within(const char *path, size_t path_len, const char *prefix, size_t prefix_len, int nocase);
 
 /**
  * Removes the policy's strip_prefix from a path when the path lies within it; the result points
@@ -112,7 +112,7 @@ const char *sc_policy_strip(const sc_policy_t *policy, const char *path, size_t 
 /**
  * The SC_METHOD_* bit for a method name (exact, upper case), or 0 when it is not one of them.
  */
-unsigned sc_method_bit(const char *method, size_t len);
+unsigned sc_policy_method_bit(const char *method, size_t len);
 
 void sc_policy_free(sc_policy_t *policy);
 

@@ -105,7 +105,7 @@ static int parse_methods(sc_conf_reader_t *r, const sc_yaml_node_t *map, const c
         return sc_conf_error(r, at, key, "must list at least one method (omit the key to allow any)");
     }
     for (size_t i = 0; i != n; ++i) {
-        unsigned bit = sc_method_bit(names[i], strlen(names[i]));
+        unsigned bit = sc_policy_method_bit(names[i], strlen(names[i]));
         if (bit == 0) {
             const sc_yaml_node_t *item = at->type == SC_YAML_SEQUENCE ? at->items[i] : at;
             sc_conf_error(r, item, sc_conf_index(item_key, key, i),
@@ -243,7 +243,7 @@ static int parse_cors_methods(sc_conf_reader_t *r, const sc_yaml_node_t *node, s
     if (names != NULL) {
         cors->methods = 0;
         for (size_t i = 0; i != n; ++i) {
-            unsigned bit = sc_method_bit(names[i], strlen(names[i]));
+            unsigned bit = sc_policy_method_bit(names[i], strlen(names[i]));
             if (bit == 0) {
                 sc_conf_error(r, sc_yaml_get(node, "allowed_methods"), sc_conf_key(key, "cors", "allowed_methods"),
                               "unknown method \"%s\"", names[i]);
@@ -256,7 +256,7 @@ static int parse_cors_methods(sc_conf_reader_t *r, const sc_yaml_node_t *node, s
     }
     static const char *const order[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
     for (size_t i = 0; i != sizeof(order) / sizeof(order[0]); ++i)
-        if ((cors->methods & sc_method_bit(order[i], strlen(order[i]))) != 0)
+        if ((cors->methods & sc_policy_method_bit(order[i], strlen(order[i]))) != 0)
             all[count++] = (char *)order[i];
     if ((cors->methods_text = join(all, count, ", ")) == NULL)
         return sc_conf_error(r, node, "cors", "out of memory");
@@ -448,7 +448,7 @@ sc_policy_t *sc_policy_load_string(const char *text, size_t len, const char *fil
         goto Error;
     }
     policy->forward_authorization = 1;
-    if (sc_conf_refuse_placeholders(&r, root) != 0 || sc_conf_mapping(&r, root, "", policy_keys) != 0 ||
+    if (sc_conf_placeholder_refuse(&r, root) != 0 || sc_conf_mapping(&r, root, "", policy_keys) != 0 ||
         parse_mode(&r, root, policy) != 0 || parse_strip_prefix(&r, root, policy) != 0 ||
         sc_conf_bool(&r, root, "", "forward_authorization", &policy->forward_authorization) != 0 ||
         sc_conf_bool(&r, root, "", "path_case_insensitive", &policy->path_case_insensitive) != 0 ||
@@ -469,7 +469,7 @@ sc_policy_t *sc_policy_load_file(const char *path, char *err, size_t errsize)
 {
     char *text;
     size_t len;
-    if (sc_read_file(path, SC_MAX_CONFIG_FILE_SIZE, &text, &len, err, errsize) != 0)
+    if (sc_file_util_read(path, SC_MAX_CONFIG_FILE_SIZE, &text, &len, err, errsize) != 0)
         return NULL;
     sc_policy_t *policy = sc_policy_load_string(text, len, path, err, errsize);
     free(text);

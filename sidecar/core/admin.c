@@ -15,7 +15,7 @@ typedef struct sc_admin_handler {
 static void send_json(h2o_req_t *req, int status, const char *body, size_t len)
 {
     req->res.status = status;
-    req->res.reason = sc_status_phrase(status);
+    req->res.reason = sc_http_error_status_phrase(status);
     req->res.content_length = len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
@@ -59,7 +59,7 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     } else if (is_get && h2o_memis(path.base, path.len, H2O_STRLIT("/ready"))) {
         send_readiness(req, self->server);
     } else if (is_get && h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
-        h2o_iovec_t page = sc_metrics_render(self->server, &req->pool);
+        h2o_iovec_t page = sc_metrics_text_render(self->server, &req->pool);
         req->res.status = 200;
         req->res.reason = "OK";
         req->res.content_length = page.len;
@@ -68,7 +68,7 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     } else {
         char *id = h2o_mem_alloc_pool(&req->pool, SC_REQUEST_ID_LEN + 1);
         sc_request_id_generate(id);
-        sc_send_error(req, 404, NULL, "unknown admin endpoint", id);
+        sc_http_error_send(req, 404, NULL, "unknown admin endpoint", id);
     }
     return 0;
 }

@@ -235,7 +235,7 @@ static void jwks(text_t *t, sc_server_t *s)
              (long long)(now - st[i].fetched_at));
 }
 
-h2o_iovec_t sc_metrics_render(sc_server_t *server, h2o_mem_pool_t *pool)
+h2o_iovec_t sc_metrics_text_render(sc_server_t *server, h2o_mem_pool_t *pool)
 {
     text_t t = {pool, h2o_mem_alloc_pool(pool, 16384), 0, 16384};
     header(&t, "policy_sidecar_build_info", "gauge", "Always 1; the version is in the label.");

@@ -12,6 +12,6 @@ struct sc_server;
 /**
  * Renders the page into `pool`.
  */
-h2o_iovec_t sc_metrics_render(struct sc_server *server, h2o_mem_pool_t *pool);
+h2o_iovec_t sc_metrics_text_render(struct sc_server *server, h2o_mem_pool_t *pool);
 
 #endif

@@ -99,7 +99,7 @@ static void setup_admin(sc_server_t *server, sc_server_admin_register_cb registe
 static int setup_jwks(sc_server_t *server)
 {
     char err[1024];
-    if (sc_fetch_global_init() != 0 || (server->jwt_keys = sc_jwt_keys_create(server->config->threads)) == NULL ||
+    if (sc_jwks_fetch_global_init() != 0 || (server->jwt_keys = sc_jwt_keys_create(server->config->threads)) == NULL ||
         (server->jwks = sc_jwks_refresher_create(server->config->threads, sc_jwt_keys_notify, server->jwt_keys)) == NULL) {
         sc_log_error("jwt_issuers: cannot initialise the key fetcher");
         return -1;

@@ -107,13 +107,13 @@ static void on_service_accept(h2o_socket_t *listener, const char *err)
                 pause_accepting(w, "out of file descriptors");
             return;
         }
-        if (sc_conn_attach(guard, sock, answers_before_body, ws) != 0) {
+        if (sc_conn_guard_attach(guard, sock, answers_before_body, ws) != 0) {
             h2o_socket_close(sock);
             return;
         }
         accepted(w);
         if (sc_tls_ctx_requires_client_cert(w->service_accept[ws->index].ssl_ctx))
-            sc_conn_set_client_cert_required(sock); /* the context h2o_accept hands this socket's handshake */
+            sc_conn_guard_set_client_cert_required(sock); /* the context h2o_accept hands this socket's handshake */
         h2o_accept(&w->service_accept[ws->index], sock);
     }
 }

@@ -89,7 +89,7 @@ int ctl_token_key_load(const char *path, ctl_token_key_t *out, ctl_err_t *err)
     char *text = NULL, reason[512];
     size_t len = 0;
     memset(out, 0, sizeof(*out));
-    if (sc_read_file(path, CTL_TOKEN_KEY_MAX_BYTES, &text, &len, reason, sizeof(reason)) != 0)
+    if (sc_file_util_read(path, CTL_TOKEN_KEY_MAX_BYTES, &text, &len, reason, sizeof(reason)) != 0)
         return ctl_fail(err, CTL_EXIT_USAGE, "--key-file %s", reason);
     out->bytes = (unsigned char *)text;
     out->len = len;

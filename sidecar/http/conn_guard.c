@@ -81,8 +81,8 @@ static int over_cap(sc_conn_guard_t *g)
 
 static int is_body_header(const struct phr_header *h)
 {
-    return sc_header_name_loose_eq(h->name, h->name_len, H2O_STRLIT("content-length")) ||
-           sc_header_name_loose_eq(h->name, h->name_len, H2O_STRLIT("transfer-encoding"));
+    return sc_headers_name_loose_eq(h->name, h->name_len, H2O_STRLIT("content-length")) ||
+           sc_headers_name_loose_eq(h->name, h->name_len, H2O_STRLIT("transfer-encoding"));
 }
 
 static int declares_body(const struct phr_header *h)
@@ -94,8 +94,8 @@ static int declares_body(const struct phr_header *h)
 
 static int is_credential_header(const struct phr_header *h)
 {
-    return sc_header_name_loose_eq(h->name, h->name_len, H2O_STRLIT("authorization")) ||
-           sc_header_name_loose_eq(h->name, h->name_len, H2O_STRLIT("x-api-key"));
+    return sc_headers_name_loose_eq(h->name, h->name_len, H2O_STRLIT("authorization")) ||
+           sc_headers_name_loose_eq(h->name, h->name_len, H2O_STRLIT("x-api-key"));
 }
 
 /* Overwrites a header name in the input buffer: h2o then sees a request without a body. */
@@ -269,7 +269,7 @@ int sc_conn_guard_admit(sc_conn_guard_t *g)
     return __atomic_load_n(&g->connections, __ATOMIC_RELAXED) < g->max_connections;
 }
 
-int sc_conn_attach(sc_conn_guard_t *g, h2o_socket_t *sock, sc_conn_early_answer_cb early, void *ctx)
+int sc_conn_guard_attach(sc_conn_guard_t *g, h2o_socket_t *sock, sc_conn_early_answer_cb early, void *ctx)
 {
     sc_conn_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
@@ -284,7 +284,7 @@ int sc_conn_attach(sc_conn_guard_t *g, h2o_socket_t *sock, sc_conn_early_answer_
     return 0;
 }
 
-sc_conn_t *sc_conn_of_req(h2o_req_t *req)
+sc_conn_t *sc_conn_guard_of_req(h2o_req_t *req)
 {
     if (req->conn->callbacks->get_socket == NULL)
         return NULL;
@@ -292,18 +292,18 @@ sc_conn_t *sc_conn_of_req(h2o_req_t *req)
     return sock != NULL && sock->on_close.cb == on_conn_close ? sock->on_close.data : NULL;
 }
 
-void sc_conn_set_client_cert_required(h2o_socket_t *sock)
+void sc_conn_guard_set_client_cert_required(h2o_socket_t *sock)
 {
     if (sock->on_close.cb == on_conn_close)
         ((sc_conn_t *)sock->on_close.data)->client_cert = 1;
 }
 
-int sc_conn_client_cert_verified(const sc_conn_t *c)
+int sc_conn_guard_client_cert_verified(const sc_conn_t *c)
 {
     return c != NULL && c->client_cert;
 }
 
-int sc_conn_request_started(sc_conn_t *c)
+int sc_conn_guard_request_started(sc_conn_t *c)
 {
     c->state = CONN_PROCESSING;
     return c->withheld;

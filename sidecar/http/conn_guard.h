@@ -53,30 +53,30 @@ int sc_conn_guard_admit(sc_conn_guard_t *guard);
  * Guards an accepted socket; call before h2o_accept. `early` (with ctx) decides early answers.
  * Returns -1 when out of memory (the caller closes the socket).
  */
-int sc_conn_attach(sc_conn_guard_t *guard, h2o_socket_t *sock, sc_conn_early_answer_cb early, void *ctx);
+int sc_conn_guard_attach(sc_conn_guard_t *guard, h2o_socket_t *sock, sc_conn_early_answer_cb early, void *ctx);
 
 /**
  * Remembers that the socket's TLS handshake requires a verified client certificate (the
  * listener's context when it was accepted: a reload that adds or removes client_ca_file does not
- * change what an open connection proved). Call after sc_conn_attach, before h2o_accept.
+ * change what an open connection proved). Call after sc_conn_guard_attach, before h2o_accept.
  */
-void sc_conn_set_client_cert_required(h2o_socket_t *sock);
+void sc_conn_guard_set_client_cert_required(h2o_socket_t *sock);
 
 /**
  * 1 when requests on this connection come from the holder of a verified client certificate.
  */
-int sc_conn_client_cert_verified(const sc_conn_t *conn);
+int sc_conn_guard_client_cert_verified(const sc_conn_t *conn);
 
 /**
  * The guard of the connection carrying req, or NULL (admin connections, HTTP/2).
  */
-sc_conn_t *sc_conn_of_req(h2o_req_t *req);
+sc_conn_t *sc_conn_guard_of_req(h2o_req_t *req);
 
 /**
  * The pipeline has the request: the next read starts a new one. Returns 1 when the request's
  * body was withheld (the connection must close after the response, and nothing be forwarded).
  */
-int sc_conn_request_started(sc_conn_t *conn);
+int sc_conn_guard_request_started(sc_conn_t *conn);
 
 /* Counters for /metrics (thread-safe reads). */
 typedef struct sc_conn_guard_stats {

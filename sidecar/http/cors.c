@@ -63,7 +63,7 @@ static void add(h2o_req_t *req, const char *name, size_t name_len, const char *v
 
 int sc_cors_preflight_allowed(const sc_cors_t *cors, h2o_req_t *req, h2o_iovec_t origin, h2o_iovec_t requested_method)
 {
-    unsigned bit = sc_method_bit(requested_method.base, requested_method.len);
+    unsigned bit = sc_policy_method_bit(requested_method.base, requested_method.len);
     return origin.base != NULL && (cors->methods & bit) != 0 && requested_headers_allowed(cors, req);
 }
 

@@ -20,18 +20,18 @@ h2o_iovec_t sc_forward_path(h2o_mem_pool_t *pool, const sc_policy_t *policy, h2o
 /* The headers the sidecar owns towards the backend: whatever the client sent is dropped. */
 static int owned_by_sidecar(const h2o_iovec_t *name)
 {
-    return sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("x-tenant-id")) ||
-           sc_header_name_loose_prefix(name->base, name->len, H2O_STRLIT("x-auth-")) ||
-           sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("x-api-key")) ||
-           sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("x-request-id")) ||
-           sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("x-forwarded-for")) ||
-           sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("x-forwarded-proto"));
+    return sc_headers_name_loose_eq(name->base, name->len, H2O_STRLIT("x-tenant-id")) ||
+           sc_headers_name_loose_prefix(name->base, name->len, H2O_STRLIT("x-auth-")) ||
+           sc_headers_name_loose_eq(name->base, name->len, H2O_STRLIT("x-api-key")) ||
+           sc_headers_name_loose_eq(name->base, name->len, H2O_STRLIT("x-request-id")) ||
+           sc_headers_name_loose_eq(name->base, name->len, H2O_STRLIT("x-forwarded-for")) ||
+           sc_headers_name_loose_eq(name->base, name->len, H2O_STRLIT("x-forwarded-proto"));
 }
 
 static int listed(const h2o_iovec_t *name, char *const *names, size_t n)
 {
     for (size_t i = 0; i != n; ++i)
-        if (sc_header_name_loose_eq(name->base, name->len, names[i], strlen(names[i])))
+        if (sc_headers_name_loose_eq(name->base, name->len, names[i], strlen(names[i])))
             return 1;
     return 0;
 }
@@ -46,7 +46,7 @@ static int removed(const h2o_iovec_t *name, void *ctx)
     const strip_rule_t *rule = ctx;
     if (name->len == 0) /* an obs-fold continuation line: h2o keeps it as a header without a name */
         return 1;
-    if (rule->drop_authorization && sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("authorization")))
+    if (rule->drop_authorization && sc_headers_name_loose_eq(name->base, name->len, H2O_STRLIT("authorization")))
         return 1;
     return owned_by_sidecar(name) || listed(name, rule->policy->remove_headers, rule->policy->num_remove_headers);
 }
@@ -66,7 +66,7 @@ static void set_forwarding_headers(sc_request_t *r, const sc_request_forwarded_t
     h2o_req_t *req = r->req;
     h2o_iovec_t peer = sc_request_peer(r), proto = fw->values.proto;
     if (peer.base != NULL) {
-        h2o_iovec_t xff = fw->trusted ? sc_xff_append(&req->pool, fw->values.chain, peer) : peer;
+        h2o_iovec_t xff = fw->trusted ? sc_trusted_proxies_xff_append(&req->pool, fw->values.chain, peer) : peer;
         h2o_add_header(&req->pool, &req->headers, H2O_TOKEN_X_FORWARDED_FOR, NULL, xff.base, xff.len);
     }
     if (proto.len == 0)

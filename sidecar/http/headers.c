@@ -9,7 +9,7 @@ static int loose_char(int c)
     return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
 }
 
-int sc_header_name_loose_prefix(const char *name, size_t name_len, const char *prefix, size_t prefix_len)
+int sc_headers_name_loose_prefix(const char *name, size_t name_len, const char *prefix, size_t prefix_len)
 {
     if (name_len < prefix_len)
         return 0;
@@ -19,9 +19,9 @@ int sc_header_name_loose_prefix(const char *name, size_t name_len, const char *p
     return 1;
 }
 
-int sc_header_name_loose_eq(const char *a, size_t a_len, const char *b, size_t b_len)
+int sc_headers_name_loose_eq(const char *a, size_t a_len, const char *b, size_t b_len)
 {
-    return a_len == b_len && sc_header_name_loose_prefix(a, a_len, b, b_len);
+    return a_len == b_len && sc_headers_name_loose_prefix(a, a_len, b, b_len);
 }
 
 size_t sc_headers_delete_if(h2o_headers_t *headers, int (*match)(const h2o_iovec_t *name, void *ctx), void *ctx)
@@ -41,7 +41,7 @@ size_t sc_headers_delete_if(h2o_headers_t *headers, int (*match)(const h2o_iovec
 static int named(const h2o_iovec_t *name, void *ctx)
 {
     const h2o_iovec_t *wanted = ctx;
-    return sc_header_name_loose_eq(name->base, name->len, wanted->base, wanted->len);
+    return sc_headers_name_loose_eq(name->base, name->len, wanted->base, wanted->len);
 }
 
 size_t sc_headers_delete_loose(h2o_headers_t *headers, const char *name, size_t name_len)

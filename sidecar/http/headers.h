@@ -39,11 +39,11 @@ size_t sc_headers_count(const h2o_headers_t *headers, const char *name, size_t n
 /**
  * 1 when the two header names are equal ignoring case and treating '_' and '-' alike.
  */
-int sc_header_name_loose_eq(const char *a, size_t a_len, const char *b, size_t b_len);
+int sc_headers_name_loose_eq(const char *a, size_t a_len, const char *b, size_t b_len);
 
 /**
  * 1 when `name` starts with `prefix`, compared the same way.
  */
-int sc_header_name_loose_prefix(const char *name, size_t name_len, const char *prefix, size_t prefix_len);
+int sc_headers_name_loose_prefix(const char *name, size_t name_len, const char *prefix, size_t prefix_len);
 
 #endif

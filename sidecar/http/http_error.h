@@ -14,22 +14,23 @@
 /**
  * The JSON body, allocated in `pool`. `reason` may be NULL.
  */
-h2o_iovec_t sc_error_body(h2o_mem_pool_t *pool, const char *error, const char *reason, const char *message, const char *request_id);
+h2o_iovec_t sc_http_error_body(h2o_mem_pool_t *pool, const char *error, const char *reason, const char *message,
+                               const char *request_id);
 
 /**
  * The error code of the contract for a status ("not_found" for 404...).
  */
-const char *sc_error_code_for_status(int status);
+const char *sc_http_error_code_for_status(int status);
 
 /**
  * The reason phrase for a status ("Not Found").
  */
-const char *sc_status_phrase(int status);
+const char *sc_http_error_status_phrase(int status);
 
 /**
  * Sets status and JSON headers and sends the body. Headers already in req->res.headers (such as
  * WWW-Authenticate or Retry-After) are kept.
  */
-void sc_send_error(h2o_req_t *req, int status, const char *reason, const char *message, const char *request_id);
+void sc_http_error_send(h2o_req_t *req, int status, const char *reason, const char *message, const char *request_id);
 
 #endif

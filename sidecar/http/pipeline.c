@@ -41,7 +41,7 @@ static sc_verdict_t limit(sc_request_t *r);
 static void add_retry_after(sc_request_t *r)
 {
     char *text = h2o_mem_alloc_pool(&r->req->pool, SC_UINT_MAX_DIGITS);
-    h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, text, sc_format_uint(text, r->retry_after_s));
+    h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, text, sc_numfmt_uint(text, r->retry_after_s));
 }
 
 static void add_challenge(sc_request_t *r)
@@ -92,7 +92,7 @@ static sc_verdict_t deny(sc_request_t *r, const sc_denial_t *denial)
         add_challenge(r);
     if (r->retry_after_s != 0)
         add_retry_after(r);
-    sc_send_error(r->req, denial->status, denial->reason, denial->message, r->id);
+    sc_http_error_send(r->req, denial->status, denial->reason, denial->message, r->id);
     return SC_VERDICT_ANSWERED;
 }
 
@@ -200,7 +200,7 @@ static const sc_denial_t *read_credentials(sc_request_t *r, h2o_iovec_t *bearer,
     size_t n_key = 0;
     for (size_t i = 0; i != req->headers.size; ++i) {
         const h2o_iovec_t *name = req->headers.entries[i].name;
-        if (sc_header_name_loose_eq(name->base, name->len, H2O_STRLIT("x-api-key")) && n_key++ == 0)
+        if (sc_headers_name_loose_eq(name->base, name->len, H2O_STRLIT("x-api-key")) && n_key++ == 0)
             *api_key = req->headers.entries[i].value;
     }
     if (n_authz > 1 || n_key > 1)
@@ -403,8 +403,8 @@ int sc_pipeline_answers_before_body(const sc_policy_t *policy, const char *metho
  * and should the decision have changed meanwhile (a reload), it is still never forwarded. */
 static int withheld_body(sc_request_t *r)
 {
-    sc_conn_t *conn = sc_conn_of_req(r->req);
-    if (conn == NULL || !sc_conn_request_started(conn))
+    sc_conn_t *conn = sc_conn_guard_of_req(r->req);
+    if (conn == NULL || !sc_conn_guard_request_started(conn))
         return 0;
     r->req->http1_is_persistent = 0;
     return 1;
@@ -422,7 +422,7 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
         return 0;
     if (withheld) {
         r->denial = &sc_deny_body_withheld;
-        sc_send_error(req, r->denial->status, r->denial->reason, r->denial->message, r->id);
+        sc_http_error_send(req, r->denial->status, r->denial->reason, r->denial->message, r->id);
         return 0;
     }
     forward(r);

@@ -56,7 +56,7 @@ static size_t format_ipv4(const struct in_addr *addr, char *out)
     return (size_t)(p - out);
 }
 
-h2o_iovec_t sc_peer_address(h2o_req_t *req)
+h2o_iovec_t sc_request_peer_of(h2o_req_t *req)
 {
     struct sockaddr_storage ss;
     socklen_t sslen = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
@@ -73,7 +73,7 @@ h2o_iovec_t sc_peer_address(h2o_req_t *req)
 h2o_iovec_t sc_request_peer(sc_request_t *r)
 {
     if (r->peer.base == NULL)
-        r->peer = sc_peer_address(r->req);
+        r->peer = sc_request_peer_of(r->req);
     return r->peer;
 }
 
@@ -90,7 +90,7 @@ const sc_request_forwarded_t *sc_request_forwarded(sc_request_t *r)
         h2o_conn_t *conn = r->req->conn;
         socklen_t len = conn->callbacks->get_peername(conn, (struct sockaddr *)&ss);
         r->forwarded_view.trusted = sc_trusted_proxies_trust(tp, len != 0 ? (struct sockaddr *)&ss : NULL,
-                                                             sc_conn_client_cert_verified(sc_conn_of_req(r->req)));
+                                                             sc_conn_guard_client_cert_verified(sc_conn_guard_of_req(r->req)));
     }
     if (r->forwarded_view.trusted)
         sc_trusted_proxies_read_headers(tp, &r->req->pool, &r->req->headers, &r->forwarded_view.values);

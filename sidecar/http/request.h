@@ -82,7 +82,7 @@ h2o_iovec_t sc_request_peer(sc_request_t *r);
 /**
  * The same, for a request that has no sc_request_t (refused by h2o before routing).
  */
-h2o_iovec_t sc_peer_address(h2o_req_t *req);
+h2o_iovec_t sc_request_peer_of(h2o_req_t *req);
 
 /**
  * Whether the peer is a trusted proxy and what its forwarding headers say (trusted_proxies.h),

@@ -40,10 +40,10 @@ static h2o_ostream_t **replace_with_json(h2o_req_t *req, h2o_ostream_t **slot, i
 {
     body_replacer_t *r = (void *)h2o_add_ostream(req, sizeof(*r), slot);
     r->super.do_send = on_replace_send;
-    r->body = sc_error_body(&req->pool, sc_error_code_for_status(status), reason, message, request_id);
+    r->body = sc_http_error_body(&req->pool, sc_http_error_code_for_status(status), reason, message, request_id);
     r->sent = 0;
     req->res.status = status;
-    req->res.reason = sc_status_phrase(status);
+    req->res.reason = sc_http_error_status_phrase(status);
     req->res.content_length = r->body.len;
     memset(&req->res.headers, 0, sizeof(req->res.headers));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
@@ -91,7 +91,7 @@ static void on_request_response(h2o_req_prefilter_t *prefilter, h2o_req_t *req, 
     h2o_setup_next_prefilter(prefilter, req, slot);
 }
 
-sc_request_t *sc_request_of_prefilter(h2o_req_prefilter_t *prefilter)
+sc_request_t *sc_response_filter_request_of(h2o_req_prefilter_t *prefilter)
 {
     return prefilter->on_setup_ostream == on_request_response ? (sc_request_t *)prefilter : NULL;
 }

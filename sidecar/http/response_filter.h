@@ -26,7 +26,7 @@ void sc_response_filter_watch(sc_request_t *r);
 /**
  * The request state if `prefilter` is ours, else NULL.
  */
-sc_request_t *sc_request_of_prefilter(h2o_req_prefilter_t *prefilter);
+sc_request_t *sc_response_filter_request_of(h2o_req_prefilter_t *prefilter);
 
 /**
  * Registers the filter that handles responses h2o sends before any handler ran (413, broken

@@ -54,7 +54,7 @@ static int read_section(sc_conf_reader_t *r, const sc_yaml_node_t *map, sc_trust
 static int is_secret_header(const char *name, size_t len)
 {
     for (const char *const *s = secret_headers; *s != NULL; ++s)
-        if (sc_header_name_loose_eq(name, len, *s, strlen(*s)))
+        if (sc_headers_name_loose_eq(name, len, *s, strlen(*s)))
             return 1;
     return 0;
 }
@@ -108,7 +108,7 @@ int sc_trusted_proxies_trust(const sc_trusted_proxies_t *tp, const struct sockad
     sc_ip_t ip;
     if (tp->client_cert && client_cert_verified)
         return 1;
-    if (tp->num_cidrs == 0 || peer == NULL || sc_ip_from_sockaddr(peer, &ip) != 0)
+    if (tp->num_cidrs == 0 || peer == NULL || sc_cidr_ip_from_sockaddr(peer, &ip) != 0)
         return 0;
     return sc_cidr_list_contains(tp->cidrs, tp->num_cidrs, &ip);
 }
@@ -190,7 +190,7 @@ void sc_trusted_proxies_read_headers(const sc_trusted_proxies_t *tp, h2o_mem_poo
                                      sc_forwarded_t *out)
 {
     out->chain = xff_chain(pool, headers);
-    out->client = sc_xff_client(tp, out->chain);
+    out->client = sc_trusted_proxies_xff_client(tp, out->chain);
     out->proto = forwarded_proto(headers);
     out->trace_id = last_value(headers, H2O_STRLIT("x-amzn-trace-id"));
     out->request_id = tp->request_id_header != NULL ? last_value(headers, tp->request_id_header, strlen(tp->request_id_header))
@@ -232,10 +232,10 @@ static int entry_address(h2o_iovec_t e, h2o_iovec_t *addr, sc_ip_t *ip)
             *addr = e;
         }
     }
-    return sc_ip_parse(addr->base, addr->len, ip);
+    return sc_cidr_ip_parse(addr->base, addr->len, ip);
 }
 
-h2o_iovec_t sc_xff_client(const sc_trusted_proxies_t *tp, h2o_iovec_t chain)
+h2o_iovec_t sc_trusted_proxies_xff_client(const sc_trusted_proxies_t *tp, h2o_iovec_t chain)
 {
     h2o_iovec_t none = {NULL, 0}, leftmost = none;
     size_t end = chain.len;
@@ -257,7 +257,7 @@ h2o_iovec_t sc_xff_client(const sc_trusted_proxies_t *tp, h2o_iovec_t chain)
     return leftmost;
 }
 
-h2o_iovec_t sc_xff_append(h2o_mem_pool_t *pool, h2o_iovec_t chain, h2o_iovec_t peer)
+h2o_iovec_t sc_trusted_proxies_xff_append(h2o_mem_pool_t *pool, h2o_iovec_t chain, h2o_iovec_t peer)
 {
     if (chain.len == 0)
         return peer;

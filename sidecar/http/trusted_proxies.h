@@ -71,12 +71,12 @@ void sc_trusted_proxies_read_headers(const sc_trusted_proxies_t *tp, h2o_mem_poo
  * right-most entry not in `cidrs` (the left-most entry when all are), without brackets or port;
  * empty when that entry is not an IP address.
  */
-h2o_iovec_t sc_xff_client(const sc_trusted_proxies_t *tp, h2o_iovec_t chain);
+h2o_iovec_t sc_trusted_proxies_xff_client(const sc_trusted_proxies_t *tp, h2o_iovec_t chain);
 
 /**
  * The X-Forwarded-For the backend receives from a trusted peer: "chain, peer" (or the peer
  * alone when the chain is empty). Allocates in `pool`.
  */
-h2o_iovec_t sc_xff_append(h2o_mem_pool_t *pool, h2o_iovec_t chain, h2o_iovec_t peer);
+h2o_iovec_t sc_trusted_proxies_xff_append(h2o_mem_pool_t *pool, h2o_iovec_t chain, h2o_iovec_t peer);
 
 #endif

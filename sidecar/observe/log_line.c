@@ -15,9 +15,9 @@
 /* ,"name": — every field after the first */
 static void json_key(sc_json_buf_t *b, const char *name, size_t len)
 {
-    sc_json_raw(b, ",\"", 2);
-    sc_json_raw(b, name, len);
-    sc_json_raw(b, "\":", 2);
+    sc_json_out_raw(b, ",\"", 2);
+    sc_json_out_raw(b, name, len);
+    sc_json_out_raw(b, "\":", 2);
 }
 #define KEY(b, lit) json_key((b), (lit), sizeof(lit) - 1)
 
@@ -27,7 +27,7 @@ static void field_text(sc_json_buf_t *b, const char *name, size_t name_len, sc_l
     if (v.base == NULL || v.len == 0)
         sc_json_lit(b, "null");
     else
-        sc_json_string_max(b, v.base, v.len, max);
+        sc_json_out_string_max(b, v.base, v.len, max);
 }
 #define TEXT(b, lit, v, max) field_text((b), (lit), sizeof(lit) - 1, (v), (max))
 
@@ -35,9 +35,9 @@ static void field_text(sc_json_buf_t *b, const char *name, size_t name_len, sc_l
 static void json_ms(sc_json_buf_t *b, uint64_t us)
 {
     char frac[3] = {(char)('0' + us % 1000 / 100), (char)('0' + us % 100 / 10), (char)('0' + us % 10)};
-    sc_json_uint(b, us / 1000);
-    sc_json_raw(b, ".", 1);
-    sc_json_raw(b, frac, 3);
+    sc_json_out_uint(b, us / 1000);
+    sc_json_out_raw(b, ".", 1);
+    sc_json_out_raw(b, frac, 3);
 }
 
 /* {"time":"2026-11-28T08:00:00.123Z" — the part before the milliseconds changes once a second. */
@@ -55,11 +55,11 @@ static void json_time(sc_json_buf_t *b, const struct timeval *now)
     }
     unsigned ms = (unsigned)(now->tv_usec / 1000) % 1000;
     char tail[5] = {(char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 'Z', '"'};
-    sc_json_raw(b, cached, cached_len);
-    sc_json_raw(b, tail, 5);
+    sc_json_out_raw(b, cached, cached_len);
+    sc_json_out_raw(b, tail, 5);
 }
 
-sc_log_text_t sc_log_cstr(const char *s)
+sc_log_text_t sc_log_line_cstr(const char *s)
 {
     return (sc_log_text_t){s, s != NULL ? strlen(s) : 0};
 }
@@ -67,7 +67,7 @@ sc_log_text_t sc_log_cstr(const char *s)
 size_t sc_log_line_format(const sc_log_line_t *f, char *out)
 {
     sc_json_buf_t b;
-    sc_json_init(&b, out, SC_LOG_LINE_MAX - 1);
+    sc_json_out_init(&b, out, SC_LOG_LINE_MAX - 1);
     json_time(&b, &f->time);
     TEXT(&b, "request_id", f->request_id, SHORT_MAX);
     TEXT(&b, "service", f->service, SHORT_MAX);
@@ -76,10 +76,10 @@ size_t sc_log_line_format(const sc_log_line_t *f, char *out)
     TEXT(&b, "path", f->path, URL_MAX);
     TEXT(&b, "query", f->query, URL_MAX);
     KEY(&b, "status");
-    sc_json_uint(&b, (unsigned long long)(f->status > 0 ? f->status : 0));
+    sc_json_out_uint(&b, (unsigned long long)(f->status > 0 ? f->status : 0));
     KEY(&b, "upstream_status");
     if (f->upstream_answered)
-        sc_json_uint(&b, (unsigned long long)(f->status > 0 ? f->status : 0));
+        sc_json_out_uint(&b, (unsigned long long)(f->status > 0 ? f->status : 0));
     else
         sc_json_lit(&b, "null");
     KEY(&b, "duration_ms");
@@ -96,9 +96,9 @@ size_t sc_log_line_format(const sc_log_line_t *f, char *out)
     TEXT(&b, "decision", f->decision, SHORT_MAX);
     TEXT(&b, "reason", f->reason, SHORT_MAX);
     KEY(&b, "bytes_in");
-    sc_json_uint(&b, (unsigned long long)f->bytes_in);
+    sc_json_out_uint(&b, (unsigned long long)f->bytes_in);
     KEY(&b, "bytes_out");
-    sc_json_uint(&b, (unsigned long long)f->bytes_out);
+    sc_json_out_uint(&b, (unsigned long long)f->bytes_out);
     TEXT(&b, "remote_addr", f->remote_addr, SHORT_MAX);
     TEXT(&b, "client_addr", f->client_addr, SHORT_MAX);
     TEXT(&b, "trace_id", f->trace_id, TRACE_MAX);
@@ -106,7 +106,7 @@ size_t sc_log_line_format(const sc_log_line_t *f, char *out)
     sc_json_lit(&b, "}");
     /* cannot happen with the bounds above; should it, a short valid line beats a broken one */
     if (b.truncated) {
-        sc_json_init(&b, out, SC_LOG_LINE_MAX - 1);
+        sc_json_out_init(&b, out, SC_LOG_LINE_MAX - 1);
         json_time(&b, &f->time);
         sc_json_lit(&b, ",\"error\":\"log_line_too_long\"}");
     }

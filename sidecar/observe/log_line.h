@@ -44,6 +44,6 @@ size_t sc_log_line_format(const sc_log_line_t *line, char *out);
 /**
  * The text of a NUL-terminated string (NULL gives null).
  */
-sc_log_text_t sc_log_cstr(const char *s);
+sc_log_text_t sc_log_line_cstr(const char *s);
 
 #endif

@@ -138,27 +138,27 @@ static void write_access_line(sc_access_log_t *log, const sc_service_t *service,
     }
     sc_log_line_t f = {
         .time = *now,
-        .request_id = sc_log_cstr(r != NULL ? r->id : NULL),
-        .service = sc_log_cstr(service->name),
-        .route = sc_log_cstr(r != NULL && r->route != NULL ? r->route->path : NULL),
+        .request_id = sc_log_line_cstr(r != NULL ? r->id : NULL),
+        .service = sc_log_line_cstr(service->name),
+        .route = sc_log_line_cstr(r != NULL && r->route != NULL ? r->route->path : NULL),
         .method = text_of(req->input.method),
         .path = text_of(path),
         .query = text_of(query),
         .status = req->res.status,
         .upstream_answered = r != NULL && r->forwarded && !r->proxy_failed,
         .duration_us = total_us,
-        .tenant = r != NULL ? text_of(r->tenant) : sc_log_cstr(NULL), /* as sent: escaped like any other field */
-        .subject = accepted ? text_of(r->identity.subject) : sc_log_cstr(NULL),
-        .auth_method = sc_log_cstr(auth_method_of(r)),
-        .key_id = accepted ? text_of(r->identity.key_id) : sc_log_cstr(NULL),
-        .decision = sc_log_cstr(decision_of(r)),
-        .reason = sc_log_cstr(r != NULL && r->denial != NULL ? r->denial->reason : NULL),
+        .tenant = r != NULL ? text_of(r->tenant) : sc_log_line_cstr(NULL), /* as sent: escaped like any other field */
+        .subject = accepted ? text_of(r->identity.subject) : sc_log_line_cstr(NULL),
+        .auth_method = sc_log_line_cstr(auth_method_of(r)),
+        .key_id = accepted ? text_of(r->identity.key_id) : sc_log_line_cstr(NULL),
+        .decision = sc_log_line_cstr(decision_of(r)),
+        .reason = sc_log_line_cstr(r != NULL && r->denial != NULL ? r->denial->reason : NULL),
         .bytes_in = req->entity.len,
         .bytes_out = req->bytes_sent,
-        .remote_addr = text_of(r != NULL ? sc_request_peer(r) : sc_peer_address(req)),
-        .client_addr = r != NULL ? text_of(sc_request_client(r)) : sc_log_cstr(NULL), /* unknown: headers not read */
-        .trace_id = gw != NULL ? text_of(gw->trace_id) : sc_log_cstr(NULL),
-        .gateway_request_id = gw != NULL ? text_of(gw->request_id) : sc_log_cstr(NULL),
+        .remote_addr = text_of(r != NULL ? sc_request_peer(r) : sc_request_peer_of(req)),
+        .client_addr = r != NULL ? text_of(sc_request_client(r)) : sc_log_line_cstr(NULL), /* unknown: headers not read */
+        .trace_id = gw != NULL ? text_of(gw->trace_id) : sc_log_line_cstr(NULL),
+        .gateway_request_id = gw != NULL ? text_of(gw->request_id) : sc_log_line_cstr(NULL),
     };
     if (f.upstream_answered)
         f.upstream_us = elapsed_us(&r->forwarded_at, &req->timestamps.response_start_at);
@@ -169,8 +169,8 @@ static void write_access_line(sc_access_log_t *log, const sc_service_t *service,
 static sc_request_t *find_request(h2o_req_t *req)
 {
     for (h2o_req_prefilter_t *p = req->prefilters; p != NULL; p = p->next)
-        if (sc_request_of_prefilter(p) != NULL)
-            return sc_request_of_prefilter(p);
+        if (sc_response_filter_request_of(p) != NULL)
+            return sc_response_filter_request_of(p);
     return NULL;
 }
 

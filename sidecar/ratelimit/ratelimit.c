@@ -107,7 +107,7 @@ static sc_ratelimit_verdict_t decide_with_redis(sc_request_t *r)
     struct tm tm;
     sc_redis_client_t *client = sc_tenant_store_redis(r->env->store);
 
-    /* while the connection is being made the decision waits for it (bounded): see sc_redis_command */
+    /* while the connection is being made the decision waits for it (bounded): see sc_redis_client_command */
     sc_schema_ratelimit_key(rate_key, prefix, r->tenant.base, r->tenant.len, service_scope(r));
     gmtime_r(&now, &tm);
     strftime(day, sizeof(day), "%Y%m%d", &tm);
@@ -157,7 +157,7 @@ void sc_ratelimit_add_headers(sc_request_t *r)
     const sc_limit_decision_t *d = &r->ratelimit.decision;
     char *policy = h2o_mem_alloc_pool(&req->pool, 64), *state = h2o_mem_alloc_pool(&req->pool, 64), *p;
     p = APPEND_LIT(policy, "\"tenant\";q=");
-    p += sc_format_uint(p, r->ratelimit.limit.rate);
+    p += sc_numfmt_uint(p, r->ratelimit.limit.rate);
     p = APPEND_LIT(p, ";w=1");
     size_t plen = (size_t)(p - policy);
     uint64_t retry_s = 0;
@@ -170,13 +170,13 @@ void sc_ratelimit_add_headers(sc_request_t *r)
         retry_s = 1; /* Retry-After is at least one second */
     uint64_t reset_s = d->gcra.allowed ? ceil_seconds(d->gcra.reset_ns) : retry_s;
     p = APPEND_LIT(state, "\"tenant\";r=");
-    p += sc_format_uint(p, d->gcra.remaining);
+    p += sc_numfmt_uint(p, d->gcra.remaining);
     p = APPEND_LIT(p, ";t=");
-    p += sc_format_uint(p, reset_s);
+    p += sc_numfmt_uint(p, reset_s);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-policy"), 0, NULL, policy, plen);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit"), 0, NULL, state, (size_t)(p - state));
     if (!d->gcra.allowed) {
         char *retry = h2o_mem_alloc_pool(&req->pool, SC_UINT_MAX_DIGITS);
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, retry, sc_format_uint(retry, retry_s));
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, retry, sc_numfmt_uint(retry, retry_s));
     }
 }

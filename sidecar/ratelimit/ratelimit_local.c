@@ -288,7 +288,7 @@ static sc_limit_decision_t decide_cold(sc_ratelimit_local_t *t, bucket_t *b1, bu
 sc_limit_decision_t sc_ratelimit_local_decide(sc_ratelimit_local_t *t, const char *key, size_t len, sc_gcra_limit_t limit,
                                               uint64_t quota, uint64_t now_ns, uint64_t day)
 {
-    request_t q = {sc_siphash(t->sip_key, key, len), key, len, limit, quota, now_ns, day};
+    request_t q = {sc_hash_siphash(t->sip_key, key, len), key, len, limit, quota, now_ns, day};
     if (q.hash == 0)
         q.hash = 1; /* 0 marks a free slot */
     bucket_t *b1 = &t->buckets[q.hash & t->mask], *b2 = &t->buckets[(q.hash >> 32) & t->mask];

@@ -120,7 +120,7 @@ static int send_call(call_t *c)
         argv[2 + i] = c->args[i];
         argvlen[2 + i] = strlen(c->args[i]);
     }
-    return sc_redis_command(c->client, on_reply, c, 2 + c->argc, argv, argvlen);
+    return sc_redis_client_command(c->client, on_reply, c, 2 + c->argc, argv, argvlen);
 }
 
 int sc_ratelimit_redis_decide(sc_redis_client_t *client, const char *rate_key, const char *quota_key, sc_gcra_limit_t limit,

@@ -27,7 +27,7 @@ static void on_cached_dispose(void *p)
         c->free_record(c->record);
 }
 
-sc_cached_t *sc_cached_new(void *record, void (*free_record)(void *record))
+sc_cached_t *sc_record_cache_value_new(void *record, void (*free_record)(void *record))
 {
     sc_cached_t *c = h2o_mem_alloc_shared(NULL, sizeof(*c), on_cached_dispose);
     c->record = record;
@@ -38,7 +38,7 @@ sc_cached_t *sc_cached_new(void *record, void (*free_record)(void *record))
 /* The record starts at the first offset past the wrapper that any type may start at. */
 #define PACKED_RECORD_OFFSET ((sizeof(sc_cached_t) + _Alignof(max_align_t) - 1) / _Alignof(max_align_t) * _Alignof(max_align_t))
 
-sc_cached_t *sc_cached_new_packed(size_t record_size)
+sc_cached_t *sc_record_cache_value_new_packed(size_t record_size)
 {
     sc_cached_t *c = h2o_mem_alloc_shared(NULL, PACKED_RECORD_OFFSET + record_size, on_cached_dispose);
     c->record = (char *)c + PACKED_RECORD_OFFSET;
@@ -77,7 +77,7 @@ static sc_cache_entry_t **bucket_of(sc_record_cache_t *c, uint64_t hash)
 
 static void unlink_entry(sc_record_cache_t *c, sc_cache_entry_t *e)
 {
-    sc_cache_entry_t **slot = bucket_of(c, sc_siphash(c->sip_key, e->key, e->key_len));
+    sc_cache_entry_t **slot = bucket_of(c, sc_hash_siphash(c->sip_key, e->key, e->key_len));
     while (*slot != e)
         slot = &(*slot)->next_in_bucket;
     *slot = e->next_in_bucket;
@@ -94,7 +94,7 @@ static void free_entry(sc_cache_entry_t *e)
 
 sc_cache_entry_t *sc_record_cache_find(sc_record_cache_t *c, const char *key, size_t len)
 {
-    uint64_t hash = sc_siphash(c->sip_key, key, len);
+    uint64_t hash = sc_hash_siphash(c->sip_key, key, len);
     for (sc_cache_entry_t *e = *bucket_of(c, hash); e != NULL; e = e->next_in_bucket) {
         /* keys hold SHA-256 digests of API keys: compared in constant time all the same */
         if (e->key_len == len && CRYPTO_memcmp(e->key, key, len) == 0) {
@@ -134,7 +134,7 @@ sc_cache_entry_t *sc_record_cache_insert(sc_record_cache_t *c, const char *key, 
     e->key[len] = '\0';
     e->key_len = (uint32_t)len;
     h2o_linklist_init_anchor(&e->waiters);
-    sc_cache_entry_t **slot = bucket_of(c, sc_siphash(c->sip_key, key, len));
+    sc_cache_entry_t **slot = bucket_of(c, sc_hash_siphash(c->sip_key, key, len));
     e->next_in_bucket = *slot;
     *slot = e;
     h2o_linklist_insert(c->lru.next, &e->lru);

@@ -82,13 +82,13 @@ size_t sc_record_cache_size(const sc_record_cache_t *cache);
  * Wraps a record for the cache, with one reference owned by the caller. record may be NULL
  * (absent). Like every h2o allocation, aborts when out of memory.
  */
-sc_cached_t *sc_cached_new(void *record, void (*free_record)(void *record));
+sc_cached_t *sc_record_cache_value_new(void *record, void (*free_record)(void *record));
 
 /**
  * A value whose record lives in the same block, after the wrapper: `record` points at
  * `record_size` bytes (aligned for any type) for the caller to fill, released with the value.
  * One allocation per cached record instead of two or more.
  */
-sc_cached_t *sc_cached_new_packed(size_t record_size);
+sc_cached_t *sc_record_cache_value_new_packed(size_t record_size);
 
 #endif

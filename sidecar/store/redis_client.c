@@ -383,7 +383,8 @@ static int queue_command(sc_redis_client_t *c, pending_t *p, int argc, const cha
     return 0;
 }
 
-int sc_redis_command(sc_redis_client_t *c, sc_redis_reply_cb cb, void *data, int argc, const char **argv, const size_t *argvlen)
+int sc_redis_client_command(sc_redis_client_t *c, sc_redis_reply_cb cb, void *data, int argc, const char **argv,
+                            const size_t *argvlen)
 {
     if (c->channel != NULL || (c->state != STATE_READY && !worth_waiting(c)))
         return -1;

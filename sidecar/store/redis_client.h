@@ -66,7 +66,7 @@ const sc_redis_client_stats_t *sc_redis_client_stats(const sc_redis_client_t *cl
  * serve stale data, fall back, or 503. Otherwise 0, and `cb` runs exactly once: with the reply,
  * or with "timeout", "not connected" or "connection lost".
  */
-int sc_redis_command(sc_redis_client_t *client, sc_redis_reply_cb cb, void *data, int argc, const char **argv,
-                     const size_t *argvlen);
+int sc_redis_client_command(sc_redis_client_t *client, sc_redis_reply_cb cb, void *data, int argc, const char **argv,
+                            const size_t *argvlen);
 
 #endif

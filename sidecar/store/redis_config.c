@@ -96,7 +96,7 @@ int sc_redis_config_load_password(sc_redis_config_t *c, const char *password_fil
     char *text = NULL;
     size_t len;
     if (password_file != NULL) {
-        if (sc_read_file(password_file, MAX_PASSWORD_BYTES, &text, &len, err, errsize) != 0)
+        if (sc_file_util_read(password_file, MAX_PASSWORD_BYTES, &text, &len, err, errsize) != 0)
             return -1;
         if (len > 0 && text[len - 1] == '\n')
             text[--len] = '\0';

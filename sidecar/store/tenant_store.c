@@ -189,16 +189,16 @@ static int reply_strings(const redisReply *reply, const char **strs, size_t *len
     return 0;
 }
 
-/* The cached copy is one block, record included (see sc_cached_new_packed); the parsed one goes. */
+/* The cached copy is one block, record included (see sc_record_cache_value_new_packed); the parsed one goes. */
 static sc_cached_t *pack_record(record_kind_t kind, void *record)
 {
     sc_cached_t *c;
     if (kind == RECORD_TENANT) {
-        c = sc_cached_new_packed(sc_tenant_record_packed_size(record));
+        c = sc_record_cache_value_new_packed(sc_tenant_record_packed_size(record));
         sc_tenant_record_pack(record, c->record);
         sc_tenant_record_free(record);
     } else {
-        c = sc_cached_new_packed(sc_apikey_record_packed_size(record));
+        c = sc_record_cache_value_new_packed(sc_apikey_record_packed_size(record));
         sc_apikey_record_pack(record, c->record);
         sc_apikey_record_free(record);
     }
@@ -266,7 +266,7 @@ static void on_fetch_reply(redisReply *reply, void *data, const char *err)
         result =
             h2o_linklist_is_empty(&e->waiters) ? (sc_lookup_t){SC_LOOKUP_UNAVAILABLE, NULL, 0} : unavailable_or_stale(s, e, now);
     } else if (reply->elements == 0) {
-        sc_cached_t *absent = sc_cached_new(NULL, NULL);
+        sc_cached_t *absent = sc_record_cache_value_new(NULL, NULL);
         if (!e->detached)
             store_value(e, absent, now, f->epoch);
         h2o_mem_release_shared(absent);
@@ -302,7 +302,7 @@ static int start_fetch(sc_tenant_store_t *s, sc_record_cache_t *cache, sc_cache_
     f->epoch = s->epoch;
     const char *argv[] = {"HGETALL", redis_key};
     size_t argvlen[] = {7, redis_key_len};
-    if (sc_redis_command(s->redis, on_fetch_reply, f, 2, argv, argvlen) != 0) {
+    if (sc_redis_client_command(s->redis, on_fetch_reply, f, 2, argv, argvlen) != 0) {
         free(f->tenant);
         free(f);
         return -1;

@@ -14,7 +14,7 @@
  *    again before it counts as fresh, because messages sent while it was away are lost (it is
  *    still served, within max_stale, until the fresh read answers).
  *  - While the connection is being made (start-up, reconnection) a lookup waits for it, up to
- *    the client's deadline (see sc_redis_command).
+ *    the client's deadline (see sc_redis_client_command).
  *  - When Redis cannot answer (down, or slower than timeout_ms), a record fetched less than
  *    max_stale ago is served, without waiting when Redis is known to be disconnected; past that
  *    the answer is "unavailable" and the pipeline fails closed (503).

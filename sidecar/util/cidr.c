@@ -7,7 +7,7 @@
 
 static const unsigned char v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-int sc_ip_parse(const char *text, size_t len, sc_ip_t *out)
+int sc_cidr_ip_parse(const char *text, size_t len, sc_ip_t *out)
 {
     char buf[INET6_ADDRSTRLEN];
     if (len == 0 || len >= sizeof(buf))
@@ -20,7 +20,7 @@ int sc_ip_parse(const char *text, size_t len, sc_ip_t *out)
     return inet_pton(AF_INET, buf, out->b + 12) == 1 ? 0 : -1; /* glibc: dotted decimal only, no 010 or 10.1 */
 }
 
-int sc_ip_from_sockaddr(const struct sockaddr *sa, sc_ip_t *out)
+int sc_cidr_ip_from_sockaddr(const struct sockaddr *sa, sc_ip_t *out)
 {
     if (sa->sa_family == AF_INET) {
         memcpy(out->b, v4_mapped_prefix, sizeof(v4_mapped_prefix));
@@ -64,7 +64,7 @@ int sc_cidr_parse(const char *text, sc_cidr_t *out, char *err, size_t errsize)
     int v4 = memchr(text, ':', addr_len) == NULL;
     unsigned max = v4 ? 32 : 128, prefix = max;
 
-    if (sc_ip_parse(text, addr_len, &out->net) != 0) {
+    if (sc_cidr_ip_parse(text, addr_len, &out->net) != 0) {
         snprintf(err, errsize, "\"%s\" is not an IPv4 or IPv6 address or range (ADDRESS or ADDRESS/PREFIX)", text);
         return -1;
     }

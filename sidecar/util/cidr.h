@@ -26,12 +26,12 @@ typedef struct sc_cidr {
  * A numeric IPv4 (dotted quad) or IPv6 address, `len` bytes, no port, brackets or zone.
  * Returns 0, or -1 when it is not one.
  */
-int sc_ip_parse(const char *text, size_t len, sc_ip_t *out);
+int sc_cidr_ip_parse(const char *text, size_t len, sc_ip_t *out);
 
 /**
  * The address of an AF_INET or AF_INET6 socket address. Returns 0, or -1 for another family.
  */
-int sc_ip_from_sockaddr(const struct sockaddr *sa, sc_ip_t *out);
+int sc_cidr_ip_from_sockaddr(const struct sockaddr *sa, sc_ip_t *out);
 
 /**
  * "ADDRESS/PREFIX" or a lone address (/32, /128). Refuses bits set past the prefix (a typo as

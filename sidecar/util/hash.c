@@ -11,7 +11,7 @@
         v2 += v1, v1 = ROTL(v1, 17), v1 ^= v2, v2 = ROTL(v2, 32);                                                                  \
     } while (0)
 
-uint64_t sc_siphash(const uint64_t key[2], const char *data, size_t len)
+uint64_t sc_hash_siphash(const uint64_t key[2], const char *data, size_t len)
 {
     uint64_t v0 = 0x736f6d6570736575ULL ^ key[0], v1 = 0x646f72616e646f6dULL ^ key[1];
     uint64_t v2 = 0x6c7967656e657261ULL ^ key[0], v3 = 0x7465646279746573ULL ^ key[1];

@@ -8,6 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-uint64_t sc_siphash(const uint64_t key[2], const char *data, size_t len);
+uint64_t sc_hash_siphash(const uint64_t key[2], const char *data, size_t len);
 
 #endif

@@ -8,7 +8,7 @@
 
 #define CUT_MARKER_LEN (sizeof(SC_JSON_CUT_MARKER) - 1)
 
-void sc_json_init(sc_json_buf_t *b, char *storage, size_t cap)
+void sc_json_out_init(sc_json_buf_t *b, char *storage, size_t cap)
 {
     b->base = storage;
     b->len = 0;
@@ -16,7 +16,7 @@ void sc_json_init(sc_json_buf_t *b, char *storage, size_t cap)
     b->truncated = 0;
 }
 
-void sc_json_raw(sc_json_buf_t *b, const char *s, size_t len)
+void sc_json_out_raw(sc_json_buf_t *b, const char *s, size_t len)
 {
     if (b->truncated || len > b->cap - b->len) {
         b->truncated = 1; /* sticky: what follows must not be kept without what was lost */
@@ -88,7 +88,7 @@ static size_t escape_one(const unsigned char *s, size_t avail, char *out, size_t
     return n;
 }
 
-int sc_json_string_max(sc_json_buf_t *b, const char *str, size_t len, size_t max)
+int sc_json_out_string_max(sc_json_buf_t *b, const char *str, size_t len, size_t max)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t room = max, keep = max > CUT_MARKER_LEN ? max - CUT_MARKER_LEN : 0;
@@ -103,12 +103,12 @@ int sc_json_string_max(sc_json_buf_t *b, const char *str, size_t len, size_t max
             size_t n = run - i;
             if (n > room - written) {
                 if (written < keep) { /* a plain run can be cut anywhere: keep what leaves room for the marker */
-                    sc_json_raw(b, str + i, keep - written);
+                    sc_json_out_raw(b, str + i, keep - written);
                     written = cut_len = keep;
                 }
                 goto Cut;
             }
-            sc_json_raw(b, str + i, n);
+            sc_json_out_raw(b, str + i, n);
             if (written <= keep)
                 cut_len = written + n < keep ? written + n : keep;
             written += n;
@@ -119,7 +119,7 @@ int sc_json_string_max(sc_json_buf_t *b, const char *str, size_t len, size_t max
         size_t consumed, n = escape_one(s + i, len - i, esc, &consumed);
         if (n > room - written)
             goto Cut;
-        sc_json_raw(b, esc, n);
+        sc_json_out_raw(b, esc, n);
         written += n;
         if (written <= keep)
             cut_len = written;
@@ -135,13 +135,13 @@ Cut:
     return 1;
 }
 
-void sc_json_string(sc_json_buf_t *b, const char *str, size_t len)
+void sc_json_out_string(sc_json_buf_t *b, const char *str, size_t len)
 {
-    sc_json_string_max(b, str, len, SIZE_MAX);
+    sc_json_out_string_max(b, str, len, SIZE_MAX);
 }
 
-void sc_json_uint(sc_json_buf_t *b, unsigned long long v)
+void sc_json_out_uint(sc_json_buf_t *b, unsigned long long v)
 {
     char num[SC_UINT_MAX_DIGITS];
-    sc_json_raw(b, num, sc_format_uint(num, v));
+    sc_json_out_raw(b, num, sc_numfmt_uint(num, v));
 }

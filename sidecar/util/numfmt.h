@@ -13,7 +13,7 @@
 /**
  * Writes `v` in decimal at `out` (no NUL) and returns the number of characters.
  */
-static inline size_t sc_format_uint(char *out, unsigned long long v)
+static inline size_t sc_numfmt_uint(char *out, unsigned long long v)
 {
     char digits[SC_UINT_MAX_DIGITS], *p = digits + sizeof(digits);
     do {

@@ -22,7 +22,7 @@ static char *fixture(const char *name, size_t *len)
 {
     char path[512], err[256], *text;
     snprintf(path, sizeof(path), "%s/%s", FIXTURES, name);
-    assert_int_equal(sc_read_file(path, 1 << 20, &text, len, err, sizeof(err)), 0);
+    assert_int_equal(sc_file_util_read(path, 1 << 20, &text, len, err, sizeof(err)), 0);
     return text;
 }
 

@@ -60,7 +60,7 @@ static char *mint(const char *kid, const char *payload, const char *secret)
         key = strdup(secret);
         key_len = strlen(secret);
     } else {
-        assert_int_equal(sc_read_file(FIXTURES "/hs256.secret", 4096, &key, &key_len, err, sizeof(err)), 0);
+        assert_int_equal(sc_file_util_read(FIXTURES "/hs256.secret", 4096, &key, &key_len, err, sizeof(err)), 0);
         if (key_len != 0 && key[key_len - 1] == '\n')
             --key_len;
     }

@@ -40,7 +40,7 @@ static void test_find(void **state)
     (void)state;
     for (size_t i = 0; i != sizeof(finds) / sizeof(finds[0]); ++i) {
         size_t at = 99, len = 99;
-        int found = sc_conf_find_placeholder(finds[i].text, strlen(finds[i].text), &at, &len);
+        int found = sc_conf_placeholder_find(finds[i].text, strlen(finds[i].text), &at, &len);
         if (found != finds[i].found || (found && (at != finds[i].at || len != finds[i].len)))
             fail_msg("\"%s\": expected %d at %zu len %zu, got %d at %zu len %zu", finds[i].text, finds[i].found, finds[i].at,
                      finds[i].len, found, at, len);

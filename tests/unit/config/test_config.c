@@ -183,15 +183,15 @@ static void test_addr_parse(void **state)
     (void)state;
     sc_addr_t a;
     char err[256];
-    assert_int_equal(sc_addr_parse("0.0.0.0:443", &a, err, sizeof(err)), 0);
+    assert_int_equal(sc_config_addr_parse("0.0.0.0:443", &a, err, sizeof(err)), 0);
     assert_int_equal(ntohs(((struct sockaddr_in *)&a.ss)->sin_port), 443);
-    assert_int_equal(sc_addr_parse("[::]:80", &a, err, sizeof(err)), 0);
+    assert_int_equal(sc_config_addr_parse("[::]:80", &a, err, sizeof(err)), 0);
     assert_int_equal(a.ss.ss_family, AF_INET6);
-    assert_int_equal(sc_addr_parse("127.0.0.1:0", &a, err, sizeof(err)), -1);
-    assert_int_equal(sc_addr_parse("127.0.0.1:65536", &a, err, sizeof(err)), -1);
-    assert_int_equal(sc_addr_parse("::1:80", &a, err, sizeof(err)), -1);
-    assert_int_equal(sc_addr_parse("[::1:80", &a, err, sizeof(err)), -1);
-    assert_int_equal(sc_addr_parse("1.2.3.4:+80", &a, err, sizeof(err)), -1);
+    assert_int_equal(sc_config_addr_parse("127.0.0.1:0", &a, err, sizeof(err)), -1);
+    assert_int_equal(sc_config_addr_parse("127.0.0.1:65536", &a, err, sizeof(err)), -1);
+    assert_int_equal(sc_config_addr_parse("::1:80", &a, err, sizeof(err)), -1);
+    assert_int_equal(sc_config_addr_parse("[::1:80", &a, err, sizeof(err)), -1);
+    assert_int_equal(sc_config_addr_parse("1.2.3.4:+80", &a, err, sizeof(err)), -1);
 }
 
 static void test_load_file(void **state)

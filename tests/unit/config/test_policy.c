@@ -192,10 +192,10 @@ static void test_invalid_policies(void **state)
 static void test_method_bits(void **state)
 {
     (void)state;
-    assert_int_equal(sc_method_bit("GET", 3), SC_METHOD_GET);
-    assert_int_equal(sc_method_bit("OPTIONS", 7), SC_METHOD_OPTIONS);
-    assert_int_equal(sc_method_bit("GETX", 4), 0);
-    assert_int_equal(sc_method_bit("GE", 2), 0);
+    assert_int_equal(sc_policy_method_bit("GET", 3), SC_METHOD_GET);
+    assert_int_equal(sc_policy_method_bit("OPTIONS", 7), SC_METHOD_OPTIONS);
+    assert_int_equal(sc_policy_method_bit("GETX", 4), 0);
+    assert_int_equal(sc_policy_method_bit("GE", 2), 0);
 }
 
 int main(void)

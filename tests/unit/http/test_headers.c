@@ -154,16 +154,17 @@ static void test_forward_strip_headers(void **state)
 static void test_error_body_escapes(void **state)
 {
     (void)state;
-    h2o_iovec_t body = sc_error_body(&pool, "forbidden", "tenant_mismatch", "quote \" backslash \\ newline \n bad \xff", "id1");
+    h2o_iovec_t body =
+        sc_http_error_body(&pool, "forbidden", "tenant_mismatch", "quote \" backslash \\ newline \n bad \xff", "id1");
     const char *expected =
         "{\"error\":\"forbidden\",\"reason\":\"tenant_mismatch\",\"message\":\"quote \\\" backslash \\\\ newline "
         "\\u000a bad \\ufffd\",\"request_id\":\"id1\"}\n";
     assert_int_equal(body.len, strlen(expected));
     assert_memory_equal(body.base, expected, body.len);
-    body = sc_error_body(&pool, "not_found", NULL, "m", "id2");
+    body = sc_http_error_body(&pool, "not_found", NULL, "m", "id2");
     assert_memory_equal(body.base, "{\"error\":\"not_found\",\"message\":\"m\",\"request_id\":\"id2\"}\n", body.len);
-    assert_string_equal(sc_error_code_for_status(504), "gateway_timeout");
-    assert_string_equal(sc_error_code_for_status(599), "error");
+    assert_string_equal(sc_http_error_code_for_status(504), "gateway_timeout");
+    assert_string_equal(sc_http_error_code_for_status(599), "error");
 }
 
 static void test_json_utf8(void **state)
@@ -171,13 +172,13 @@ static void test_json_utf8(void **state)
     (void)state;
     char storage[64];
     sc_json_buf_t b;
-    sc_json_init(&b, storage, sizeof(storage));
-    sc_json_string(&b, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xc0\xaf\xed\xa0\x80", 14); /* é € 😀, overlong /, surrogate */
+    sc_json_out_init(&b, storage, sizeof(storage));
+    sc_json_out_string(&b, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xc0\xaf\xed\xa0\x80", 14); /* é € 😀, overlong /, surrogate */
     assert_int_equal(b.truncated, 0);
     const char *expected = "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\"";
     assert_int_equal(b.len, strlen(expected));
     assert_memory_equal(b.base, expected, b.len);
-    sc_json_init(&b, storage, 4);
+    sc_json_out_init(&b, storage, 4);
     sc_json_lit(&b, "12345");
     assert_int_equal(b.truncated, 1);
 }

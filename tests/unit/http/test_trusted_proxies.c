@@ -45,7 +45,7 @@ static sc_cidr_t cidr(const char *text)
 static sc_ip_t ip(const char *text)
 {
     sc_ip_t out;
-    assert_int_equal(sc_ip_parse(text, strlen(text), &out), 0);
+    assert_int_equal(sc_cidr_ip_parse(text, strlen(text), &out), 0);
     return out;
 }
 
@@ -107,12 +107,12 @@ static void test_ipv4_mapped(void **state)
     sc_ip_t a;
     inet_pton(AF_INET, "10.20.30.40", &sin.sin_addr);
     inet_pton(AF_INET6, "::ffff:10.20.30.40", &sin6.sin6_addr);
-    assert_int_equal(sc_ip_from_sockaddr((struct sockaddr *)&sin, &a), 0);
+    assert_int_equal(sc_cidr_ip_from_sockaddr((struct sockaddr *)&sin, &a), 0);
     assert_true(sc_cidr_list_contains(&c, 1, &a));
-    assert_int_equal(sc_ip_from_sockaddr((struct sockaddr *)&sin6, &a), 0);
+    assert_int_equal(sc_cidr_ip_from_sockaddr((struct sockaddr *)&sin6, &a), 0);
     assert_true(sc_cidr_list_contains(&c, 1, &a));
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    assert_int_equal(sc_ip_from_sockaddr((struct sockaddr *)&sun, &a), -1);
+    assert_int_equal(sc_cidr_ip_from_sockaddr((struct sockaddr *)&sun, &a), -1);
 }
 
 static void test_bad_ranges(void **state)
@@ -160,7 +160,7 @@ static sc_trusted_proxies_t proxies(sc_cidr_t *list, size_t n)
 
 static void assert_client(const sc_trusted_proxies_t *tp, const char *chain, const char *expected)
 {
-    h2o_iovec_t got = sc_xff_client(tp, h2o_iovec_init(chain, strlen(chain)));
+    h2o_iovec_t got = sc_trusted_proxies_xff_client(tp, h2o_iovec_init(chain, strlen(chain)));
     if (expected == NULL) {
         if (got.len != 0)
             fail_msg("\"%s\": expected no client, got \"%.*s\"", chain, (int)got.len, got.base);
@@ -203,10 +203,10 @@ static void test_xff_append(void **state)
 {
     (void)state;
     h2o_iovec_t peer = h2o_iovec_init(H2O_STRLIT("127.0.0.1"));
-    h2o_iovec_t v = sc_xff_append(&pool, h2o_iovec_init(H2O_STRLIT("1.2.3.4")), peer);
+    h2o_iovec_t v = sc_trusted_proxies_xff_append(&pool, h2o_iovec_init(H2O_STRLIT("1.2.3.4")), peer);
     assert_int_equal(v.len, strlen("1.2.3.4, 127.0.0.1"));
     assert_memory_equal(v.base, "1.2.3.4, 127.0.0.1", v.len);
-    v = sc_xff_append(&pool, h2o_iovec_init(NULL, 0), peer);
+    v = sc_trusted_proxies_xff_append(&pool, h2o_iovec_init(NULL, 0), peer);
     assert_int_equal(v.len, peer.len);
     assert_memory_equal(v.base, "127.0.0.1", v.len);
 }

@@ -12,7 +12,7 @@
 
 static sc_log_text_t text(const char *s)
 {
-    return sc_log_cstr(s);
+    return sc_log_line_cstr(s);
 }
 
 /* Formats the line, checks it is one JSON object on one line, and returns it parsed. */
@@ -84,8 +84,8 @@ static void test_cut_never_splits_an_escape(void **state)
     for (size_t k = 0; k != sizeof(inputs) / sizeof(inputs[0]); ++k) {
         for (size_t max = sizeof(SC_JSON_CUT_MARKER) - 1; max != 40; ++max) {
             sc_json_buf_t b;
-            sc_json_init(&b, storage, sizeof(storage));
-            sc_json_string_max(&b, inputs[k], strlen(inputs[k]), max);
+            sc_json_out_init(&b, storage, sizeof(storage));
+            sc_json_out_string_max(&b, inputs[k], strlen(inputs[k]), max);
             assert_false(b.truncated);
             assert_true(b.len <= max + 2);
             json_error_t err;
@@ -103,8 +103,8 @@ static void test_nothing_kept_after_something_lost(void **state)
     (void)state;
     char storage[12];
     sc_json_buf_t b;
-    sc_json_init(&b, storage, sizeof(storage));
-    sc_json_string(&b, "AAAAAAAAA\xff/x", 12);
+    sc_json_out_init(&b, storage, sizeof(storage));
+    sc_json_out_string(&b, "AAAAAAAAA\xff/x", 12);
     assert_true(b.truncated);
     assert_null(memchr(b.base, '/', b.len));
     sc_json_lit(&b, "}");

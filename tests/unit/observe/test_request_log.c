@@ -106,26 +106,26 @@ static sc_log_line_t example(void)
 {
     return (sc_log_line_t){
         .time = {1795852800, 123456}, /* 2026-11-28T08:00:00.123456Z */
-        .request_id = sc_log_cstr("01JDXR5V3Q8M6ZK2N4T7W9YB1C"),
-        .service = sc_log_cstr("langchain"),
-        .route = sc_log_cstr("/langchain/**"),
-        .method = sc_log_cstr("POST"),
-        .path = sc_log_cstr("/langchain/v1/invoke"),
-        .query = sc_log_cstr("stream=true&api_key=REDACTED"),
+        .request_id = sc_log_line_cstr("01JDXR5V3Q8M6ZK2N4T7W9YB1C"),
+        .service = sc_log_line_cstr("langchain"),
+        .route = sc_log_line_cstr("/langchain/**"),
+        .method = sc_log_line_cstr("POST"),
+        .path = sc_log_line_cstr("/langchain/v1/invoke"),
+        .query = sc_log_line_cstr("stream=true&api_key=REDACTED"),
         .status = 200,
         .upstream_answered = 1,
         .duration_us = 12345,
         .upstream_us = 11900,
-        .tenant = sc_log_cstr("acme"),
-        .subject = sc_log_cstr("user-1"),
-        .auth_method = sc_log_cstr("jwt"),
-        .decision = sc_log_cstr("allow"),
+        .tenant = sc_log_line_cstr("acme"),
+        .subject = sc_log_line_cstr("user-1"),
+        .auth_method = sc_log_line_cstr("jwt"),
+        .decision = sc_log_line_cstr("allow"),
         .bytes_in = 512,
         .bytes_out = (uint64_t)1 << 40,
-        .remote_addr = sc_log_cstr("10.0.0.7"),
-        .client_addr = sc_log_cstr("203.0.113.9"),
-        .trace_id = sc_log_cstr("Root=1-67891233-abcdef012345678912345678"),
-        .gateway_request_id = sc_log_cstr("c6af9ac6-7b61-11e6-9a41-93e8deadbeef"),
+        .remote_addr = sc_log_line_cstr("10.0.0.7"),
+        .client_addr = sc_log_line_cstr("203.0.113.9"),
+        .trace_id = sc_log_line_cstr("Root=1-67891233-abcdef012345678912345678"),
+        .gateway_request_id = sc_log_line_cstr("c6af9ac6-7b61-11e6-9a41-93e8deadbeef"),
     };
 }
 
@@ -219,7 +219,7 @@ static void test_hostile_values_in_every_field(void **state)
     for (size_t h = 0; h != sizeof(hostile) / sizeof(hostile[0]); ++h) {
         for (size_t i = 0; i != NUM_TEXT_FIELDS; ++i) {
             sc_log_line_t f = example();
-            *text_at(&f, &text_fields[i]) = sc_log_cstr(hostile[h].value);
+            *text_at(&f, &text_fields[i]) = sc_log_line_cstr(hostile[h].value);
             json_t *doc = format_and_parse(&f);
             check_shape(doc);
             const char *logged = string_of(doc, text_fields[i].key);

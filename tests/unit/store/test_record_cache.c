@@ -36,7 +36,7 @@ static sc_cached_t *value_new(int n)
     int *record = malloc(sizeof(*record));
     assert_non_null(record);
     *record = n;
-    return sc_cached_new(record, count_free);
+    return sc_record_cache_value_new(record, count_free);
 }
 
 static sc_cache_entry_t *insert(sc_record_cache_t *c, const char *key)
@@ -302,7 +302,7 @@ static void test_packed_value(void **state)
     h2o_mem_pool_t req_pool;
     h2o_mem_init_pool(&req_pool);
 
-    sc_cached_t *v = sc_cached_new_packed(3 * sizeof(uint64_t));
+    sc_cached_t *v = sc_record_cache_value_new_packed(3 * sizeof(uint64_t));
     assert_non_null(v->record);
     assert_int_equal((uintptr_t)v->record % _Alignof(max_align_t), 0);
     uint64_t *record = v->record;
@@ -357,7 +357,7 @@ static void test_set_replaces_value(void **state)
     assert_int_equal(e->fetched_at, 300);
 
     /* known absent: no record and no free function */
-    sc_cached_t *absent = sc_cached_new(NULL, NULL);
+    sc_cached_t *absent = sc_record_cache_value_new(NULL, NULL);
     sc_record_cache_set(e, absent, 400);
     h2o_mem_release_shared(absent);
     assert_int_equal(frees, 2);

@@ -148,7 +148,7 @@ static void test_url_error_never_echoes_credentials(void **state)
         fail();
 }
 
-/* Port and database are plain digits, as sc_addr_parse requires for listen addresses. */
+/* Port and database are plain digits, as sc_config_addr_parse requires for listen addresses. */
 static void test_url_numbers_are_plain_digits(void **state)
 {
     (void)state;

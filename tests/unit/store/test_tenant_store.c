@@ -64,7 +64,7 @@ static void test_well_formed_messages(void **state)
     assert_int_equal(malformed(f), 0);
 }
 
-/* "key <400 x A> <64 x 0>" overflowed a stack buffer (ASan: stack-buffer-overflow in sc_siphash):
+/* "key <400 x A> <64 x 0>" overflowed a stack buffer (ASan: stack-buffer-overflow in sc_hash_siphash):
  * the tenant part was never checked and snprintf's wanted length was used as the key length. */
 static void test_oversized_tenant_in_a_key_message(void **state)
 {

@@ -4,7 +4,7 @@
  *
  * A binary of its own (test_tenant_store.c runs the real client against a closed port): here the
  * Redis client is replaced at link level. This file defines sc_redis_client_create, _destroy,
- * _is_ready and sc_redis_command, so the linker does not take redis_client.c's (a clash would
+ * _is_ready and sc_redis_client_command, so the linker does not take redis_client.c's (a clash would
  * fail the link). The fake records each HGETALL and the test answers it with a reply it builds,
  * or with an error, or refuses the command. Time is the loop's clock, which h2o_now reads and
  * only h2o_evloop_run updates: the loop never runs here, so the test sets it.
@@ -28,7 +28,7 @@ struct sc_redis_client {
 
 static struct {
     int ready;  /* what sc_redis_client_is_ready says */
-    int refuse; /* sc_redis_command fails at once */
+    int refuse; /* sc_redis_client_command fails at once */
     int sent;   /* commands sent */
     char key[256];
     sc_redis_reply_cb cb; /* the pending command (one at a time is all these tests need) */
@@ -63,8 +63,8 @@ int sc_redis_client_is_ready(const sc_redis_client_t *client)
     return fake.ready;
 }
 
-int sc_redis_command(sc_redis_client_t *client, sc_redis_reply_cb cb, void *data, int argc, const char **argv,
-                     const size_t *argvlen)
+int sc_redis_client_command(sc_redis_client_t *client, sc_redis_reply_cb cb, void *data, int argc, const char **argv,
+                            const size_t *argvlen)
 {
     if (fake.refuse)
         return -1;
