@@ -133,7 +133,7 @@ sc_cache_entry_t *sc_record_cache_insert(sc_record_cache_t *c, const char *key, 
     memcpy(e->key, key, len);
     e->key[len] = '\0';
     e->key_len = (uint32_t)len;
-    h2o_linklist_init_anchor(&e->waiters);
+    h2o_linklist_init_anchor(&e->pending_lookups);
     sc_cache_entry_t **slot = bucket_of(c, sc_hash_siphash(c->sip_key, key, len));
     e->next_in_bucket = *slot;
     *slot = e;

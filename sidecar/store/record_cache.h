@@ -31,10 +31,10 @@ typedef struct sc_cached {
 typedef struct sc_cache_entry {
     struct sc_cache_entry *next_in_bucket;
     h2o_linklist_t lru;
-    sc_cached_t *value;     /* NULL until the first lookup completes */
-    uint64_t fetched_at;    /* ms, when value was fetched */
-    h2o_linklist_t waiters; /* owned by the store */
-    uint32_t epoch;         /* owned by the store: which subscription the value was read under */
+    sc_cached_t *value;             /* NULL until the first lookup completes */
+    uint64_t fetched_at;            /* ms, when value was fetched */
+    h2o_linklist_t pending_lookups; /* owned by the store */
+    uint32_t epoch;                 /* owned by the store: which subscription the value was read under */
     uint32_t key_len;
     uint8_t pending;  /* a lookup is in flight */
     uint8_t detached; /* removed from the cache while pending: freed when the lookup completes */

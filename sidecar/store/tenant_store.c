@@ -30,12 +30,12 @@ struct sc_store {
     sc_tenant_store_stats_t stats;
 };
 
-/* A request waiting on a pending cache entry. */
-typedef struct waiter {
+/* A lookup waiting on a pending cache entry: its callback, run when the fetch answers. */
+typedef struct pending_lookup {
     h2o_linklist_t link;
     sc_tenant_store_cb cb;
     void *data;
-} waiter_t;
+} pending_lookup_t;
 
 /* What a lookup in flight needs to finish its job. */
 typedef struct fetch {
@@ -120,7 +120,7 @@ static const sc_redis_client_callbacks_t subscriber_callbacks = {
 };
 static const sc_redis_client_callbacks_t command_callbacks = {0};
 
-/* ------------------------------------------------------------------ answering waiters */
+/* ------------------------------------------------------------------ answering pending lookups */
 
 static sc_lookup_t answer_from_entry(const sc_cache_entry_t *e, int stale)
 {
@@ -133,10 +133,10 @@ static sc_lookup_t answer_from_entry(const sc_cache_entry_t *e, int stale)
     return r;
 }
 
-static void notify_waiters(sc_cache_entry_t *e, sc_lookup_t result)
+static void answer_pending_lookups(sc_cache_entry_t *e, sc_lookup_t result)
 {
-    while (!h2o_linklist_is_empty(&e->waiters)) {
-        waiter_t *w = H2O_STRUCT_FROM_MEMBER(waiter_t, link, e->waiters.next);
+    while (!h2o_linklist_is_empty(&e->pending_lookups)) {
+        pending_lookup_t *w = H2O_STRUCT_FROM_MEMBER(pending_lookup_t, link, e->pending_lookups.next);
         h2o_linklist_unlink(&w->link);
         sc_lookup_t mine = result;
         if (mine.cached != NULL)
@@ -237,7 +237,7 @@ static void store_value(sc_cache_entry_t *e, sc_cached_t *value, uint64_t now, u
 
 /*
  * A record found for an entry in probation moves to the cache of records that exist. Returns 1
- * when it did (the probation entry is then removed by the caller, once its waiters are answered).
+ * when it did (the probation entry is then removed by the caller, once its pending lookups are answered).
  */
 static int promote(sc_tenant_store_t *s, const sc_cache_entry_t *e, sc_cached_t *value, uint64_t now, uint32_t epoch)
 {
@@ -263,8 +263,8 @@ static void on_fetch_reply(redisReply *reply, void *data, const char *err)
         if (err == NULL)
             sc_log_error("tenant store: unexpected reply to HGETALL (%s)", describe(e, what, sizeof(what)));
         /* a refresh in the background has nobody to answer: the entry stays as it was */
-        result =
-            h2o_linklist_is_empty(&e->waiters) ? (sc_lookup_t){SC_LOOKUP_UNAVAILABLE, NULL, 0} : unavailable_or_stale(s, e, now);
+        result = h2o_linklist_is_empty(&e->pending_lookups) ? (sc_lookup_t){SC_LOOKUP_UNAVAILABLE, NULL, 0}
+                                                            : unavailable_or_stale(s, e, now);
     } else if (reply->elements == 0) {
         sc_cached_t *absent = sc_record_cache_value_new(NULL, NULL);
         if (!e->detached)
@@ -278,7 +278,7 @@ static void on_fetch_reply(redisReply *reply, void *data, const char *err)
         if (value != NULL && !e->detached && !(f->cache == s->probation && (promoted = promote(s, e, value, now, f->epoch))))
             store_value(e, value, now, f->epoch);
     }
-    notify_waiters(e, result);
+    answer_pending_lookups(e, result);
     if (e->detached)
         sc_record_cache_free_detached(e);
     else if (e->value == NULL || promoted)
@@ -313,12 +313,12 @@ static int start_fetch(sc_tenant_store_t *s, sc_record_cache_t *cache, sc_cache_
 
 static int add_waiter(sc_cache_entry_t *e, sc_tenant_store_cb cb, void *data)
 {
-    waiter_t *w = calloc(1, sizeof(*w)); /* an unlinked list node is all zeros */
+    pending_lookup_t *w = calloc(1, sizeof(*w)); /* an unlinked list node is all zeros */
     if (w == NULL)
         return -1;
     w->cb = cb;
     w->data = data;
-    h2o_linklist_insert(&e->waiters, &w->link);
+    h2o_linklist_insert(&e->pending_lookups, &w->link);
     return 0;
 }
 
@@ -465,7 +465,7 @@ void sc_tenant_store_destroy(sc_tenant_store_t *s)
     if (s->subscriber != NULL)
         sc_redis_client_destroy(s->subscriber);
     if (s->redis != NULL)
-        sc_redis_client_destroy(s->redis); /* pending fetches complete (their waiters get "unavailable") */
+        sc_redis_client_destroy(s->redis); /* pending fetches complete (their pending lookups get "unavailable") */
     sc_record_cache_destroy(s->cache);
     sc_record_cache_destroy(s->probation);
     free(s);

@@ -76,7 +76,7 @@ static void test_insert_find(void **state)
     assert_null(e->value); /* empty until the first lookup completes */
     assert_int_equal(e->pending, 0);
     assert_int_equal(e->detached, 0);
-    assert_true(h2o_linklist_is_empty(&e->waiters));
+    assert_true(h2o_linklist_is_empty(&e->pending_lookups));
 
     assert_ptr_equal(find(c, "acme"), e);
     assert_null(find(c, "acm"));
