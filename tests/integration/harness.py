@@ -12,6 +12,7 @@ import tempfile
 import textwrap
 import time
 import unittest
+import weakref
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("SIDECAR_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "..", "..")))
@@ -97,6 +98,38 @@ def request(port, method, path, headers=None, body=None, timeout=HTTP_TIMEOUT_S)
         return Response(resp.status, resp.getheaders(), data)
     finally:
         conn.close()
+
+
+# What a socket has received past the response read last: pipelined answers can arrive in one
+# segment, and dropping the second would look like a connection closed without an answer.
+_unread = weakref.WeakKeyDictionary()
+
+
+def read_response(s, timeout=30):
+    """Reads one HTTP response (head and Content-Length body) from a socket; returns
+    (status, headers dict with lower-case names, body). Bytes past it are kept for the next call."""
+    s.settimeout(timeout)
+    data = _unread.pop(s, b"")
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise AssertionError("connection closed before a response head: %r" % data)
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise AssertionError("connection closed %d bytes into a %d-byte body" % (len(body), length))
+        body += chunk
+    if len(body) > length:
+        _unread[s] = body[length:]
+    return int(lines[0].split()[1]), headers, body[:length]
 
 
 class Process:

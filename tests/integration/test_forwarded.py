@@ -9,7 +9,7 @@ import signal
 import socket
 import ssl
 
-from harness import IntegrationTest, wait_until
+from harness import IntegrationTest, read_response, wait_until
 from test_tls import make_certs
 
 POLICY = """
@@ -184,30 +184,20 @@ class ClientCertificateTest(ForwardedBase):
 
     @staticmethod
     def get(s, path, xff="1.2.3.4", proto="http"):
-        """One keep-alive request; returns the status line."""
+        """One keep-alive request; returns the status."""
         s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n\r\n"
                    % (path, xff, proto)).encode())
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
-        while len(body) < length:
-            body += s.recv(65536)
-        return head.split(b"\r\n")[0]
+        return read_response(s)[0]
 
     def test_verified_certificate_is_trusted(self):
         sidecar = self.start("trusted_proxies: {client_cert: true}",
                              {"gw": {"extra_yaml": self.tls_yaml()}, "open": {"extra_yaml": self.tls_yaml(client_ca=False)}})
-        self.assertEqual(self.get(self.connect(sidecar, "gw", "client"), "/public/a"), b"HTTP/1.1 200 OK")
+        self.assertEqual(self.get(self.connect(sidecar, "gw", "client"), "/public/a"), 200)
         h = self.backend_headers()
         self.assertEqual(h["x-forwarded-for"], ["1.2.3.4, 127.0.0.1"])
         self.assertEqual(h["x-forwarded-proto"], ["http"])  # what the gateway said, not the listener's https
         # the same host and headers on a listener that asks for no certificate: replaced
-        self.assertEqual(self.get(self.connect(sidecar, "open"), "/public/b"), b"HTTP/1.1 200 OK")
+        self.assertEqual(self.get(self.connect(sidecar, "open"), "/public/b"), 200)
         h = self.backend_headers()
         self.assertEqual(h["x-forwarded-for"], ["127.0.0.1"])
         self.assertEqual(h["x-forwarded-proto"], ["https"])
@@ -218,7 +208,7 @@ class ClientCertificateTest(ForwardedBase):
         # TLS without client certificates; 10.0.0.0/8 is there only so that the section names someone
         sidecar = self.start("trusted_proxies:\n  cidrs: [10.0.0.0/8]", {"gw": {"extra_yaml": self.tls_yaml(client_ca=False)}})
         old = self.connect(sidecar, "gw")
-        self.assertEqual(self.get(old, "/public/a"), b"HTTP/1.1 200 OK")
+        self.assertEqual(self.get(old, "/public/a"), 200)
         with open(sidecar.config_path) as f:
             text = f.read()
         text = text.replace("  cidrs: [10.0.0.0/8]", "  client_cert: true")
@@ -230,8 +220,8 @@ class ClientCertificateTest(ForwardedBase):
         sidecar.process.signal(signal.SIGHUP)
         wait_until(lambda: sidecar.metric('policy_sidecar_config_reloads_total{result="success"}') > before, what="the reload")
         # the open connection proved nothing: its headers are still replaced under the new configuration
-        self.assertEqual(self.get(old, "/public/b"), b"HTTP/1.1 200 OK")
+        self.assertEqual(self.get(old, "/public/b"), 200)
         self.assertEqual(self.backend_headers()["x-forwarded-for"], ["127.0.0.1"])
         # a new one with the certificate is trusted
-        self.assertEqual(self.get(self.connect(sidecar, "gw", "client"), "/public/c"), b"HTTP/1.1 200 OK")
+        self.assertEqual(self.get(self.connect(sidecar, "gw", "client"), "/public/c"), 200)
         self.assertEqual(self.backend_headers()["x-forwarded-for"], ["1.2.3.4, 127.0.0.1"])

@@ -9,7 +9,7 @@ import ssl
 import subprocess
 import unittest
 
-from harness import SOURCE_DIR, IntegrationTest, wait_until
+from harness import SOURCE_DIR, IntegrationTest, read_response, wait_until
 
 POLICY = """
 routes:
@@ -129,23 +129,14 @@ class TlsReloadTest(TlsBase):
 
     @staticmethod
     def keepalive_get(s):
+        """One request on an open connection; returns the status."""
         s.sendall(b"GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
-        while len(body) < length:
-            body += s.recv(65536)
-        return head.split(b"\r\n")[0]
+        return read_response(s)[0]
 
     def test_reload_rotates_the_certificate(self):
         sidecar = self.start(self.tls_block())
         old = self.open_keepalive(sidecar, self.cert("ca.crt"))
-        self.assertEqual(self.keepalive_get(old), b"HTTP/1.1 200 OK")
+        self.assertEqual(self.keepalive_get(old), 200)
         # the rotation: new files in place of the old ones, from a new CA
         rotated = os.path.join(self.tmp, "rotated")
         make_certs(rotated)
@@ -158,7 +149,7 @@ class TlsReloadTest(TlsBase):
                 self.assertEqual(fingerprint_der(s.getpeercert(binary_form=True)), fingerprint(self.cert("server.crt")))
         with self.assertRaises(ssl.SSLCertVerificationError):  # the old certificate is no longer served
             self.open_keepalive(sidecar, self.cert("ca.crt"))
-        self.assertEqual(self.keepalive_get(old), b"HTTP/1.1 200 OK")  # the open connection goes on
+        self.assertEqual(self.keepalive_get(old), 200)  # the open connection goes on
 
     def test_reload_applies_new_pins(self):
         refuse_all = self.tls_block("      client_ca_file: %s\n      client_subjects: ['CN=someone-else']\n" % self.cert("ca.crt"))
