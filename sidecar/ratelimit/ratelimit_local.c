@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "hash.h"
 
@@ -67,6 +68,30 @@ static size_t num_buckets_for(size_t max_entries)
     return n;
 }
 
+/* A zeroed mutex is an initialised one where PTHREAD_MUTEX_INITIALIZER is all zeros (glibc). */
+static int zero_is_an_initialised_mutex(void)
+{
+    static const pthread_mutex_t initialiser = PTHREAD_MUTEX_INITIALIZER, zero;
+    return memcmp(&initialiser, &zero, sizeof(zero)) == 0;
+}
+
+/*
+ * The table is mapped, not allocated and cleared: its pages (7 MB for the default 100,000
+ * entries) stay out of the process's memory until a bucket is first used. Mapped memory is
+ * zeroed and page-aligned, which is all the buckets need.
+ */
+static bucket_t *map_buckets(size_t n)
+{
+    void *mem = mmap(NULL, n * sizeof(bucket_t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        return NULL;
+    bucket_t *buckets = mem;
+    if (!zero_is_an_initialised_mutex())
+        for (size_t i = 0; i != n; ++i)
+            pthread_mutex_init(&buckets[i].lock, NULL);
+    return buckets;
+}
+
 sc_ratelimit_local_t *sc_ratelimit_local_create(size_t max_entries)
 {
     if (max_entries == 0 || max_entries > MAX_ENTRIES)
@@ -75,17 +100,10 @@ sc_ratelimit_local_t *sc_ratelimit_local_create(size_t max_entries)
     if (t == NULL)
         return NULL;
     size_t n = num_buckets_for(max_entries);
-    void *mem = NULL;
-    if (posix_memalign(&mem, _Alignof(bucket_t), n * sizeof(bucket_t)) != 0 ||
-        RAND_bytes((unsigned char *)t->sip_key, sizeof(t->sip_key)) != 1) {
-        free(mem);
+    if (RAND_bytes((unsigned char *)t->sip_key, sizeof(t->sip_key)) != 1 || (t->buckets = map_buckets(n)) == NULL) {
         free(t);
         return NULL;
     }
-    memset(mem, 0, n * sizeof(bucket_t));
-    t->buckets = mem;
-    for (size_t i = 0; i != n; ++i)
-        pthread_mutex_init(&t->buckets[i].lock, NULL);
     t->mask = n - 1;
     t->max_entries = max_entries;
     t->high_water = max_entries - max_entries / 8;
@@ -101,7 +119,7 @@ void sc_ratelimit_local_destroy(sc_ratelimit_local_t *t)
             free(t->buckets[i].slots[j].key);
         pthread_mutex_destroy(&t->buckets[i].lock);
     }
-    free(t->buckets);
+    munmap(t->buckets, (t->mask + 1) * sizeof(bucket_t));
     free(t);
 }
 
