@@ -411,16 +411,18 @@ static int lookup(sc_tenant_store_t *s, record_kind_t kind, const char *tenant, 
     if (e == NULL && (e = sc_record_cache_insert(cache, key, key_len)) == NULL)
         goto Fail;
     if (start_fetch(s, cache, e, kind, tenant, tenant_len, rkey, redis_key(s, rkey, kind, tenant, tenant_len, sha256_hex)) != 0) {
-        if (e->value == NULL)
+        if (e->value == NULL) {
             sc_record_cache_remove(cache, e);
+            e = NULL;
+        }
         goto Fail;
     }
 Wait:
     if (add_waiter(e, cb, data) != 0)
         goto Fail; /* the fetch goes on and fills the cache for the next request */
     return 0;
-Fail:
-    *result = unavailable_or_stale(s, NULL, now);
+Fail: /* a record still within max_stale serves, as when Redis is known to be down */
+    *result = unavailable_or_stale(s, e, now);
     return 1;
 }
 

@@ -276,6 +276,22 @@ static void test_stale_within_max_stale(void **state)
     forget_answer();
 }
 
+/* Connected, but the client refuses the command at once: a record within max_stale still serves. */
+static void test_stale_when_the_command_is_refused(void **state)
+{
+    (void)state;
+    async_lookup("acme");
+    redis_answers_fields(ACTIVE, NULL);
+    forget_answer();
+
+    advance_ms(MAX_STALE_MS - 1);
+    fake.refuse = 1;
+    sc_lookup_t r = sync_lookup("acme");
+    assert_int_equal(r.status, SC_LOOKUP_FOUND);
+    assert_true(r.stale);
+    fake.refuse = 0;
+}
+
 /* Past max_stale, or never read: "unavailable" (the pipeline fails closed), never "not found". */
 static void test_unavailable_past_max_stale(void **state)
 {
@@ -378,6 +394,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_lookups_share_one_fetch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_within_max_stale, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_when_the_command_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unavailable_past_max_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalidation_drops_the_record, setup, teardown),
