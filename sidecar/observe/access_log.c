@@ -52,11 +52,11 @@ static void write_all(sc_access_log_t *log, const char *buf, size_t len)
     }
 }
 
-static void reopen_if_asked(sc_access_log_t *log)
+/* reopen: the request taken under the lock (SIGUSR1 may set it again meanwhile: not lost) */
+static void reopen_if_asked(sc_access_log_t *log, int reopen)
 {
-    if (!log->reopen_requested || log->path == NULL)
+    if (!reopen || log->path == NULL)
         return;
-    log->reopen_requested = 0;
     int fd = open_file(log->path);
     if (fd == -1) {
         sc_log_error("access log: cannot reopen %s: %s (still writing to the old file)", log->path, strerror(errno));
@@ -100,10 +100,11 @@ static void *writer_main(void *arg)
         size_t len = log->pending_len;
         log->pending = spare;
         log->pending_len = 0;
-        int stopping = log->stopping;
+        int stopping = log->stopping, reopen = log->reopen_requested;
+        log->reopen_requested = 0;
         pthread_mutex_unlock(&log->lock);
 
-        reopen_if_asked(log);
+        reopen_if_asked(log, reopen);
         write_all(log, batch, len);
         spare = batch;
         if (stopping)
