@@ -26,7 +26,9 @@ static void emit(text_t *t, const char *fmt, ...)
         va_start(ap, fmt);
         int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
         va_end(ap);
-        if (n >= 0 && (size_t)n < t->cap - t->len) {
+        if (n < 0)
+            return; /* an encoding error: the line is left out rather than the scrape looping */
+        if ((size_t)n < t->cap - t->len) {
             t->len += (size_t)n;
             return;
         }
