@@ -41,7 +41,6 @@ struct sc_conn {
     conn_state_t state;
     int has_body;
     int withheld;     /* the body of the current request is withheld: answered before it */
-    int refusing;     /* a 503 is being written; h2o hears of the end once it is */
     int client_cert;  /* the handshake required a verified client certificate (trusted_proxies.h) */
     size_t accounted; /* of sock->input->size, counted in guard->buffered */
     h2o_iovec_t refusal;
@@ -183,7 +182,6 @@ static void refuse(sc_conn_t *c, h2o_socket_t *sock)
                        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
                        "Retry-After: 1\r\nX-Request-Id: %s\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
                        id, body_len, body);
-    c->refusing = 1;
     c->refusal = h2o_iovec_init(c->refusal_buf, (size_t)len);
     /* the body is never used (h2o keeps its own copy of the head): its bytes are released now,
      * before the answer can reach the client and the client try again */

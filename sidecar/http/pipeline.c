@@ -379,10 +379,6 @@ static sc_verdict_t limit(sc_request_t *r)
     return SC_VERDICT_SUSPENDED;
 }
 
-/*
- * The request keeps the configuration it started with, whatever a reload does meanwhile; the
- * request logger (request_log.c) gives it back when the response is over.
- */
 int sc_pipeline_answers_before_body(const sc_policy_t *policy, const char *method, size_t method_len, const char *path,
                                     size_t path_len, int has_credentials)
 {
