@@ -65,8 +65,8 @@ static int setup_service(sc_server_t *server, size_t index)
     h2o_hostconf_t *host = h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     path->error_log.emit_request_errors = 0; /* proxy errors are logged by response_filter.c */
-    svc->pipeline = sc_pipeline_register(path, index);
-    svc->logger = sc_request_log_register(path, index);
+    sc_pipeline_register(path, index);
+    sc_request_log_register(path, index); /* requests that reached the pipeline */
 
     if (h2o_url_parse(service->upstream, SIZE_MAX, &upstream) != 0) {
         sc_log_error("service %s: bad upstream %s", service->name, service->upstream);
@@ -78,7 +78,7 @@ static int setup_service(sc_server_t *server, size_t index)
     };
     h2o_proxy_register_reverse_proxy(path, &upstream, &proxy);
     sc_response_filter_register_fallback(&host->fallback_path);
-    svc->fallback_logger = sc_request_log_register(&host->fallback_path, index);
+    sc_request_log_register(&host->fallback_path, index); /* requests h2o refused before routing (413...) */
     return 0;
 }
 

@@ -262,9 +262,7 @@ int sc_worker_init(sc_worker_t *w, const sc_worker_shared_t *shared, unsigned in
     for (size_t i = 0; i != n; ++i) {
         sc_worker_service_conf_t *svc = &shared->services[i];
         h2o_context_init(&w->service_ctx[i], w->loop, &svc->globalconf);
-        sc_pipeline_bind_worker(svc->pipeline, &w->service_ctx[i], &w->env);
-        sc_request_log_bind_worker(svc->logger, &w->service_ctx[i], &w->env);
-        sc_request_log_bind_worker(svc->fallback_logger, &w->service_ctx[i], &w->env);
+        sc_request_env_bind(&w->service_ctx[i], &w->env);
         w->service_accept[i].ctx = &w->service_ctx[i];
         w->service_accept[i].hosts = svc->globalconf.hosts;
         w->services[i] = (sc_worker_service_t){w, i};

@@ -41,9 +41,6 @@ typedef struct sc_worker_stats {
  * and loggers in it, and its listening socket. */
 typedef struct sc_worker_service_conf {
     h2o_globalconf_t globalconf;
-    h2o_handler_t *pipeline;
-    h2o_logger_t *logger;          /* requests that reached the pipeline */
-    h2o_logger_t *fallback_logger; /* requests h2o refused before routing (413...) */
     int listen_fd;
 } sc_worker_service_conf_t;
 

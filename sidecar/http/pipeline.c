@@ -409,7 +409,7 @@ static int withheld_body(sc_request_t *r)
 static int on_req(h2o_handler_t *_self, h2o_req_t *req)
 {
     sc_pipeline_t *self = (void *)_self;
-    sc_request_t *r = sc_request_attach(req, h2o_context_get_handler_context(req->conn->ctx, &self->super), self->service_index);
+    sc_request_t *r = sc_request_attach(req, sc_request_env_of(req->conn->ctx), self->service_index);
     sc_response_filter_watch(r);
     r->handler = &self->super;
 
@@ -431,9 +431,4 @@ h2o_handler_t *sc_pipeline_register(h2o_pathconf_t *pathconf, size_t service_ind
     self->super.on_req = on_req;
     self->service_index = service_index;
     return &self->super;
-}
-
-void sc_pipeline_bind_worker(h2o_handler_t *handler, h2o_context_t *ctx, sc_request_env_t *env)
-{
-    h2o_context_set_handler_context(ctx, handler, env);
 }

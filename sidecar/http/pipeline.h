@@ -22,12 +22,6 @@
 h2o_handler_t *sc_pipeline_register(h2o_pathconf_t *pathconf, size_t service_index);
 
 /**
- * Gives the handler the request environment of the worker that owns `ctx` (it must outlive the
- * context); call right after h2o_context_init.
- */
-void sc_pipeline_bind_worker(h2o_handler_t *handler, h2o_context_t *ctx, sc_request_env_t *env);
-
-/**
  * For the connection guard, once a request head is complete: 1 when the pipeline will answer
  * this request 401 missing_credentials whatever its body (an enforced route that needs
  * credentials, and neither Authorization nor X-Api-Key in any spelling), so the body need not be

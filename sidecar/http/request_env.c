@@ -1,6 +1,21 @@
 #include "request_env.h"
 
+#include <stdint.h>
 #include <time.h>
+
+/* The slot of every context's storage that holds its env: allocated by the first bind (main
+ * thread, before any worker runs; the workers only read it). */
+static size_t env_key = SIZE_MAX;
+
+void sc_request_env_bind(h2o_context_t *ctx, sc_request_env_t *env)
+{
+    *h2o_context_get_storage(ctx, &env_key, NULL) = env;
+}
+
+sc_request_env_t *sc_request_env_of(h2o_context_t *ctx)
+{
+    return ctx->storage.entries[env_key].data;
+}
 
 uint64_t sc_request_env_now_ns(void)
 {

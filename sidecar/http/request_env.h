@@ -1,7 +1,8 @@
 /*
  * request_env: what the request path is given by the worker that runs it. Each worker fills one
- * at creation (worker.c) and binds it to its h2o contexts; every request points at its worker's
- * (sc_request_t.env). The modules of the request path (pipeline, auth_jwt, jwt_keys, ratelimit,
+ * at creation (worker.c) and binds it to each of its h2o contexts, in the context's storage;
+ * handlers and loggers find it there (sc_request_env_of), and every request points at its
+ * worker's (sc_request_t.env). The modules of the request path (pipeline, auth_jwt, jwt_keys, ratelimit,
  * response_filter, request_log) reach their worker and the process only through it, so that
  * they depend on no module that knows the server or the worker.
  *
@@ -51,8 +52,19 @@ typedef struct sc_request_env {
 uint64_t sc_request_env_now_ns(void);
 
 /**
- * A request entered the pipeline, and (called by the request logger, which h2o runs once the
- * response is over) it has left: the in-flight count that shutdown waits on.
+ * Binds `env` to an h2o context (its storage); call once per context, on the thread that created
+ * the context, before the worker runs: the storage key is allocated by the first call.
+ */
+void sc_request_env_bind(h2o_context_t *ctx, sc_request_env_t *env);
+
+/**
+ * The environment bound to the context of a request's connection.
+ */
+sc_request_env_t *sc_request_env_of(h2o_context_t *ctx);
+
+/**
+ * A request entered the pipeline, and (called when its memory pool is released, once the
+ * response is over: request.c) it has left: the in-flight count that shutdown waits on.
  */
 void sc_request_env_started(const sc_request_env_t *env);
 void sc_request_env_finished(const sc_request_env_t *env);

@@ -177,7 +177,7 @@ static sc_request_t *find_request(h2o_req_t *req)
 static void on_log_access(h2o_logger_t *_self, h2o_req_t *req)
 {
     sc_request_logger_t *self = (void *)_self;
-    const sc_request_env_t *env = h2o_context_get_logger_context(req->conn->ctx, &self->super);
+    const sc_request_env_t *env = sc_request_env_of(req->conn->ctx);
     sc_request_t *r = find_request(req);
     struct timeval now;
     gettimeofday(&now, NULL);
@@ -195,9 +195,4 @@ h2o_logger_t *sc_request_log_register(h2o_pathconf_t *pathconf, size_t service_i
     self->super.log_access = on_log_access;
     self->service_index = service_index;
     return &self->super;
-}
-
-void sc_request_log_bind_worker(h2o_logger_t *logger, h2o_context_t *ctx, sc_request_env_t *env)
-{
-    h2o_context_set_logger_context(ctx, logger, env);
 }

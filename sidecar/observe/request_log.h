@@ -35,12 +35,6 @@
 h2o_logger_t *sc_request_log_register(h2o_pathconf_t *pathconf, size_t service_index);
 
 /**
- * Gives the logger the request environment of the worker that owns `ctx` (it must outlive the
- * context).
- */
-void sc_request_log_bind_worker(h2o_logger_t *logger, h2o_context_t *ctx, sc_request_env_t *env);
-
-/**
  * The query string with the values of secret-looking parameters (token, key, secret,
  * password, signature, auth, code, session, credential) replaced by REDACTED
  * (tests/unit/observe/test_request_log.c).
