@@ -138,6 +138,20 @@ sc_jwt_keys_worker_t *sc_jwt_keys_worker_init(sc_jwt_keys_t *keys, unsigned inde
     return k;
 }
 
+void sc_jwt_keys_worker_dispose(sc_jwt_keys_worker_t *k)
+{
+    h2o_linklist_t *queued = &k->updates._messages;
+    while (!h2o_linklist_is_empty(queued)) {
+        update_message_t *m = H2O_STRUCT_FROM_MEMBER(update_message_t, super.link, queued->next);
+        h2o_linklist_unlink(&m->super.link);
+        if (m->set != NULL)
+            sc_jwks_set_release(m->set);
+        free(m);
+    }
+    h2o_multithread_unregister_receiver(k->updates.queue, &k->updates);
+    h2o_timeout_dispose(k->loop, &k->wait_timeout);
+}
+
 void sc_jwt_keys_notify(void *data, sc_jwks_source_t *source, sc_jwks_set_t *set)
 {
     sc_jwt_keys_t *keys = data;

@@ -56,6 +56,12 @@ sc_jwt_keys_worker_t *sc_jwt_keys_worker_init(sc_jwt_keys_t *keys, unsigned inde
                                               struct sc_jwt_cache *jwt_cache);
 
 /**
+ * Undoes sc_jwt_keys_worker_init: updates still queued are dropped. Call once the worker's loop
+ * has stopped with no request waiting, and the refresher has stopped (nothing sends any more).
+ */
+void sc_jwt_keys_worker_dispose(sc_jwt_keys_worker_t *worker);
+
+/**
  * The keyring sc_jwt_verify_ex takes: the worker's current sets. Valid on the worker's thread
  * until its loop runs again.
  */

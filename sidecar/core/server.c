@@ -119,7 +119,10 @@ static int setup(sc_server_t *server, sc_server_admin_register_cb register_admin
         return -1;
     for (size_t i = 0; i != config->num_services; ++i) {
         const sc_service_t *service = &config->services[i];
-        if ((server->services[i].listen_fd = bind_listener(&service->listen, service->name)) == -1 || setup_service(server, i) != 0)
+        if ((server->services[i].listen_fd = bind_listener(&service->listen, service->name)) == -1)
+            return -1;
+        server->services_ready = i + 1; /* its listener and h2o configuration are the teardown's to undo */
+        if (setup_service(server, i) != 0)
             return -1;
     }
     if ((server->admin_fd = bind_listener(&config->admin_listen, "admin_listen")) == -1)
@@ -143,6 +146,7 @@ static int setup(sc_server_t *server, sc_server_admin_register_cb register_admin
         }
     }
     setup_admin(server, register_admin);
+    server->admin_ready = 1;
     if (setup_jwks(server) != 0)
         return -1;
     server->shared = (sc_worker_shared_t){
@@ -158,11 +162,78 @@ static int setup(sc_server_t *server, sc_server_admin_register_cb register_admin
     };
     for (unsigned i = 0; i != config->threads; ++i) {
         if (sc_worker_init(&server->workers[i], &server->shared, i) != 0) {
+            /* out of memory or descriptors: what this worker made so far is left to the exit */
             sc_log_error("worker %u: initialisation failed", i);
             return -1;
         }
+        server->workers_ready = i + 1;
     }
     return 0;
+}
+
+/* The service listeners: the workers watch duplicates, so a socket stops listening once every
+ * worker has closed its own too. */
+static void close_service_listeners(sc_server_t *server)
+{
+    for (size_t i = 0; i != server->services_ready; ++i) {
+        if (server->services[i].listen_fd != -1)
+            close(server->services[i].listen_fd);
+        server->services[i].listen_fd = -1;
+    }
+}
+
+/* Threads that may still use what the teardown frees: the key refresher (it notifies the
+ * workers) and the access log's writer (what is queued is written). */
+static void stop_helper_threads(sc_server_t *server)
+{
+    sc_jwks_refresher_free(server->jwks); /* aborts a fetch under way */
+    server->jwks = NULL;
+    sc_access_log_close(server->access_log);
+    server->access_log = NULL;
+}
+
+/* Frees whatever setup made, in the reverse order: after a refused start, or once every worker
+ * has stopped cleanly. A clean exit is one a leak checker finds nothing wrong with. */
+static void teardown(sc_server_t *server)
+{
+    stop_helper_threads(server);
+    for (unsigned i = 0; i != server->workers_ready; ++i)
+        sc_worker_dispose(&server->workers[i]);
+    if (server->jwt_keys != NULL)
+        sc_jwt_keys_free(server->jwt_keys); /* after the workers' parts and the refresher */
+    close_service_listeners(server);
+    for (size_t i = 0; i != server->services_ready; ++i)
+        h2o_config_dispose(&server->services[i].globalconf); /* and libh2o's upstream connection pools */
+    if (server->admin_ready)
+        h2o_config_dispose(&server->admin_conf);
+    if (server->admin_fd != -1)
+        close(server->admin_fd);
+    for (unsigned i = 0; i != server->workers_ready; ++i)
+        sc_worker_free_loop(&server->workers[i]);
+    if (server->tenant_labels != NULL)
+        sc_tenant_labels_destroy(server->tenant_labels);
+    sc_ratelimit_local_destroy(server->local_limits);
+    sc_conn_guard_free(server->conn_guard);
+    free(server->workers);
+    free(server->services);
+    sc_worker_release_thread_buffers(); /* of the sockets closed on this thread */
+}
+
+/* Requests cut by the grace period still hold memory that libh2o's connections own, with no
+ * freeing it from outside: what must be written is, and the exit returns the rest. */
+static void exit_without_freeing(sc_server_t *server)
+{
+    stop_helper_threads(server);
+    sc_log_info("stopped (requests in flight were cut)");
+    _exit(0);
+}
+
+static int all_stopped_cleanly(const sc_server_t *server)
+{
+    for (unsigned i = 0; i != server->config->threads; ++i)
+        if (!server->workers[i].stopped_cleanly)
+            return 0;
+    return 1;
 }
 
 /* Signals are taken synchronously by the main thread (sigwait); workers never see them. */
@@ -243,8 +314,10 @@ int sc_server_run(sc_config_t *config, sc_server_admin_register_cb register_admi
     int sig;
 
     block_signals(&signals);
-    if (setup(&server, register_admin) != 0)
+    if (setup(&server, register_admin) != 0) {
+        teardown(&server);
         return 1;
+    }
     for (unsigned i = 0; i != config->threads; ++i) {
         if (pthread_create(&server.workers[i].thread, NULL, sc_worker_run, &server.workers[i]) != 0) {
             sc_log_error("cannot start worker thread %u", i);
@@ -271,16 +344,14 @@ int sc_server_run(sc_config_t *config, sc_server_admin_register_cb register_admi
     sc_log_info("%s received: draining (at most %llu ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                 (unsigned long long)config->shutdown_grace_ms);
     __atomic_store_n(&server.draining, 1, __ATOMIC_RELEASE);
-    /* workers hold duplicates; the sockets stop listening once every worker has closed its own */
-    for (size_t i = 0; i != config->num_services; ++i)
-        close(server.services[i].listen_fd);
+    close_service_listeners(&server);
     for (unsigned i = 0; i != config->threads; ++i)
         sc_worker_request_drain(&server.workers[i]);
     for (unsigned i = 0; i != config->threads; ++i)
         pthread_join(server.workers[i].thread, NULL);
-    sc_jwks_refresher_free(server.jwks);    /* aborts a fetch under way */
-    sc_jwt_keys_free(server.jwt_keys);      /* after the refresher: nothing notifies any more */
-    sc_access_log_close(server.access_log); /* what is queued is written */
+    if (!all_stopped_cleanly(&server))
+        exit_without_freeing(&server);
+    teardown(&server);
     sc_log_info("stopped");
     return 0;
 }

@@ -16,6 +16,8 @@
 #define ACCEPT_BATCH 16
 /* While draining, how often the loop wakes up to check the in-flight count and the deadline. */
 #define DRAIN_POLL_MS 50
+/* Once drained, how long idle connections get to close before the worker gives up freeing. */
+#define CLOSE_CEILING_MS 2000
 
 /* How long accepting stays paused at max_connections or out of descriptors before trying again:
  * the pending connections wait in the kernel's backlog meanwhile. */
@@ -290,11 +292,11 @@ int sc_worker_init(sc_worker_t *w, const sc_worker_shared_t *shared, unsigned in
     return 0;
 }
 
-void *sc_worker_run(void *arg)
+/* Serves until drained: returns 0 once no request is in flight, -1 when the grace period ended
+ * first. */
+static int serve_until_drained(sc_worker_t *w)
 {
-    sc_worker_t *w = arg;
     uint64_t deadline = 0;
-
     for (;;) {
         h2o_evloop_run(w->loop, w->draining ? DRAIN_POLL_MS : INT32_MAX);
         if (!w->draining)
@@ -303,13 +305,125 @@ void *sc_worker_run(void *arg)
         if (deadline == 0)
             deadline = now + w->shared->config->shutdown_grace_ms;
         if (w->inflight == 0)
-            break;
+            return 0;
         if (now >= deadline) {
             sc_log_warn("worker %u: shutdown grace period over with %zu request(s) still in flight", w->index, w->inflight);
-            break;
+            return -1;
         }
     }
+}
+
+/* Connections still open on a context: HTTP/1 ones (idle keep-alive, or reading a request) and
+ * TLS handshakes under way. */
+static int has_connections(h2o_context_t *ctx)
+{
+    return !h2o_linklist_is_empty(&ctx->http1._conns) || !h2o_linklist_is_empty(&ctx->handshake_timeout._entries);
+}
+
+static int worker_has_connections(sc_worker_t *w)
+{
+    for (size_t i = 0; i != w->shared->config->num_services; ++i)
+        if (has_connections(&w->service_ctx[i]))
+            return 1;
+    return has_connections(&w->admin_ctx);
+}
+
+static void close_admin_listener(sc_worker_t *w)
+{
+    if (w->admin_listener == NULL)
+        return;
+    h2o_socket_read_stop(w->admin_listener);
+    h2o_socket_close(w->admin_listener);
+    w->admin_listener = NULL;
+}
+
+/* Nothing runs any more: the connections left are idle (keep-alive, or a request head never
+ * completed). They are closed the way their idle timeout closes them, by making that timeout
+ * zero; libh2o 2.2.5 has no other way to close an idle HTTP/1 connection it owns. Returns 0 once
+ * every connection is closed. */
+static int close_idle_connections(sc_worker_t *w)
+{
+    close_admin_listener(w);
+    for (size_t i = 0; i != w->shared->config->num_services; ++i) {
+        w->service_ctx[i].http1.req_timeout.timeout = 0;
+        w->service_ctx[i].handshake_timeout.timeout = 0;
+    }
+    w->admin_ctx.http1.req_timeout.timeout = 0;
+    w->admin_ctx.handshake_timeout.timeout = 0;
+    uint64_t deadline = h2o_now(w->loop) + CLOSE_CEILING_MS;
+    while (worker_has_connections(w) && h2o_now(w->loop) < deadline)
+        h2o_evloop_run(w->loop, DRAIN_POLL_MS);
+    return worker_has_connections(w) ? -1 : 0;
+}
+
+void *sc_worker_run(void *arg)
+{
+    sc_worker_t *w = arg;
+    w->stopped_cleanly = serve_until_drained(w) == 0 && close_idle_connections(w) == 0;
+    sc_worker_release_thread_buffers();
     return NULL;
+}
+
+void sc_worker_release_thread_buffers(void)
+{
+    /* libh2o 2.2.5 has no call that empties a recycler: taking each cached buffer out (an
+     * allocation served from the cache while it holds any) and freeing it does */
+    h2o_mem_recycle_t *cache = &h2o_socket_buffer_prototype.allocator;
+    while (cache->cnt != 0)
+        free(h2o_mem_alloc_recycle(cache, 1));
+}
+
+/* Control messages that arrived after the drain request (a reload racing the shutdown). */
+static void drop_control_messages(sc_worker_t *w)
+{
+    h2o_linklist_t *queued = &w->control._messages;
+    while (!h2o_linklist_is_empty(queued)) {
+        control_message_t *m = H2O_STRUCT_FROM_MEMBER(control_message_t, super.link, queued->next);
+        h2o_linklist_unlink(&m->super.link);
+        sc_config_release(m->config);
+        free(m);
+    }
+}
+
+/* h2o_context_request_shutdown arms libh2o's HTTP/2 graceful-shutdown timer even with no HTTP/2
+ * connection (its second GOAWAY, a second later); with nothing to send it only has to go before
+ * the context's timeouts are disposed. */
+static void dispose_context(h2o_context_t *ctx)
+{
+    if (h2o_timeout_is_linked(&ctx->http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&ctx->http2._graceful_shutdown_timeout);
+    h2o_context_dispose(ctx);
+}
+
+void sc_worker_dispose(sc_worker_t *w)
+{
+    size_t n = w->shared->config->num_services;
+    close_service_listeners(w); /* already closed, unless the worker never ran (a refused start) */
+    close_admin_listener(w);
+    if (w->store != NULL)
+        sc_tenant_store_destroy(w->store); /* closes its Redis connections on the loop */
+    sc_jwt_keys_worker_dispose(w->jwt_keys);
+    drop_control_messages(w);
+    h2o_multithread_unregister_receiver(w->admin_ctx.queue, &w->control);
+    for (size_t i = 0; i != n; ++i)
+        dispose_context(&w->service_ctx[i]);
+    dispose_context(&w->admin_ctx);
+    h2o_timeout_dispose(w->loop, &w->accept_pause);
+    if (w->jwt_cache != NULL)
+        sc_jwt_cache_free(w->jwt_cache);
+    sc_auth_failures_free(w->auth_failures);
+    sc_metrics_dispose(&w->metrics);
+    free(w->service_ctx);
+    free(w->service_accept);
+    free(w->service_listeners);
+    free(w->services);
+    sc_config_release(w->config);
+}
+
+void sc_worker_free_loop(sc_worker_t *w)
+{
+    h2o_evloop_destroy(w->loop);
+    w->loop = NULL;
 }
 
 static void send_control(sc_worker_t *w, sc_config_t *config)

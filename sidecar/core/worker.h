@@ -6,7 +6,8 @@
  * only the bucket of its table that holds the tenant: see ratelimit_local.h).
  *
  * Shutdown: the server asks each worker to drain; the worker closes its listeners, disables
- * keep-alive, and returns once its in-flight requests have finished or the grace period ends.
+ * keep-alive, and returns once its in-flight requests have finished (then closes its idle
+ * connections, so that everything can be freed) or the grace period ends.
  */
 #ifndef SC_WORKER_H
 #define SC_WORKER_H
@@ -92,6 +93,7 @@ typedef struct sc_worker {
     sc_metrics_t metrics;
     size_t inflight; /* requests between handler and response end */
     int draining;
+    int stopped_cleanly;  /* drained, every connection closed: sc_worker_dispose may run */
     sc_request_env_t env; /* what its requests are given: pointers to the above and to the shared objects */
 } sc_worker_t;
 
@@ -105,6 +107,25 @@ int sc_worker_init(sc_worker_t *worker, const sc_worker_shared_t *shared, unsign
  * The thread body: runs the loop until drained.
  */
 void *sc_worker_run(void *worker);
+
+/**
+ * Frees the socket buffers libh2o keeps for reuse on the calling thread (its cache is per
+ * thread): a worker's thread on its way out, the main thread after the teardown.
+ */
+void sc_worker_release_thread_buffers(void);
+
+/**
+ * Frees what sc_worker_init made, except the loop. Main thread, once the worker's thread has
+ * returned with stopped_cleanly set and nothing sends it messages any more (the key refresher
+ * has stopped).
+ */
+void sc_worker_dispose(sc_worker_t *worker);
+
+/**
+ * Destroys the loop, last: after the services' h2o configurations are disposed (libh2o's
+ * upstream connection pool keeps a timer on the first worker's loop).
+ */
+void sc_worker_free_loop(sc_worker_t *worker);
 
 /**
  * Asks the worker to drain (thread-safe).

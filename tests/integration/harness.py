@@ -132,6 +132,18 @@ def read_response(s, timeout=30):
     return int(lines[0].split()[1]), headers, body[:length]
 
 
+# What AddressSanitizer (a leak at exit included: the daemon frees everything when it stops) or
+# UndefinedBehaviorSanitizer print; under the sanitizer build these fail the test that started
+# the sidecar.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def sanitizer_report(output):
+    """The sanitizer report in a process's output, from its first line; empty when none."""
+    starts = [output.find(m) for m in SANITIZER_MARKERS if m in output]
+    return output[min(starts):][:8000] if starts else ""
+
+
 class Process:
     """A child process whose output goes to a log file, stopped by PID."""
 
@@ -297,11 +309,15 @@ class IntegrationTest(unittest.TestCase):
         failed = not getattr(getattr(self, "_outcome", None), "success", True)
         for p in reversed(self.processes):
             p.stop()
+        reports = [(p.process.name, sanitizer_report(p.process.output())) for p in self.processes if isinstance(p, Sidecar)]
+        reports = [r for r in reports if r[1]]
         if failed or os.environ.get("SIDECAR_TEST_VERBOSE"):
             for p in self.processes:
                 proc = getattr(p, "process", p)
                 sys.stderr.write("---- %s ----\n%s\n" % (proc.name, proc.output()[-4000:]))
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if reports:
+            raise AssertionError("sanitizer report from %s:\n%s" % reports[0])
 
     def start_backend(self, **kw):
         b = Backend(self.tmp, **kw)
