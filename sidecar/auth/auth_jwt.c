@@ -91,7 +91,7 @@ const sc_denial_t *sc_auth_jwt(sc_request_t *r, h2o_iovec_t token, void (*resume
     sc_jwt_result_t result = sc_jwt_verify_ex(&r->config->jwt_issuers, &fetched, token.base, token.len, now, &claims, &issuer);
     /* new keys may be on the way: one early refresh per jwks_min_refresh_s, whatever the number of such tokens */
     if (result == SC_JWT_UNKNOWN_KEY && resume != NULL && issuer != NULL && issuer->source != NULL &&
-        sc_jwks_source_request_refresh(issuer->source) && sc_jwt_keys_wait(r, issuer->source, token, resume) == 0)
+        sc_jwks_refresher_source_request_refresh(issuer->source) && sc_jwt_keys_wait(r, issuer->source, token, resume) == 0)
         return &sc_auth_jwt_waiting;
     if (result == SC_JWT_BAD_SIGNATURE)
         sc_auth_failures_remember_bad_token(env->auth_failures, digest, now_ns);

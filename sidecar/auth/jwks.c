@@ -1,4 +1,5 @@
 #include "jwks.h"
+#include "base64url.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -46,12 +47,12 @@ static const struct {
 
 /* ---- algorithms ------------------------------------------------------------------------------- */
 
-const char *sc_jws_alg_name(sc_jws_alg_t alg)
+const char *sc_jwks_alg_name(sc_jws_alg_t alg)
 {
     return alg > SC_JWS_ALG_INVALID && alg < SC_JWS_ALG_COUNT ? algs[alg].name : "invalid";
 }
 
-sc_jws_alg_t sc_jws_alg_from_name(const char *name, size_t len)
+sc_jws_alg_t sc_jwks_alg_from_name(const char *name, size_t len)
 {
     for (int a = SC_JWS_ALG_INVALID + 1; a != SC_JWS_ALG_COUNT; ++a)
         if (strlen(algs[a].name) == len && memcmp(algs[a].name, name, len) == 0)
@@ -59,7 +60,7 @@ sc_jws_alg_t sc_jws_alg_from_name(const char *name, size_t len)
     return SC_JWS_ALG_INVALID;
 }
 
-const char *sc_jws_algs_format(unsigned set, char *buf, size_t size)
+const char *sc_jwks_algs_format(unsigned set, char *buf, size_t size)
 {
     size_t used = 0;
     buf[0] = '\0';
@@ -74,59 +75,9 @@ const char *sc_jws_algs_format(unsigned set, char *buf, size_t size)
     return buf;
 }
 
-/* ---- base64url -------------------------------------------------------------------------------- */
-
-/* The value of each base64url character plus one; 0 for every other byte. Built by the compiler. */
-#define B64_VALUE(c)                                                                                                               \
-    ((c) >= 'A' && (c) <= 'Z'   ? (c) - 'A' + 1                                                                                    \
-     : (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 27                                                                                   \
-     : (c) >= '0' && (c) <= '9' ? (c) - '0' + 53                                                                                   \
-     : (c) == '-'               ? 63                                                                                               \
-     : (c) == '_'               ? 64                                                                                               \
-                                : 0)
-/* the cast: clang checks every arm of the conditional against unsigned char, chosen or not */
-#define B64_ENTRY(c) (unsigned char)B64_VALUE(c)
-#define B64_4(c) B64_ENTRY(c), B64_ENTRY((c) + 1), B64_ENTRY((c) + 2), B64_ENTRY((c) + 3)
-#define B64_16(c) B64_4(c), B64_4((c) + 4), B64_4((c) + 8), B64_4((c) + 12)
-#define B64_64(c) B64_16(c), B64_16((c) + 16), B64_16((c) + 32), B64_16((c) + 48)
-static const unsigned char b64url_table[256] = {B64_64(0), B64_64(64), B64_64(128), B64_64(192)};
-
-int sc_base64url_decode(const char *in, size_t len, unsigned char *out, size_t outsize, size_t *outlen)
-{
-    size_t rem = len % 4, n = len / 4 * 3 + (rem == 0 ? 0 : rem - 1), o = 0;
-    uint32_t acc = 0;
-
-    if (rem == 1 || n > outsize)
-        return -1;
-    for (size_t i = 0; i != len; ++i) {
-        unsigned v = b64url_table[(unsigned char)in[i]];
-        if (v == 0)
-            return -1;
-        acc = acc << 6 | (v - 1);
-        if (i % 4 == 3) {
-            out[o++] = (unsigned char)(acc >> 16);
-            out[o++] = (unsigned char)(acc >> 8);
-            out[o++] = (unsigned char)acc;
-            acc = 0;
-        }
-    }
-    if (rem == 2) {
-        if ((acc & 0xf) != 0) /* 12 bits for 8: the last 4 must be zero */
-            return -1;
-        out[o++] = (unsigned char)(acc >> 4);
-    } else if (rem == 3) {
-        if ((acc & 0x3) != 0) /* 18 bits for 16 */
-            return -1;
-        out[o++] = (unsigned char)(acc >> 10);
-        out[o++] = (unsigned char)(acc >> 2);
-    }
-    *outlen = o;
-    return 0;
-}
-
 /* ---- keys ------------------------------------------------------------------------------------- */
 
-void sc_jwk_clear(sc_jwk_t *key)
+void sc_jwks_key_clear(sc_jwk_t *key)
 {
     if (key == NULL)
         return;
@@ -144,7 +95,7 @@ void sc_jwk_clear(sc_jwk_t *key)
 void sc_jwks_free(sc_jwk_t *keys, size_t num_keys)
 {
     for (size_t i = 0; i != num_keys; ++i)
-        sc_jwk_clear(&keys[i]);
+        sc_jwks_key_clear(&keys[i]);
     free(keys);
 }
 
@@ -158,15 +109,15 @@ static int fetch_algorithms(sc_jwk_t *key)
     return 0;
 }
 
-int sc_jwk_hmac_init(sc_jwk_t *key, const unsigned char *secret, size_t len, const char *kid, unsigned allowed, char *err,
-                     size_t errsize)
+int sc_jwks_key_hmac_init(sc_jwk_t *key, const unsigned char *secret, size_t len, const char *kid, unsigned allowed, char *err,
+                          size_t errsize)
 {
     char names[128];
     unsigned hmac = allowed & SC_JWS_ALGS_HMAC;
     memset(key, 0, sizeof(*key));
     if (hmac == 0 || (hmac & (hmac - 1)) != 0) {
         snprintf(err, errsize, "a secret is bound to exactly one algorithm, and the issuer allows %s",
-                 hmac == 0 ? "none of HS256, HS384, HS512" : sc_jws_algs_format(hmac, names, sizeof(names)));
+                 hmac == 0 ? "none of HS256, HS384, HS512" : sc_jwks_algs_format(hmac, names, sizeof(names)));
         return -1;
     }
     key->type = SC_JWK_HMAC;
@@ -184,7 +135,7 @@ int sc_jwk_hmac_init(sc_jwk_t *key, const unsigned char *secret, size_t len, con
         goto NoMemory;
     return 0;
 NoMemory:
-    sc_jwk_clear(key);
+    sc_jwks_key_clear(key);
     snprintf(err, errsize, "out of memory");
     ERR_clear_error();
     return -1;
@@ -355,27 +306,27 @@ static int bind_alg(jwk_ctx_t *c, const json_t *jwk, const char *desc, unsigned 
     if (member_string(c, jwk, "alg", &alg) != 0)
         return -1;
     if (alg != NULL) {
-        sc_jws_alg_t a = sc_jws_alg_from_name(alg, strlen(alg));
+        sc_jws_alg_t a = sc_jwks_alg_from_name(alg, strlen(alg));
         if (a == SC_JWS_ALG_INVALID)
             return jwk_error(c, "\"alg\": \"%.40s\" is not supported (%s)", alg,
-                             sc_jws_algs_format(~SC_JWS_ALGS_HMAC, names, sizeof(names)));
+                             sc_jwks_algs_format(~SC_JWS_ALGS_HMAC, names, sizeof(names)));
         if ((suits & SC_JWS_ALG_BIT(a)) == 0)
             return jwk_error(c, "\"alg\": %s does not suit this %s key (it suits %s)", alg, desc,
-                             sc_jws_algs_format(suits, names, sizeof(names)));
+                             sc_jwks_algs_format(suits, names, sizeof(names)));
         if ((allowed & SC_JWS_ALG_BIT(a)) == 0)
             return jwk_error(c, "\"alg\": %s is not in the issuer's algorithms (%s)", alg,
-                             sc_jws_algs_format(allowed, allowed_names, sizeof(allowed_names)));
+                             sc_jwks_algs_format(allowed, allowed_names, sizeof(allowed_names)));
         key->alg = a;
         return 0;
     }
     unsigned candidates = suits & allowed;
     if (candidates == 0)
         return jwk_error(c, "none of the issuer's algorithms (%s) suits this %s key (it suits %s)",
-                         sc_jws_algs_format(allowed, allowed_names, sizeof(allowed_names)), desc,
-                         sc_jws_algs_format(suits, names, sizeof(names)));
+                         sc_jwks_algs_format(allowed, allowed_names, sizeof(allowed_names)), desc,
+                         sc_jwks_algs_format(suits, names, sizeof(names)));
     if ((candidates & (candidates - 1)) != 0)
         return jwk_error(c, "no \"alg\", and the issuer allows several algorithms for this %s key (%s): add \"alg\" to the JWK",
-                         desc, sc_jws_algs_format(candidates, names, sizeof(names)));
+                         desc, sc_jwks_algs_format(candidates, names, sizeof(names)));
     key->alg = (sc_jws_alg_t)__builtin_ctz(candidates);
     return 0;
 }
@@ -452,7 +403,7 @@ static int parse_jwk(jwk_ctx_t *c, const json_t *jwk, unsigned allowed, sc_jwk_t
     }
     return 1;
 Error:
-    sc_jwk_clear(key);
+    sc_jwks_key_clear(key);
     return -1;
 }
 
@@ -494,7 +445,7 @@ int sc_jwks_parse(const char *json, size_t len, const char *name, unsigned allow
     return (int)added;
 Error:
     for (size_t i = 0; i != added; ++i)
-        sc_jwk_clear(&(*keys)[*num_keys + i]);
+        sc_jwks_key_clear(&(*keys)[*num_keys + i]);
     json_decref(root);
     return -1;
 }
@@ -576,7 +527,7 @@ Exit:
     return rc;
 }
 
-int sc_jwk_verify(const sc_jwk_t *key, const unsigned char *data, size_t len, const unsigned char *sig, size_t sig_len)
+int sc_jwks_key_verify(const sc_jwk_t *key, const unsigned char *data, size_t len, const unsigned char *sig, size_t sig_len)
 {
     if (sig_len != key->sig_len)
         return 0;

@@ -57,18 +57,18 @@ typedef struct sc_jwk {
 /**
  * The JWS name of an algorithm ("RS256"), or "invalid".
  */
-const char *sc_jws_alg_name(sc_jws_alg_t alg);
+const char *sc_jwks_alg_name(sc_jws_alg_t alg);
 
 /**
  * Looks up an algorithm by its JWS name, case-sensitively as RFC 7515 requires: "rs256" and
  * "none" (in any case) give SC_JWS_ALG_INVALID. `name` need not be NUL-terminated.
  */
-sc_jws_alg_t sc_jws_alg_from_name(const char *name, size_t len);
+sc_jws_alg_t sc_jwks_alg_from_name(const char *name, size_t len);
 
 /**
  * Writes the names in an algorithm set, separated by ", ", into buf; returns buf.
  */
-const char *sc_jws_algs_format(unsigned algs, char *buf, size_t size);
+const char *sc_jwks_algs_format(unsigned algs, char *buf, size_t size);
 
 /**
  * Parses a JWK Set (RFC 7517) and appends its signature keys to the heap array *keys (*num_keys
@@ -91,13 +91,13 @@ int sc_jwks_parse(const char *json, size_t len, const char *name, unsigned allow
  * the secret must be at least as long as that algorithm's digest (RFC 7518 section 3.2: 32, 48
  * or 64 bytes). `kid` may be NULL. Returns 0, or -1 with a reason in err.
  */
-int sc_jwk_hmac_init(sc_jwk_t *key, const unsigned char *secret, size_t len, const char *kid, unsigned allowed, char *err,
-                     size_t errsize);
+int sc_jwks_key_hmac_init(sc_jwk_t *key, const unsigned char *secret, size_t len, const char *kid, unsigned allowed, char *err,
+                          size_t errsize);
 
 /**
  * Releases what a key holds (the secret is wiped first) and zeroes it.
  */
-void sc_jwk_clear(sc_jwk_t *key);
+void sc_jwks_key_clear(sc_jwk_t *key);
 
 /**
  * Clears every key of the array and frees it.
@@ -110,14 +110,6 @@ void sc_jwks_free(sc_jwk_t *keys, size_t num_keys);
  * signature is valid, 0 when it is not, -1 on an internal failure (out of memory). The OpenSSL
  * error queue of the calling thread is left empty.
  */
-int sc_jwk_verify(const sc_jwk_t *key, const unsigned char *data, size_t len, const unsigned char *sig, size_t sig_len);
-
-/**
- * Strict base64url (RFC 4648 section 5) without padding, as JWS uses it: only A-Z a-z 0-9 - _,
- * no '=', no whitespace, and the unused bits of the last character must be zero, so that every
- * byte string has exactly one encoding. Returns 0 and the decoded length in *outlen, or -1 when
- * the input is not such an encoding or does not fit in outsize bytes.
- */
-int sc_base64url_decode(const char *in, size_t len, unsigned char *out, size_t outsize, size_t *outlen);
+int sc_jwks_key_verify(const sc_jwk_t *key, const unsigned char *data, size_t len, const unsigned char *sig, size_t sig_len);
 
 #endif

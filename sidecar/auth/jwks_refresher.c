@@ -426,19 +426,19 @@ void sc_jwks_refresher_free(sc_jwks_refresher_t *r)
 
 /* ------------------------------------------------------------------ workers and metrics */
 
-const sc_jwks_set_t *sc_jwks_source_current(const sc_jwks_source_t *src, unsigned index)
+const sc_jwks_set_t *sc_jwks_refresher_source_current(const sc_jwks_source_t *src, unsigned index)
 {
     return src->worker_sets[index];
 }
 
-void sc_jwks_source_use(sc_jwks_source_t *src, unsigned index, sc_jwks_set_t *set)
+void sc_jwks_refresher_source_use(sc_jwks_source_t *src, unsigned index, sc_jwks_set_t *set)
 {
     sc_jwks_set_retain(set);
     sc_jwks_set_release(src->worker_sets[index]);
     src->worker_sets[index] = set;
 }
 
-int sc_jwks_source_request_refresh(sc_jwks_source_t *src)
+int sc_jwks_refresher_source_request_refresh(sc_jwks_source_t *src)
 {
     sc_jwks_refresher_t *r = src->refresher;
     int rc = 0;

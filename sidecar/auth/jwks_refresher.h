@@ -5,7 +5,7 @@
  * counters. One thread, the refresher's, does every fetch after start-up, so no event loop ever
  * waits on the network. After each fetch it calls the notify callback, which hands the new set to
  * every worker the way a reload hands over a configuration (a message on the worker's queue); a
- * worker switches its own reference (sc_jwks_source_use) and drops its verified-token cache, so a
+ * worker switches its own reference (sc_jwks_refresher_source_use) and drops its verified-token cache, so a
  * key withdrawn by the provider stops verifying.
  *
  * A fetched set replaces the current one only when it is a usable JWK Set; otherwise the last
@@ -63,15 +63,15 @@ void sc_jwks_refresher_free(sc_jwks_refresher_t *refresher);
  * Worker side: the set worker `index` verifies with (NULL before any), and the switch to a new
  * one (a reference is taken; the previous one is released). Only worker `index` may call these.
  */
-const sc_jwks_set_t *sc_jwks_source_current(const sc_jwks_source_t *source, unsigned index);
-void sc_jwks_source_use(sc_jwks_source_t *source, unsigned index, sc_jwks_set_t *set);
+const sc_jwks_set_t *sc_jwks_refresher_source_current(const sc_jwks_source_t *source, unsigned index);
+void sc_jwks_refresher_source_use(sc_jwks_source_t *source, unsigned index, sc_jwks_set_t *set);
 
 /**
  * A token named a kid this source does not know: asks for an early fetch, at most one per
  * jwks_min_refresh_s. Returns 1 when a fetch is under way or about to start (the notify callback
  * will run), 0 when none may start now. Any thread.
  */
-int sc_jwks_source_request_refresh(sc_jwks_source_t *source);
+int sc_jwks_refresher_source_request_refresh(sc_jwks_source_t *source);
 
 /* For the metrics: one line per issuer whose source is in use. */
 typedef struct sc_jwks_source_stats {

@@ -23,7 +23,7 @@ static int check_cache_dir(sc_conf_reader_t *r, const sc_yaml_node_t *map, const
     int ok = access(dirname(copy), W_OK | X_OK) == 0;
     free(copy);
     if (!ok)
-        return sc_conf_error(r, sc_yaml_get(map, "jwks_cache_file"), sc_conf_key(key, where, "jwks_cache_file"),
+        return sc_conf_error(r, sc_yaml_tree_get(map, "jwks_cache_file"), sc_conf_key(key, where, "jwks_cache_file"),
                              "%s: its directory does not exist or is not writable", path);
     return 0;
 }
@@ -38,11 +38,11 @@ static int read_timings(sc_conf_reader_t *r, const sc_yaml_node_t *map, const ch
         sc_conf_uint(r, map, where, "jwks_min_refresh_s", 1, 3600, &rm->min_refresh_s) != 0 ||
         sc_conf_uint(r, map, where, "jwks_fetch_timeout_ms", 100, 60000, &rm->fetch_timeout_ms) != 0)
         return -1;
-    if (rm->min_refresh_s > rm->refresh_s && sc_yaml_get(map, "jwks_min_refresh_s") != NULL)
-        return sc_conf_error(r, sc_yaml_get(map, "jwks_min_refresh_s"), sc_conf_key(key, where, "jwks_min_refresh_s"),
+    if (rm->min_refresh_s > rm->refresh_s && sc_yaml_tree_get(map, "jwks_min_refresh_s") != NULL)
+        return sc_conf_error(r, sc_yaml_tree_get(map, "jwks_min_refresh_s"), sc_conf_key(key, where, "jwks_min_refresh_s"),
                              "must not exceed jwks_refresh_s (%llu)", (unsigned long long)rm->refresh_s);
     if (rm->min_refresh_s > rm->refresh_s)
-        return sc_conf_error(r, sc_yaml_get(map, "jwks_refresh_s"), sc_conf_key(key, where, "jwks_refresh_s"),
+        return sc_conf_error(r, sc_yaml_tree_get(map, "jwks_refresh_s"), sc_conf_key(key, where, "jwks_refresh_s"),
                              "must be at least jwks_min_refresh_s (%llu)", (unsigned long long)rm->min_refresh_s);
     return 0;
 }
@@ -51,7 +51,7 @@ static int read_source(sc_conf_reader_t *r, const sc_yaml_node_t *map, const cha
                        sc_jwks_remote_t *rm)
 {
     char key[SC_CONF_KEY_MAX];
-    const sc_yaml_node_t *uri = sc_yaml_get(map, "jwks_uri");
+    const sc_yaml_node_t *uri = sc_yaml_tree_get(map, "jwks_uri");
     if (sc_conf_string(r, map, where, "jwks_uri", &rm->jwks_uri) != 0)
         return -1;
     if (rm->jwks_uri != NULL && rm->discovery)
@@ -59,13 +59,14 @@ static int read_source(sc_conf_reader_t *r, const sc_yaml_node_t *map, const cha
     if (rm->jwks_uri != NULL && !is_https(rm->jwks_uri))
         return sc_conf_error(r, uri, sc_conf_key(key, where, "jwks_uri"), "\"%s\" is not an https:// URL", rm->jwks_uri);
     if (rm->discovery && !is_https(issuer->issuer))
-        return sc_conf_error(r, sc_yaml_get(map, "discovery"), sc_conf_key(key, where, "discovery"),
+        return sc_conf_error(r, sc_yaml_tree_get(map, "discovery"), sc_conf_key(key, where, "discovery"),
                              "needs an https:// issuer (its /.well-known/openid-configuration is read)");
     if (sc_conf_path(r, map, where, "ca_file", &rm->ca_file) != 0 ||
         sc_conf_path(r, map, where, "jwks_cache_file", &rm->cache_file) != 0)
         return -1;
     if (rm->ca_file != NULL && access(rm->ca_file, R_OK) != 0)
-        return sc_conf_error(r, sc_yaml_get(map, "ca_file"), sc_conf_key(key, where, "ca_file"), "%s: cannot be read", rm->ca_file);
+        return sc_conf_error(r, sc_yaml_tree_get(map, "ca_file"), sc_conf_key(key, where, "ca_file"), "%s: cannot be read",
+                             rm->ca_file);
     if (rm->cache_file != NULL && check_cache_dir(r, map, where, rm->cache_file) != 0)
         return -1;
     return read_timings(r, map, where, rm);
@@ -78,10 +79,11 @@ int sc_jwks_remote_load(sc_conf_reader_t *r, const sc_yaml_node_t *map, const ch
 
     if (sc_conf_bool(r, map, where, "discovery", &discovery) != 0)
         return -1;
-    if (!discovery && sc_yaml_get(map, "jwks_uri") == NULL) {
+    if (!discovery && sc_yaml_tree_get(map, "jwks_uri") == NULL) {
         for (const char *const *k = dependent_keys; *k != NULL; ++k)
-            if (sc_yaml_get(map, *k) != NULL)
-                return sc_conf_error(r, sc_yaml_get(map, *k), sc_conf_key(key, where, *k), "needs jwks_uri or discovery: true");
+            if (sc_yaml_tree_get(map, *k) != NULL)
+                return sc_conf_error(r, sc_yaml_tree_get(map, *k), sc_conf_key(key, where, *k),
+                                     "needs jwks_uri or discovery: true");
         return 0;
     }
     sc_jwks_remote_t *rm = calloc(1, sizeof(*rm));

@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#include "conf_reader.h"
+#include "conf.h"
 #include "jwt.h"
 
 #define SC_JWKS_DEFAULT_REFRESH_S 900

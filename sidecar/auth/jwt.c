@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "text.h"
+#include "base64url.h"
 
 /* NumericDates are clamped to this range so that adding the leeway can never overflow. */
 #define DATE_LIMIT ((int64_t)1 << 62)
@@ -357,7 +358,7 @@ static sc_jwt_result_t check_header(const json_t *header, sc_jws_alg_t *alg, con
     if (!json_is_string(v))
         return SC_JWT_MALFORMED;
     /* Exact and case-sensitive: "none", "None", "rs256" are all unknown, hence refused. */
-    if ((*alg = sc_jws_alg_from_name(json_string_value(v), json_string_length(v))) == SC_JWS_ALG_INVALID)
+    if ((*alg = sc_jwks_alg_from_name(json_string_value(v), json_string_length(v))) == SC_JWS_ALG_INVALID)
         return SC_JWT_ALG_NOT_ALLOWED;
     if ((v = json_object_get(header, "typ")) != NULL) {
         const char *const *t;
@@ -491,7 +492,7 @@ sc_jwt_result_t sc_jwt_verify_ex(const sc_jwt_issuers_t *issuers, const sc_jwt_k
         result = SC_JWT_MALFORMED;
         goto Exit;
     }
-    switch (sc_jwk_verify(key, (const unsigned char *)token, (size_t)(dot2 - token), buf + used, sig_len)) {
+    switch (sc_jwks_key_verify(key, (const unsigned char *)token, (size_t)(dot2 - token), buf + used, sig_len)) {
     case 1:
         break;
     case 0:

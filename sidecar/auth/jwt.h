@@ -4,7 +4,7 @@
  * algorithm, "alg" compared case-sensitively, "none" and "crit" refused, "iss" and "aud" checked,
  * "kid" treated as untrusted input. Claims are read only after the signature verifies.
  *
- * Keys are parsed once at load (jwks.h, jwt_issuer_load.h); a verification is a few small JSON
+ * Keys are parsed once at load (jwks.h, jwt_issuers.h); a verification is a few small JSON
  * parses and one EVP_DigestVerify or HMAC, with no I/O: safe on the event loop. Issuers are
  * immutable once loaded and shared by all threads.
  */

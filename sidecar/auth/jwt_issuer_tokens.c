@@ -22,8 +22,8 @@ static int read_token_use(sc_conf_reader_t *r, const sc_yaml_node_t *map, const 
     else if (strcmp(use, "access") == 0)
         issuer->token_use = SC_JWT_TOKEN_USE_ACCESS;
     else
-        rc = sc_conf_error(r, sc_yaml_get(map, "token_use"), sc_conf_key(key, where, "token_use"), "\"%s\": use id, access or any",
-                           use);
+        rc = sc_conf_error(r, sc_yaml_tree_get(map, "token_use"), sc_conf_key(key, where, "token_use"),
+                           "\"%s\": use id, access or any", use);
     free(use);
     return rc;
 }
@@ -31,7 +31,7 @@ static int read_token_use(sc_conf_reader_t *r, const sc_yaml_node_t *map, const 
 static int read_scopes_claims(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, sc_jwt_issuer_t *issuer)
 {
     char key[SC_CONF_KEY_MAX], item[SC_CONF_KEY_MAX];
-    const sc_yaml_node_t *node = sc_yaml_get(map, "scopes_claims");
+    const sc_yaml_node_t *node = sc_yaml_tree_get(map, "scopes_claims");
     if (node == NULL)
         return 0;
     sc_conf_key(key, where, "scopes_claims");
@@ -62,16 +62,16 @@ int sc_jwt_issuer_tokens_load(sc_conf_reader_t *r, const sc_yaml_node_t *map, co
         sc_conf_strings(r, map, where, "client_ids", &issuer->client_ids, &issuer->num_client_ids) != 0 ||
         read_scopes_claims(r, map, where, issuer) != 0)
         return -1;
-    if (sc_yaml_get(map, "client_ids") != NULL && issuer->num_client_ids == 0)
-        return sc_conf_error(r, sc_yaml_get(map, "client_ids"), sc_conf_key(key, where, "client_ids"),
+    if (sc_yaml_tree_get(map, "client_ids") != NULL && issuer->num_client_ids == 0)
+        return sc_conf_error(r, sc_yaml_tree_get(map, "client_ids"), sc_conf_key(key, where, "client_ids"),
                              "must list at least one client id");
     if (issuer->num_audiences == 0 && issuer->num_client_ids == 0)
         return sc_conf_error(r, map, where, "needs audiences (ID tokens) or client_ids (access tokens), or both");
     if (issuer->token_use == SC_JWT_TOKEN_USE_ACCESS && issuer->num_client_ids == 0)
-        return sc_conf_error(r, sc_yaml_get(map, "token_use"), sc_conf_key(key, where, "token_use"),
+        return sc_conf_error(r, sc_yaml_tree_get(map, "token_use"), sc_conf_key(key, where, "token_use"),
                              "access tokens are checked against client_ids: list them");
     if (issuer->token_use == SC_JWT_TOKEN_USE_ID && issuer->num_audiences == 0)
-        return sc_conf_error(r, sc_yaml_get(map, "token_use"), sc_conf_key(key, where, "token_use"),
+        return sc_conf_error(r, sc_yaml_tree_get(map, "token_use"), sc_conf_key(key, where, "token_use"),
                              "ID tokens are checked against audiences: list them");
     return 0;
 }

@@ -13,7 +13,7 @@
 #ifndef SC_JWT_ISSUER_TOKENS_H
 #define SC_JWT_ISSUER_TOKENS_H
 
-#include "conf_reader.h"
+#include "conf.h"
 #include "jwt.h"
 
 #define SC_JWT_ISSUER_TOKEN_KEYS "token_use", "client_ids", "scopes_claims"

@@ -30,7 +30,7 @@ typedef struct key_wait {
 static const sc_jwk_t *worker_keys(void *data, const sc_jwt_issuer_t *issuer, size_t *count)
 {
     const sc_jwt_keys_worker_t *k = data;
-    const sc_jwks_set_t *set = issuer->source != NULL ? sc_jwks_source_current(issuer->source, k->index) : NULL;
+    const sc_jwks_set_t *set = issuer->source != NULL ? sc_jwks_refresher_source_current(issuer->source, k->index) : NULL;
     *count = set != NULL ? set->num_keys : 0;
     return set != NULL ? set->keys : NULL;
 }
@@ -101,7 +101,7 @@ static void on_update(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mess
         update_message_t *m = H2O_STRUCT_FROM_MEMBER(update_message_t, super.link, messages->next);
         h2o_linklist_unlink(&m->super.link);
         if (m->set != NULL) {
-            sc_jwks_source_use(m->source, k->index, m->set);
+            sc_jwks_refresher_source_use(m->source, k->index, m->set);
             sc_jwks_set_release(m->set);
             /* a withdrawn key must stop verifying: tokens verified with the old set are checked again */
             if (k->jwt_cache != NULL)

@@ -68,7 +68,7 @@ void sc_jwt_keys_worker_dispose(sc_jwt_keys_worker_t *worker);
 sc_jwt_keyring_t sc_jwt_keys_ring(const sc_jwt_keys_worker_t *worker);
 
 /**
- * Suspends the request until `source` has been fetched (sc_jwks_source_request_refresh said a
+ * Suspends the request until `source` has been fetched (sc_jwks_refresher_source_request_refresh said a
  * fetch is coming) or the deadline passes, then calls resume(r, token) on the worker's loop.
  * `token` must live in the request's pool; nothing is called when the request is gone by then.
  * Returns 0, or -1 when out of memory (the request goes on without waiting).

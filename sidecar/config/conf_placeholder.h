@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "conf_reader.h"
+#include "conf.h"
 #include "yaml_tree.h"
 
 /**

@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include "conf_placeholder.h"
-#include "conf_reader.h"
+#include "conf.h"
 #include "file_util.h"
-#include "jwt_issuer_load.h"
+#include "jwt_issuers.h"
 #include "policy_load.h"
 #include "redis_config.h"
 #include "text.h"
@@ -111,9 +111,9 @@ static int read_addr(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char 
     if (sc_conf_string(r, map, where, name, &addr->text) != 0)
         return -1;
     if (addr->text == NULL) /* "listen:" with no value (found by fuzz_config) */
-        return sc_conf_error(r, sc_yaml_get(map, name), sc_conf_key(key, where, name), "needs an IP:PORT");
+        return sc_conf_error(r, sc_yaml_tree_get(map, name), sc_conf_key(key, where, name), "needs an IP:PORT");
     if (sc_config_addr_parse(addr->text, addr, reason, sizeof(reason)) != 0)
-        return sc_conf_error(r, sc_yaml_get(map, name), sc_conf_key(key, where, name), "%s", reason);
+        return sc_conf_error(r, sc_yaml_tree_get(map, name), sc_conf_key(key, where, name), "%s", reason);
     return 0;
 }
 
@@ -124,7 +124,7 @@ static int read_addr(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char 
 static int read_upstream(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, sc_service_t *svc)
 {
     char key[SC_CONF_KEY_MAX], host[256], numeric[INET_ADDRSTRLEN], *url = NULL;
-    const sc_yaml_node_t *at = sc_yaml_get(map, "upstream");
+    const sc_yaml_node_t *at = sc_yaml_tree_get(map, "upstream");
     uint64_t port;
     int rc = -1;
 
@@ -184,7 +184,7 @@ static int read_service_name(sc_conf_reader_t *r, const sc_yaml_node_t *map, con
     if (sc_conf_require(r, map, where, "name") != 0 || sc_conf_string(r, map, where, "name", &svc->name) != 0)
         return -1;
     if (!sc_text_service_name_valid(svc->name, strlen(svc->name)))
-        return sc_conf_error(r, sc_yaml_get(map, "name"), sc_conf_key(key, where, "name"),
+        return sc_conf_error(r, sc_yaml_tree_get(map, "name"), sc_conf_key(key, where, "name"),
                              "\"%s\" must be 1 to 64 characters of a-z, 0-9, _ and -", svc->name);
     return 0;
 }
@@ -210,7 +210,7 @@ static int read_fingerprints(sc_conf_reader_t *r, const sc_yaml_node_t *map, con
         rc = sc_conf_error(r, map, where, "out of memory");
     for (size_t i = 0; i != n && rc == 0; ++i) {
         if (sc_tls_parse_fingerprint(texts[i], tls->client_fingerprints[i]) != 0)
-            rc = sc_conf_error(r, sc_yaml_get(map, "client_fingerprints_sha256"),
+            rc = sc_conf_error(r, sc_yaml_tree_get(map, "client_fingerprints_sha256"),
                                sc_conf_key(key, where, "client_fingerprints_sha256"), "\"%s\" is not a SHA-256 fingerprint",
                                texts[i]);
         tls->num_client_fingerprints = i + 1;
@@ -223,7 +223,7 @@ static int read_fingerprints(sc_conf_reader_t *r, const sc_yaml_node_t *map, con
 static int read_tls(sc_conf_reader_t *r, const sc_yaml_node_t *service, const char *service_where, sc_service_t *svc)
 {
     char where[SC_CONF_KEY_MAX], reason[512];
-    const sc_yaml_node_t *map = sc_yaml_get(service, "tls");
+    const sc_yaml_node_t *map = sc_yaml_tree_get(service, "tls");
     if (map == NULL)
         return 0;
     sc_conf_key(where, service_where, "tls");
@@ -290,7 +290,7 @@ static int check_unique(sc_conf_reader_t *r, const sc_yaml_node_t *list, sc_conf
 static int read_services(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
 {
     char where[SC_CONF_KEY_MAX];
-    const sc_yaml_node_t *list = sc_yaml_get(root, "services");
+    const sc_yaml_node_t *list = sc_yaml_tree_get(root, "services");
     if (sc_conf_require(r, root, "", "services") != 0 || sc_conf_list(r, list, "services") != 0)
         return -1;
     if (list->num_items == 0)
@@ -307,7 +307,7 @@ static int read_services(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_con
 
 static int read_tenant_cache(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
 {
-    const sc_yaml_node_t *node = sc_yaml_get(root, "tenant_cache");
+    const sc_yaml_node_t *node = sc_yaml_tree_get(root, "tenant_cache");
     uint64_t ttl = DEFAULT_CACHE_TTL_S, negative = DEFAULT_CACHE_NEGATIVE_TTL_S, stale = DEFAULT_CACHE_MAX_STALE_S,
              entries = DEFAULT_CACHE_MAX_ENTRIES, negative_entries = 0;
     if (node != NULL && (sc_conf_mapping(r, node, "tenant_cache", cache_keys) != 0 ||
@@ -320,8 +320,8 @@ static int read_tenant_cache(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc
     if (negative_entries == 0) /* not set: a quarter of the records, kept apart (see tenant_store.h) */
         negative_entries = entries / 4 > 16 ? entries / 4 : 16;
     if (stale != 0 && stale < ttl)
-        return sc_conf_error(r, sc_yaml_get(node, "max_stale_s"), "tenant_cache.max_stale_s", "must be 0 or at least ttl_s (%llu)",
-                             (unsigned long long)ttl);
+        return sc_conf_error(r, sc_yaml_tree_get(node, "max_stale_s"), "tenant_cache.max_stale_s",
+                             "must be 0 or at least ttl_s (%llu)", (unsigned long long)ttl);
     c->store = (sc_tenant_store_config_t){ttl * 1000, negative * 1000, stale * 1000, (size_t)entries, (size_t)negative_entries};
     return 0;
 }
@@ -338,7 +338,7 @@ static int read_issuers_default(sc_conf_reader_t *r, const sc_yaml_node_t *root,
     else if (strcmp(v, "none") == 0)
         c->tenant_issuers_default = SC_ISSUERS_DEFAULT_NONE;
     else
-        rc = sc_conf_error(r, sc_yaml_get(root, "tenant_issuers_default"), "tenant_issuers_default",
+        rc = sc_conf_error(r, sc_yaml_tree_get(root, "tenant_issuers_default"), "tenant_issuers_default",
                            "unknown value \"%s\" (use any or none)", v);
     free(v);
     return rc;
@@ -346,7 +346,7 @@ static int read_issuers_default(sc_conf_reader_t *r, const sc_yaml_node_t *root,
 
 static int read_identity(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
 {
-    const sc_yaml_node_t *redis = sc_yaml_get(root, "redis"), *issuers = sc_yaml_get(root, "jwt_issuers");
+    const sc_yaml_node_t *redis = sc_yaml_tree_get(root, "redis"), *issuers = sc_yaml_tree_get(root, "jwt_issuers");
     uint64_t jwt_cache = DEFAULT_JWT_CACHE_ENTRIES;
     if (redis != NULL && sc_redis_config_read(r, redis, "redis", &c->redis) != 0)
         return -1;
@@ -378,19 +378,19 @@ static int check_identity_sources(sc_conf_reader_t *r, const sc_yaml_node_t *roo
         const sc_policy_t *p = c->services[i].policy;
         for (size_t k = 0; k != p->num_audiences; ++k)
             if (!audience_listed(c, p->audiences[k]))
-                return sc_conf_error(r, sc_yaml_get(root, "services"), sc_conf_index(key, "services", i),
+                return sc_conf_error(r, sc_yaml_tree_get(root, "services"), sc_conf_index(key, "services", i),
                                      "%s: audiences: \"%s\" is not an audience of any jwt_issuers entry", p->file, p->audiences[k]);
         if (p->rate_limit.mode == SC_RATELIMIT_REDIS && c->redis == NULL)
-            return sc_conf_error(r, sc_yaml_get(root, "services"), sc_conf_index(key, "services", i),
+            return sc_conf_error(r, sc_yaml_tree_get(root, "services"), sc_conf_index(key, "services", i),
                                  "%s: rate_limit.mode redis needs the redis section", p->file);
         for (size_t j = 0; j != p->num_routes; ++j) {
             const sc_route_t *route = &p->routes[j];
             if (route->auth != 0 && c->redis == NULL)
-                return sc_conf_error(r, sc_yaml_get(root, "services"), sc_conf_index(key, "services", i),
+                return sc_conf_error(r, sc_yaml_tree_get(root, "services"), sc_conf_index(key, "services", i),
                                      "%s:%u: route %s requires credentials: configure redis (tenant records live there)", p->file,
                                      route->line, route->path);
             if ((route->auth & SC_AUTH_JWT) != 0 && c->jwt_issuers.count == 0 && route->auth == SC_AUTH_JWT)
-                return sc_conf_error(r, sc_yaml_get(root, "services"), sc_conf_index(key, "services", i),
+                return sc_conf_error(r, sc_yaml_tree_get(root, "services"), sc_conf_index(key, "services", i),
                                      "%s:%u: route %s accepts only JWTs but jwt_issuers is empty", p->file, route->line,
                                      route->path);
         }
@@ -401,7 +401,7 @@ static int check_identity_sources(sc_conf_reader_t *r, const sc_yaml_node_t *roo
 /* access_log: "-" (standard output, the default), a file, or off */
 static int read_observability(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
 {
-    const sc_yaml_node_t *metrics = sc_yaml_get(root, "metrics");
+    const sc_yaml_node_t *metrics = sc_yaml_tree_get(root, "metrics");
     uint64_t max_tenants = DEFAULT_METRICS_MAX_TENANTS;
     if ((c->access_log = strdup("-")) == NULL || sc_conf_string(r, root, "", "access_log", &c->access_log) != 0)
         return -1;
@@ -426,7 +426,7 @@ static int read_observability(sc_conf_reader_t *r, const sc_yaml_node_t *root, s
  * make the sidecar hold or compute before knowing who they are. */
 static int read_limits(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
 {
-    const sc_yaml_node_t *af = sc_yaml_get(root, "auth_failure_limit");
+    const sc_yaml_node_t *af = sc_yaml_tree_get(root, "auth_failure_limit");
     sc_auth_failure_limit_t *l = &c->auth_failures;
     c->max_connections = DEFAULT_MAX_CONNECTIONS;
     c->max_buffered_body_bytes = DEFAULT_MAX_BUFFERED_BODY_BYTES;
@@ -449,7 +449,7 @@ static int check_body_limits(sc_conf_reader_t *r, const sc_yaml_node_t *root, co
 {
     for (size_t i = 0; i != c->num_services; ++i)
         if (c->services[i].max_body_bytes > c->max_buffered_body_bytes)
-            return sc_conf_error(r, sc_yaml_get(root, "max_buffered_body_bytes"), "max_buffered_body_bytes",
+            return sc_conf_error(r, sc_yaml_tree_get(root, "max_buffered_body_bytes"), "max_buffered_body_bytes",
                                  "%llu is less than services[%zu].max_body_bytes (%llu)",
                                  (unsigned long long)c->max_buffered_body_bytes, i,
                                  (unsigned long long)c->services[i].max_body_bytes);
@@ -465,8 +465,8 @@ static int check_trusted_proxies(sc_conf_reader_t *r, const sc_yaml_node_t *root
     for (size_t i = 0; i != c->num_services; ++i)
         if (c->services[i].tls != NULL && c->services[i].tls->client_ca_file != NULL)
             return 0;
-    return sc_conf_error(r, sc_yaml_get(sc_yaml_get(root, "trusted_proxies"), "client_cert"), "trusted_proxies.client_cert",
-                         "no service asks for client certificates (tls.client_ca_file)");
+    return sc_conf_error(r, sc_yaml_tree_get(sc_yaml_tree_get(root, "trusted_proxies"), "client_cert"),
+                         "trusted_proxies.client_cert", "no service asks for client certificates (tls.client_ca_file)");
 }
 
 static int read_host(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
@@ -481,7 +481,7 @@ static int read_host(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_
         return -1;
     c->threads = threads != 0 ? (unsigned)threads : (unsigned)(ncpu < 1 ? 1 : ncpu > MAX_THREADS ? MAX_THREADS : ncpu);
     c->shutdown_grace_ms = grace_s * 1000;
-    if (sc_yaml_get(root, "admin_listen") != NULL) {
+    if (sc_yaml_tree_get(root, "admin_listen") != NULL) {
         if (read_addr(r, root, "", "admin_listen", &c->admin_listen) != 0)
             return -1;
     } else if ((c->admin_listen.text = strdup(DEFAULT_ADMIN_LISTEN)) == NULL ||
@@ -498,7 +498,7 @@ static int read_host(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_
 sc_config_t *sc_config_load_string(const char *text, size_t len, const char *filename, char *err, size_t errsize)
 {
     sc_conf_reader_t r = {.file = filename, .err = err, .errsize = errsize};
-    sc_yaml_node_t *root = sc_yaml_parse_string(text, len, filename, err, errsize);
+    sc_yaml_node_t *root = sc_yaml_tree_parse_string(text, len, filename, err, errsize);
     sc_config_t *c = calloc(1, sizeof(*c));
 
     if (root == NULL || c == NULL)
@@ -506,12 +506,12 @@ sc_config_t *sc_config_load_string(const char *text, size_t len, const char *fil
     c->refcount = 1;
     if ((c->file = strdup(filename)) == NULL || sc_conf_placeholder_refuse(&r, root) != 0 || read_host(&r, root, c) != 0)
         goto Error;
-    sc_yaml_free(root);
+    sc_yaml_tree_free(root);
     return c;
 Error:
     if (c == NULL)
         snprintf(err, errsize, "%s: out of memory", filename);
-    sc_yaml_free(root);
+    sc_yaml_tree_free(root);
     sc_config_free(c);
     return NULL;
 }

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "conf_reader.h"
+#include "conf.h"
 
 static const struct {
     const char *name;

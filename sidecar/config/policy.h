@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "path_norm.h"
+#include "path.h"
 
 typedef enum { SC_POLICY_ENFORCE, SC_POLICY_REPORT_ONLY } sc_policy_mode_t;
 

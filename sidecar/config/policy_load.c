@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 #include "conf_placeholder.h"
-#include "conf_reader.h"
+#include "conf.h"
 #include "gcra.h"
 #include "file_util.h"
 #include "text.h"
@@ -48,7 +48,7 @@ static const char *const default_remove_headers[] = {"x-original-url",
 #define DEFAULT_CORS_MAX_AGE_S 600
 
 // A route path is "/exact/path" or "/subtree/**" ("/**" for everything). Paths are compared
-// after the request path is normalised (path_norm.h), so a configured path must itself be normal: no
+// after the request path is normalised (path.h), so a configured path must itself be normal: no
 // dot segments, no empty segments, no percent-encoding, no query.
 static int check_path_chars(sc_conf_reader_t *r, const sc_yaml_node_t *at, const char *key, const char *path)
 {
@@ -69,7 +69,7 @@ static int check_path_chars(sc_conf_reader_t *r, const sc_yaml_node_t *at, const
 static int parse_route_path(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, sc_route_t *route)
 {
     char key[SC_CONF_KEY_MAX];
-    const sc_yaml_node_t *at = sc_yaml_get(map, "path");
+    const sc_yaml_node_t *at = sc_yaml_tree_get(map, "path");
     sc_conf_key(key, where, "path");
     if (sc_conf_require(r, map, where, "path") != 0 || sc_conf_string(r, map, where, "path", &route->path) != 0)
         return -1;
@@ -96,11 +96,11 @@ static int parse_methods(sc_conf_reader_t *r, const sc_yaml_node_t *map, const c
     char key[SC_CONF_KEY_MAX], item_key[SC_CONF_KEY_MAX];
     char **names = NULL;
     size_t n = 0;
-    const sc_yaml_node_t *at = sc_yaml_get(map, "methods");
+    const sc_yaml_node_t *at = sc_yaml_tree_get(map, "methods");
     sc_conf_key(key, where, "methods");
     if (sc_conf_strings(r, map, where, "methods", &names, &n) != 0)
         return -1;
-    if (at != NULL && !sc_yaml_is_null(at) && n == 0) {
+    if (at != NULL && !sc_yaml_tree_is_null(at) && n == 0) {
         sc_conf_free_strings(names, n);
         return sc_conf_error(r, at, key, "must list at least one method (omit the key to allow any)");
     }
@@ -127,7 +127,7 @@ static int parse_auth(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char
     char key[SC_CONF_KEY_MAX];
     char **names = NULL;
     size_t n = 0;
-    const sc_yaml_node_t *at = sc_yaml_get(map, "auth");
+    const sc_yaml_node_t *at = sc_yaml_tree_get(map, "auth");
     sc_conf_key(key, where, "auth");
     if (sc_conf_require(r, map, where, "auth") != 0 || sc_conf_strings(r, map, where, "auth", &names, &n) != 0)
         return -1;
@@ -167,9 +167,10 @@ static int parse_scopes(sc_conf_reader_t *r, const sc_yaml_node_t *map, const ch
     if (sc_conf_strings(r, map, where, "scopes", &route->scopes, &route->num_scopes) != 0)
         return -1;
     if (route->num_scopes != 0 && route->auth == 0)
-        return sc_conf_error(r, sc_yaml_get(map, "scopes"), sc_conf_key(key, where, "scopes"),
+        return sc_conf_error(r, sc_yaml_tree_get(map, "scopes"), sc_conf_key(key, where, "scopes"),
                              "a public route (auth: none) cannot require scopes");
-    return check_scope_tokens(r, sc_yaml_get(map, "scopes"), sc_conf_key(key, where, "scopes"), route->scopes, route->num_scopes);
+    return check_scope_tokens(r, sc_yaml_tree_get(map, "scopes"), sc_conf_key(key, where, "scopes"), route->scopes,
+                              route->num_scopes);
 }
 
 static int parse_route(sc_conf_reader_t *r, const sc_yaml_node_t *node, const char *where, sc_route_t *route)
@@ -213,7 +214,7 @@ static int origin_valid(const char *o)
 static int parse_cors_origins(sc_conf_reader_t *r, const sc_yaml_node_t *node, sc_cors_t *cors)
 {
     char key[SC_CONF_KEY_MAX];
-    const sc_yaml_node_t *at = sc_yaml_get(node, "allowed_origins");
+    const sc_yaml_node_t *at = sc_yaml_tree_get(node, "allowed_origins");
     if (sc_conf_require(r, node, "cors", "allowed_origins") != 0 ||
         sc_conf_strings(r, node, "cors", "allowed_origins", &cors->origins, &cors->num_origins) != 0)
         return -1;
@@ -245,7 +246,7 @@ static int parse_cors_methods(sc_conf_reader_t *r, const sc_yaml_node_t *node, s
         for (size_t i = 0; i != n; ++i) {
             unsigned bit = sc_policy_method_bit(names[i], strlen(names[i]));
             if (bit == 0) {
-                sc_conf_error(r, sc_yaml_get(node, "allowed_methods"), sc_conf_key(key, "cors", "allowed_methods"),
+                sc_conf_error(r, sc_yaml_tree_get(node, "allowed_methods"), sc_conf_key(key, "cors", "allowed_methods"),
                               "unknown method \"%s\"", names[i]);
                 sc_conf_free_strings(names, n);
                 return -1;
@@ -286,10 +287,10 @@ static int parse_cors_headers(sc_conf_reader_t *r, const sc_yaml_node_t *node, s
 
 static int parse_cors(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_cors_t *cors)
 {
-    const sc_yaml_node_t *node = sc_yaml_get(root, "cors");
+    const sc_yaml_node_t *node = sc_yaml_tree_get(root, "cors");
     uint64_t max_age = DEFAULT_CORS_MAX_AGE_S;
     char text[24];
-    if (sc_yaml_is_null(node))
+    if (sc_yaml_tree_is_null(node))
         return 0;
     cors->enabled = 1;
     if (sc_conf_mapping(r, node, "cors", cors_keys) != 0 || parse_cors_origins(r, node, cors) != 0 ||
@@ -305,7 +306,7 @@ static int parse_cors(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_cors_t
 static int parse_routes(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_policy_t *policy)
 {
     char where[SC_CONF_KEY_MAX];
-    const sc_yaml_node_t *routes = sc_yaml_get(root, "routes");
+    const sc_yaml_node_t *routes = sc_yaml_tree_get(root, "routes");
     if (sc_conf_require(r, root, "", "routes") != 0 || sc_conf_list(r, routes, "routes") != 0)
         return -1;
     if (routes->num_items == 0)
@@ -331,14 +332,14 @@ static int parse_mode(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_policy
     else if (strcmp(mode, "report_only") == 0)
         policy->mode = SC_POLICY_REPORT_ONLY;
     else
-        rc = sc_conf_error(r, sc_yaml_get(root, "mode"), "mode", "unknown mode \"%s\" (use enforce or report_only)", mode);
+        rc = sc_conf_error(r, sc_yaml_tree_get(root, "mode"), "mode", "unknown mode \"%s\" (use enforce or report_only)", mode);
     free(mode);
     return rc;
 }
 
 static int parse_strip_prefix(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_policy_t *policy)
 {
-    const sc_yaml_node_t *at = sc_yaml_get(root, "strip_prefix");
+    const sc_yaml_node_t *at = sc_yaml_tree_get(root, "strip_prefix");
     if (sc_conf_string(r, root, "", "strip_prefix", &policy->strip_prefix) != 0)
         return -1;
     if (policy->strip_prefix == NULL)
@@ -356,10 +357,10 @@ static int parse_strip_prefix(sc_conf_reader_t *r, const sc_yaml_node_t *root, s
 /* rate_limit: {rate: 50, burst: 100, mode: local|redis, per_service: false} */
 static int parse_rate_limit(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_ratelimit_policy_t *rl)
 {
-    const sc_yaml_node_t *node = sc_yaml_get(root, "rate_limit");
+    const sc_yaml_node_t *node = sc_yaml_tree_get(root, "rate_limit");
     char *mode = NULL;
     int rc = -1;
-    if (sc_yaml_is_null(node))
+    if (sc_yaml_tree_is_null(node))
         return 0;
     if (sc_conf_mapping(r, node, "rate_limit", rate_limit_keys) != 0 || sc_conf_require(r, node, "rate_limit", "rate") != 0 ||
         sc_conf_uint(r, node, "rate_limit", "rate", 1, SC_GCRA_MAX_RATE, &rl->rate) != 0)
@@ -374,7 +375,7 @@ static int parse_rate_limit(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_
     } else if (strcmp(mode, "redis") == 0) {
         rl->mode = SC_RATELIMIT_REDIS;
     } else {
-        sc_conf_error(r, sc_yaml_get(node, "mode"), "rate_limit.mode", "unknown mode \"%s\" (use local or redis)", mode);
+        sc_conf_error(r, sc_yaml_tree_get(node, "mode"), "rate_limit.mode", "unknown mode \"%s\" (use local or redis)", mode);
         goto Exit;
     }
     rc = 0;
@@ -394,8 +395,8 @@ static int parse_path_unusual(sc_conf_reader_t *r, const sc_yaml_node_t *root, s
     else if (strcmp(v, "normalize") == 0)
         policy->path_unusual = SC_PATH_NORMALIZE;
     else
-        rc = sc_conf_error(r, sc_yaml_get(root, "path_unusual"), "path_unusual", "unknown value \"%s\" (use reject or normalize)",
-                           v);
+        rc = sc_conf_error(r, sc_yaml_tree_get(root, "path_unusual"), "path_unusual",
+                           "unknown value \"%s\" (use reject or normalize)", v);
     free(v);
     return rc;
 }
@@ -427,8 +428,9 @@ static int parse_remove_headers(sc_conf_reader_t *r, const sc_yaml_node_t *root,
     for (size_t i = 0; i != policy->num_remove_headers; ++i) {
         char key[SC_CONF_KEY_MAX];
         if (!header_name_valid(policy->remove_headers[i]))
-            return sc_conf_error(r, sc_yaml_get(root, "remove_request_headers"), sc_conf_index(key, "remove_request_headers", i),
-                                 "\"%s\" is not a header name", policy->remove_headers[i]);
+            return sc_conf_error(r, sc_yaml_tree_get(root, "remove_request_headers"),
+                                 sc_conf_index(key, "remove_request_headers", i), "\"%s\" is not a header name",
+                                 policy->remove_headers[i]);
         for (char *p = policy->remove_headers[i]; *p != '\0'; ++p)
             *p = (char)tolower((unsigned char)*p);
     }
@@ -438,7 +440,7 @@ static int parse_remove_headers(sc_conf_reader_t *r, const sc_yaml_node_t *root,
 sc_policy_t *sc_policy_load_string(const char *text, size_t len, const char *filename, char *err, size_t errsize)
 {
     sc_conf_reader_t r = {.file = filename, .err = err, .errsize = errsize};
-    sc_yaml_node_t *root = sc_yaml_parse_string(text, len, filename, err, errsize);
+    sc_yaml_node_t *root = sc_yaml_tree_parse_string(text, len, filename, err, errsize);
     sc_policy_t *policy = calloc(1, sizeof(*policy));
 
     if (root == NULL || policy == NULL)
@@ -457,10 +459,10 @@ sc_policy_t *sc_policy_load_string(const char *text, size_t len, const char *fil
         parse_cors(&r, root, &policy->cors) != 0 || parse_rate_limit(&r, root, &policy->rate_limit) != 0 ||
         parse_routes(&r, root, policy) != 0)
         goto Error;
-    sc_yaml_free(root);
+    sc_yaml_tree_free(root);
     return policy;
 Error:
-    sc_yaml_free(root);
+    sc_yaml_tree_free(root);
     sc_policy_free(policy);
     return NULL;
 }

@@ -113,13 +113,13 @@ static sc_yaml_node_t *parse_sequence(parser_t *p, yaml_event_t *start, int dept
         if (item == NULL)
             goto Error;
         if (append_item(seq, item) != 0) {
-            sc_yaml_free(item);
+            sc_yaml_tree_free(item);
             fail(p, seq->line, "out of memory");
             goto Error;
         }
     }
 Error:
-    sc_yaml_free(seq);
+    sc_yaml_tree_free(seq);
     return NULL;
 }
 
@@ -155,12 +155,12 @@ static sc_yaml_node_t *parse_mapping(parser_t *p, yaml_event_t *start, int depth
             goto Error;
         if (key->type != SC_YAML_SCALAR) {
             fail(p, key->line, "mapping keys must be plain names");
-            sc_yaml_free(key);
+            sc_yaml_tree_free(key);
             goto Error;
         }
-        if (sc_yaml_get(map, key->scalar) != NULL) {
+        if (sc_yaml_tree_get(map, key->scalar) != NULL) {
             fail(p, key->line, "%s: duplicate key", key->scalar);
-            sc_yaml_free(key);
+            sc_yaml_tree_free(key);
             goto Error;
         }
         sc_yaml_node_t *value = NULL;
@@ -169,13 +169,13 @@ static sc_yaml_node_t *parse_mapping(parser_t *p, yaml_event_t *start, int depth
             yaml_event_delete(&ev);
         }
         if (value == NULL || append_pair(p, map, key, value) != 0) {
-            sc_yaml_free(key);
-            sc_yaml_free(value);
+            sc_yaml_tree_free(key);
+            sc_yaml_tree_free(value);
             goto Error;
         }
     }
 Error:
-    sc_yaml_free(map);
+    sc_yaml_tree_free(map);
     return NULL;
 }
 
@@ -242,11 +242,11 @@ static sc_yaml_node_t *parse_document(parser_t *p)
     }
     return root;
 Error:
-    sc_yaml_free(root);
+    sc_yaml_tree_free(root);
     return NULL;
 }
 
-sc_yaml_node_t *sc_yaml_parse_string(const char *text, size_t len, const char *filename, char *err, size_t errsize)
+sc_yaml_node_t *sc_yaml_tree_parse_string(const char *text, size_t len, const char *filename, char *err, size_t errsize)
 {
     parser_t p = {.filename = filename, .err = err, .errsize = errsize};
     if (!yaml_parser_initialize(&p.yaml)) {
@@ -259,16 +259,16 @@ sc_yaml_node_t *sc_yaml_parse_string(const char *text, size_t len, const char *f
     return root;
 }
 
-void sc_yaml_free(sc_yaml_node_t *node)
+void sc_yaml_tree_free(sc_yaml_node_t *node)
 {
     size_t i;
     if (node == NULL)
         return;
     for (i = 0; i != node->num_items; ++i)
-        sc_yaml_free(node->items[i]);
+        sc_yaml_tree_free(node->items[i]);
     for (i = 0; i != node->num_pairs; ++i) {
-        sc_yaml_free(node->pairs[i].key);
-        sc_yaml_free(node->pairs[i].value);
+        sc_yaml_tree_free(node->pairs[i].key);
+        sc_yaml_tree_free(node->pairs[i].value);
     }
     free(node->items);
     free(node->pairs);
@@ -276,7 +276,7 @@ void sc_yaml_free(sc_yaml_node_t *node)
     free(node);
 }
 
-sc_yaml_node_t *sc_yaml_get(const sc_yaml_node_t *map, const char *key)
+sc_yaml_node_t *sc_yaml_tree_get(const sc_yaml_node_t *map, const char *key)
 {
     if (map == NULL || map->type != SC_YAML_MAPPING)
         return NULL;
@@ -286,7 +286,7 @@ sc_yaml_node_t *sc_yaml_get(const sc_yaml_node_t *map, const char *key)
     return NULL;
 }
 
-int sc_yaml_is_null(const sc_yaml_node_t *node)
+int sc_yaml_tree_is_null(const sc_yaml_node_t *node)
 {
     if (node == NULL)
         return 1;
@@ -296,7 +296,7 @@ int sc_yaml_is_null(const sc_yaml_node_t *node)
            strcmp(node->scalar, "Null") == 0 || strcmp(node->scalar, "NULL") == 0;
 }
 
-const char *sc_yaml_type_name(sc_yaml_type_t type)
+const char *sc_yaml_tree_type_name(sc_yaml_type_t type)
 {
     switch (type) {
     case SC_YAML_SCALAR:

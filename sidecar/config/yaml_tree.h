@@ -37,26 +37,26 @@ struct sc_yaml_node {
 
 /**
  * Parses one YAML document from memory. `filename` is used in error messages only. Returns the
- * root node (owned by the caller, release with sc_yaml_free) or NULL with "file:line: reason" in
+ * root node (owned by the caller, release with sc_yaml_tree_free) or NULL with "file:line: reason" in
  * err. An empty document yields an empty mapping.
  */
-sc_yaml_node_t *sc_yaml_parse_string(const char *text, size_t len, const char *filename, char *err, size_t errsize);
+sc_yaml_node_t *sc_yaml_tree_parse_string(const char *text, size_t len, const char *filename, char *err, size_t errsize);
 
-void sc_yaml_free(sc_yaml_node_t *node);
+void sc_yaml_tree_free(sc_yaml_node_t *node);
 
 /**
  * Returns the value for `key` in a mapping, or NULL when absent (or when `map` is not a mapping).
  */
-sc_yaml_node_t *sc_yaml_get(const sc_yaml_node_t *map, const char *key);
+sc_yaml_node_t *sc_yaml_tree_get(const sc_yaml_node_t *map, const char *key);
 
 /**
  * 1 when the node is a plain null: absent values, "~", "null" or nothing after the colon.
  */
-int sc_yaml_is_null(const sc_yaml_node_t *node);
+int sc_yaml_tree_is_null(const sc_yaml_node_t *node);
 
 /**
  * The name of a node type, for error messages ("a mapping", "a list", "a scalar").
  */
-const char *sc_yaml_type_name(sc_yaml_type_t type);
+const char *sc_yaml_tree_type_name(sc_yaml_type_t type);
 
 #endif

@@ -357,7 +357,7 @@ static int token_text(const char *opt, const char *value, const char **slot, ctl
 /* --alg: a JWS algorithm name, exactly (RFC 7515 names are case-sensitive). */
 static int apply_alg(ctl_args_t *a, const char *value, ctl_err_t *err)
 {
-    if (sc_jws_alg_from_name(value, strlen(value)) == SC_JWS_ALG_INVALID)
+    if (sc_jwks_alg_from_name(value, strlen(value)) == SC_JWS_ALG_INVALID)
         return ctl_fail(err, CTL_EXIT_USAGE, "--alg: \"%s\" is not a supported JWS algorithm (RS256, ES256, HS256, ...)", value);
     a->alg = value;
     return CTL_EXIT_OK;

@@ -125,12 +125,12 @@ static int sidecar_accepts(ctl_record_kind_t kind, const char *tenant, const cha
 {
     if (kind == CTL_RECORD_TENANT) {
         sc_tenant_record_t *t = NULL;
-        int rc = sc_tenant_record_parse(tenant, strs, lens, n, &t, reason, size);
-        sc_tenant_record_free(t);
+        int rc = sc_schema_tenant_parse(tenant, strs, lens, n, &t, reason, size);
+        sc_schema_tenant_free(t);
         return rc;
     }
     sc_apikey_record_t *k = NULL;
-    int rc = sc_apikey_record_parse(strs, lens, n, &k, reason, size);
+    int rc = sc_schema_apikey_parse(strs, lens, n, &k, reason, size);
     if (rc == 0 && strcmp(k->tenant, tenant) != 0) {
         snprintf(reason, size, "the key belongs to tenant \"%s\", not \"%s\"", k->tenant, tenant);
         rc = -1;
@@ -138,7 +138,7 @@ static int sidecar_accepts(ctl_record_kind_t kind, const char *tenant, const cha
         snprintf(reason, size, "invalid key_id \"%s\"", k->key_id);
         rc = -1;
     }
-    sc_apikey_record_free(k);
+    sc_schema_apikey_free(k);
     return rc;
 }
 

@@ -8,8 +8,8 @@
  * strings. Converting a hash to JSON and back gives the same hash for every record sidecarctl
  * writes (lists are stored space-separated, each word once).
  *
- * Validity is judged by the sidecar's own parsers (sc_tenant_record_parse,
- * sc_apikey_record_parse): a record that passes is one the sidecar will accept.
+ * Validity is judged by the sidecar's own parsers (sc_schema_tenant_parse,
+ * sc_schema_apikey_parse): a record that passes is one the sidecar will accept.
  */
 #ifndef SC_CTL_RECORD_H
 #define SC_CTL_RECORD_H

@@ -231,7 +231,7 @@ void ctl_tx_audit(ctl_tx_t *tx, const char *action, const char *tenant, const ch
 void ctl_tx_invalidate(ctl_tx_t *tx, const char *tenant, const char *sha256_hex)
 {
     char channel[SC_SCHEMA_KEY_MAX], message[SC_INVALIDATION_MAX];
-    sc_invalidation_format(message, tenant, sha256_hex);
+    sc_schema_invalidation_format(message, tenant, sha256_hex);
     sc_schema_global_key(channel, tx->redis->config->prefix, "invalidate");
     argv_buf_t *a = tx_new_cmd(&tx->publishes, &tx->num_publishes);
     argv_push(a, "PUBLISH");

@@ -104,7 +104,7 @@ void ctl_tx_audit(ctl_tx_t *tx, const char *action, const char *tenant, const ch
 
 /**
  * Queues the invalidation message of a tenant (sha256_hex NULL) or of one of its API keys, in
- * the format the sidecar parses (sc_invalidation_format / sc_invalidation_parse in schema.h).
+ * the format the sidecar parses (sc_schema_invalidation_format / sc_schema_invalidation_parse in schema.h).
  */
 void ctl_tx_invalidate(ctl_tx_t *tx, const char *tenant, const char *sha256_hex);
 

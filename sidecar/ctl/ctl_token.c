@@ -82,7 +82,7 @@ static void choose_kid(const ctl_args_t *args, const target_t *t, const ctl_toke
 
 int ctl_token_make(const ctl_args_t *args, const sc_jwt_issuers_t *issuers, int64_t now, ctl_token_t *out, ctl_err_t *err)
 {
-    sc_jws_alg_t requested = args->alg != NULL ? sc_jws_alg_from_name(args->alg, strlen(args->alg)) : SC_JWS_ALG_INVALID;
+    sc_jws_alg_t requested = args->alg != NULL ? sc_jwks_alg_from_name(args->alg, strlen(args->alg)) : SC_JWS_ALG_INVALID;
     ctl_token_key_t key;
     target_t t;
     int rc;
@@ -118,7 +118,7 @@ static int print_token(int json, const ctl_token_t *t, ctl_err_t *err)
     if (json) {
         json_t *doc = json_object();
         json_object_set_new(doc, "token", json_string(t->token));
-        json_object_set_new(doc, "alg", json_string(sc_jws_alg_name(t->alg)));
+        json_object_set_new(doc, "alg", json_string(sc_jwks_alg_name(t->alg)));
         json_object_set_new(doc, "kid", t->kid != NULL ? json_string(t->kid) : json_null());
         json_object_set_new(doc, "expires_at", json_integer(t->exp));
         return ctl_output_json(doc, err);
@@ -136,7 +136,7 @@ int ctl_token_run(const ctl_args_t *args, const sc_jwt_issuers_t *issuers, int64
         return rc;
     if (t.key_unknown)
         ctl_output_warning("--key-file matches none of the keys configured for %s (as %s): the sidecar will answer 401",
-                           args->issuers, sc_jws_alg_name(t.alg));
+                           args->issuers, sc_jwks_alg_name(t.alg));
     rc = print_token(args->json, &t, err);
     ctl_token_free(&t);
     return rc;

@@ -87,7 +87,7 @@ int ctl_token_jwt_sign(const ctl_token_claims_t *claims, sc_jws_alg_t alg, const
 
     *out = NULL;
     if (theirs == JWT_ALG_INVAL)
-        return ctl_fail(err, CTL_EXIT_USAGE, "libjwt cannot sign %s", sc_jws_alg_name(alg));
+        return ctl_fail(err, CTL_EXIT_USAGE, "libjwt cannot sign %s", sc_jwks_alg_name(alg));
     if (len == 0 || len > INT32_MAX) /* libjwt would sign nothing with an empty key */
         return ctl_fail(err, CTL_EXIT_USAGE, "the key is empty or too large");
     if ((e = jwt_new(&jwt)) != 0)
@@ -105,7 +105,7 @@ int ctl_token_jwt_sign(const ctl_token_claims_t *claims, sc_jws_alg_t alg, const
     }
     if ((*out = jwt_encode_str(jwt)) == NULL)
         rc = errno == ENOMEM ? ctl_fail(err, CTL_EXIT_REFUSED, "out of memory")
-                             : ctl_fail(err, CTL_EXIT_USAGE, "libjwt could not sign with the key (%s)", sc_jws_alg_name(alg));
+                             : ctl_fail(err, CTL_EXIT_USAGE, "libjwt could not sign with the key (%s)", sc_jwks_alg_name(alg));
 Exit:
     jwt_free(jwt);
     return rc;

@@ -102,7 +102,7 @@ int ctl_token_key_load(const char *path, ctl_token_key_t *out, ctl_err_t *err)
 /* "RS256, RS384" for messages. */
 static const char *names(unsigned algs, char *buf, size_t size)
 {
-    return algs == 0 ? "none" : sc_jws_algs_format(algs, buf, size);
+    return algs == 0 ? "none" : sc_jwks_algs_format(algs, buf, size);
 }
 
 /* The algorithm a key signs with when nothing says otherwise. */
@@ -121,7 +121,7 @@ static sc_jws_alg_t natural_alg(const ctl_token_key_t *key)
 static int check_requested(const ctl_token_key_t *key, sc_jws_alg_t alg, unsigned allowed, unsigned signable, ctl_err_t *err)
 {
     char a[128], b[128];
-    const char *name = sc_jws_alg_name(alg);
+    const char *name = sc_jwks_alg_name(alg);
     if ((key->suits & SC_JWS_ALG_BIT(alg)) == 0)
         return ctl_fail(err, CTL_EXIT_USAGE, "--alg %s does not suit the key file (it can sign %s)", name,
                         names(key->suits & signable, a, sizeof(a)));

@@ -2,7 +2,7 @@
  * forward: what the request looks like when it leaves for the backend.
  *
  *  - The path the policy matched is the path the backend receives: the path normalised once
- *    (path_norm.h), the policy's strip_prefix removed, the query string appended unchanged.
+ *    (path.h), the policy's strip_prefix removed, the query string appended unchanged.
  *  - X-Request-Id is ours. X-Forwarded-For and X-Forwarded-Proto are a trusted proxy's with the
  *    peer appended to the first (trusted_proxies.h); anyone else's are replaced by the peer
  *    address and the listener's scheme. Copies sent by the client are removed first, whatever

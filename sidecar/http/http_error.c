@@ -52,17 +52,17 @@ h2o_iovec_t sc_http_error_body(h2o_mem_pool_t *pool, const char *error, const ch
     size_t cap = 96 + 6 * (strlen(error) + strlen(message) + strlen(request_id) + (reason != NULL ? strlen(reason) : 0));
     sc_json_buf_t b;
     sc_json_out_init(&b, h2o_mem_alloc_pool(pool, cap), cap);
-    sc_json_lit(&b, "{\"error\":");
+    sc_json_out_lit(&b, "{\"error\":");
     sc_json_out_string(&b, error, strlen(error));
     if (reason != NULL) {
-        sc_json_lit(&b, ",\"reason\":");
+        sc_json_out_lit(&b, ",\"reason\":");
         sc_json_out_string(&b, reason, strlen(reason));
     }
-    sc_json_lit(&b, ",\"message\":");
+    sc_json_out_lit(&b, ",\"message\":");
     sc_json_out_string(&b, message, strlen(message));
-    sc_json_lit(&b, ",\"request_id\":");
+    sc_json_out_lit(&b, ",\"request_id\":");
     sc_json_out_string(&b, request_id, strlen(request_id));
-    sc_json_lit(&b, "}\n");
+    sc_json_out_lit(&b, "}\n");
     return h2o_iovec_init(b.base, b.len);
 }
 

@@ -11,7 +11,7 @@
 #include "headers.h"
 #include "http_error.h"
 #include "log.h"
-#include "path_norm.h"
+#include "path.h"
 #include "ratelimit.h"
 #include "response_filter.h"
 #include "text.h"

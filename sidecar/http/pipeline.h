@@ -31,7 +31,7 @@ int sc_pipeline_answers_before_body(const sc_policy_t *policy, const char *metho
                                     size_t path_len, int has_credentials);
 
 /**
- * The request's path (without the query) normalised per the policy (path_norm.h), allocated in
+ * The request's path (without the query) normalised per the policy (path.h), allocated in
  * the request pool. Returns 0 when the path is refused.
  */
 int sc_pipeline_normalize_path(h2o_req_t *req, const sc_policy_t *policy, h2o_iovec_t *out);

@@ -34,7 +34,7 @@ typedef struct sc_request {
     h2o_handler_t *handler;      /* ours; the proxy handler follows it */
     sc_config_t *config;         /* the configuration this request started with (held until it ends) */
     const sc_service_t *service;
-    h2o_iovec_t path;        /* normalised once (path_norm.h): what the policy judges and the backend receives */
+    h2o_iovec_t path;        /* normalised once (path.h): what the policy judges and the backend receives */
     const sc_route_t *route; /* NULL until matched */
     char id[SC_REQUEST_ID_LEN + 1];
     h2o_iovec_t cors_origin;               /* the request's Origin when the policy allows it */

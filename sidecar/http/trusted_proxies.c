@@ -18,8 +18,8 @@ static const char *const secret_headers[] = {"authorization", "proxy-authorizati
 static int read_cidrs(sc_conf_reader_t *r, const sc_yaml_node_t *map, sc_trusted_proxies_t *tp)
 {
     char key[SC_CONF_KEY_MAX], reason[256];
-    const sc_yaml_node_t *list = sc_yaml_get(map, "cidrs");
-    if (sc_yaml_is_null(list))
+    const sc_yaml_node_t *list = sc_yaml_tree_get(map, "cidrs");
+    if (sc_yaml_tree_is_null(list))
         return 0;
     if (sc_conf_list(r, list, "trusted_proxies.cidrs") != 0)
         return -1;
@@ -62,7 +62,7 @@ static int is_secret_header(const char *name, size_t len)
 /* request_id_header: a header name (letters, digits, '-' and '_'), kept in lower case as h2o keeps names. */
 static int read_request_id_header(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_trusted_proxies_t *tp)
 {
-    const sc_yaml_node_t *at = sc_yaml_get(root, "request_id_header");
+    const sc_yaml_node_t *at = sc_yaml_tree_get(root, "request_id_header");
     if (sc_conf_string(r, root, "", "request_id_header", &tp->request_id_header) != 0)
         return -1;
     char *name = tp->request_id_header;
@@ -82,14 +82,14 @@ static int read_request_id_header(sc_conf_reader_t *r, const sc_yaml_node_t *roo
 
 int sc_trusted_proxies_read(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_trusted_proxies_t *tp)
 {
-    const sc_yaml_node_t *section = sc_yaml_get(root, "trusted_proxies");
+    const sc_yaml_node_t *section = sc_yaml_tree_get(root, "trusted_proxies");
     if (section != NULL && read_section(r, section, tp) != 0)
         return -1;
     if (read_request_id_header(r, root, tp) != 0)
         return -1;
     /* the request id is believed from trusted peers only: without any, the setting would do nothing */
     if (tp->request_id_header != NULL && section == NULL)
-        return sc_conf_error(r, sc_yaml_get(root, "request_id_header"), "request_id_header",
+        return sc_conf_error(r, sc_yaml_tree_get(root, "request_id_header"), "request_id_header",
                              "is read from trusted peers only: configure trusted_proxies too");
     return 0;
 }

@@ -25,7 +25,7 @@
 #include <h2o.h>
 
 #include "cidr.h"
-#include "conf_reader.h"
+#include "conf.h"
 
 #define SC_TRUSTED_PROXIES_MAX_CIDRS 1024
 

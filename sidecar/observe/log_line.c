@@ -25,7 +25,7 @@ static void field_text(sc_json_buf_t *b, const char *name, size_t name_len, sc_l
 {
     json_key(b, name, name_len);
     if (v.base == NULL || v.len == 0)
-        sc_json_lit(b, "null");
+        sc_json_out_lit(b, "null");
     else
         sc_json_out_string_max(b, v.base, v.len, max);
 }
@@ -81,14 +81,14 @@ size_t sc_log_line_format(const sc_log_line_t *f, char *out)
     if (f->upstream_answered)
         sc_json_out_uint(&b, (unsigned long long)(f->status > 0 ? f->status : 0));
     else
-        sc_json_lit(&b, "null");
+        sc_json_out_lit(&b, "null");
     KEY(&b, "duration_ms");
     json_ms(&b, f->duration_us);
     KEY(&b, "upstream_ms");
     if (f->upstream_answered)
         json_ms(&b, f->upstream_us);
     else
-        sc_json_lit(&b, "null");
+        sc_json_out_lit(&b, "null");
     TEXT(&b, "tenant", f->tenant, SHORT_MAX);
     TEXT(&b, "subject", f->subject, TEXT_MAX);
     TEXT(&b, "auth_method", f->auth_method, SHORT_MAX);
@@ -103,12 +103,12 @@ size_t sc_log_line_format(const sc_log_line_t *f, char *out)
     TEXT(&b, "client_addr", f->client_addr, SHORT_MAX);
     TEXT(&b, "trace_id", f->trace_id, TRACE_MAX);
     TEXT(&b, "gateway_request_id", f->gateway_request_id, SHORT_MAX);
-    sc_json_lit(&b, "}");
+    sc_json_out_lit(&b, "}");
     /* cannot happen with the bounds above; should it, a short valid line beats a broken one */
     if (b.truncated) {
         sc_json_out_init(&b, out, SC_LOG_LINE_MAX - 1);
         json_time(&b, &f->time);
-        sc_json_lit(&b, ",\"error\":\"log_line_too_long\"}");
+        sc_json_out_lit(&b, ",\"error\":\"log_line_too_long\"}");
     }
     out[b.len++] = '\n';
     return b.len;

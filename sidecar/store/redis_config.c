@@ -132,7 +132,7 @@ static int read_prefix(sc_conf_reader_t *r, const sc_yaml_node_t *node, const ch
         return -1;
     size_t len = strlen(c->prefix);
     if (len > SC_SCHEMA_PREFIX_MAX || strpbrk(c->prefix, "{} \t\r\n") != NULL)
-        return sc_conf_error(r, sc_yaml_get(node, "prefix"), sc_conf_key(key, where, "prefix"),
+        return sc_conf_error(r, sc_yaml_tree_get(node, "prefix"), sc_conf_key(key, where, "prefix"),
                              "must be at most %d characters without braces or spaces", SC_SCHEMA_PREFIX_MAX);
     return 0;
 }
@@ -144,14 +144,14 @@ int sc_redis_config_read(sc_conf_reader_t *r, const sc_yaml_node_t *node, const 
     sc_redis_config_t *c = NULL;
     int rc = -1;
 
-    if (sc_yaml_get(node, "password") != NULL)
-        return sc_conf_error(r, sc_yaml_get(node, "password"), sc_conf_key(key, where, "password"),
+    if (sc_yaml_tree_get(node, "password") != NULL)
+        return sc_conf_error(r, sc_yaml_tree_get(node, "password"), sc_conf_key(key, where, "password"),
                              "passwords are never read from the configuration: use password_file or %s", SC_REDIS_PASSWORD_ENV);
     if (sc_conf_mapping(r, node, where, redis_keys) != 0 || sc_conf_require(r, node, where, "url") != 0 ||
         sc_conf_string(r, node, where, "url", &url) != 0)
         goto Exit;
     if ((c = sc_redis_config_from_url(url, reason, sizeof(reason))) == NULL) {
-        sc_conf_error(r, sc_yaml_get(node, "url"), sc_conf_key(key, where, "url"), "%s", reason);
+        sc_conf_error(r, sc_yaml_tree_get(node, "url"), sc_conf_key(key, where, "url"), "%s", reason);
         goto Exit;
     }
     if (sc_conf_string(r, node, where, "user", &c->user) != 0 || read_prefix(r, node, where, c) != 0 ||
@@ -160,7 +160,7 @@ int sc_redis_config_read(sc_conf_reader_t *r, const sc_yaml_node_t *node, const 
         sc_conf_path(r, node, where, "password_file", &password_file) != 0)
         goto Exit;
     if (sc_redis_config_load_password(c, password_file, reason, sizeof(reason)) != 0) {
-        sc_conf_error(r, sc_yaml_get(node, "password_file"), sc_conf_key(key, where, "password_file"), "%s", reason);
+        sc_conf_error(r, sc_yaml_tree_get(node, "password_file"), sc_conf_key(key, where, "password_file"), "%s", reason);
         goto Exit;
     }
     *out = c;

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "conf_reader.h"
+#include "conf.h"
 #include "schema.h"
 
 #define SC_REDIS_PASSWORD_ENV "SIDECAR_REDIS_PASSWORD"

@@ -21,7 +21,7 @@ static int has_prefix(const char *s, size_t len, const char *lit, size_t lit_len
     return len >= lit_len && memcmp(s, lit, lit_len) == 0;
 }
 
-int sc_invalidation_parse(const char *msg, size_t len, sc_invalidation_t *out)
+int sc_schema_invalidation_parse(const char *msg, size_t len, sc_invalidation_t *out)
 {
     *out = (sc_invalidation_t){SC_INVALIDATE_ALL, NULL, 0, NULL};
     if (len == 3 && memcmp(msg, "all", 3) == 0)
@@ -42,7 +42,7 @@ int sc_invalidation_parse(const char *msg, size_t len, sc_invalidation_t *out)
     return -1;
 }
 
-size_t sc_invalidation_format(char *buf, const char *tenant, const char *sha256_hex)
+size_t sc_schema_invalidation_format(char *buf, const char *tenant, const char *sha256_hex)
 {
     int n = sha256_hex == NULL
                 ? snprintf(buf, SC_INVALIDATION_MAX, "tenant %.*s", SC_TENANT_ID_MAX, tenant)
@@ -92,50 +92,6 @@ void sc_schema_hash_key(const char *key, size_t len, char out[SC_SHA256_HEX_LEN 
         out[i * 2 + 1] = hex[digest[i] & 15];
     }
     out[SC_SHA256_HEX_LEN] = '\0';
-}
-
-/* ------------------------------------------------------------------ word lists */
-
-int sc_words_contain(char *const *words, size_t count, const char *word, size_t len)
-{
-    for (size_t i = 0; i != count; ++i)
-        if (strlen(words[i]) == len && memcmp(words[i], word, len) == 0)
-            return 1;
-    return 0;
-}
-
-void sc_words_free(char **words, size_t count)
-{
-    if (words == NULL)
-        return;
-    for (size_t i = 0; i != count; ++i)
-        free(words[i]);
-    free(words);
-}
-
-int sc_words_split(const char *s, size_t len, char ***out, size_t *count)
-{
-    char **words = NULL;
-    size_t n = 0;
-    for (size_t i = 0; i < len;) {
-        while (i < len && (s[i] == ' ' || s[i] == ',' || s[i] == '\t'))
-            ++i;
-        size_t start = i;
-        while (i < len && s[i] != ' ' && s[i] != ',' && s[i] != '\t')
-            ++i;
-        if (i == start || sc_words_contain(words, n, s + start, i - start))
-            continue;
-        char **grown = realloc(words, (n + 1) * sizeof(*grown));
-        if (grown == NULL || (grown[n] = strndup(s + start, i - start)) == NULL) {
-            sc_words_free(grown != NULL ? grown : words, n);
-            return -1;
-        }
-        words = grown;
-        ++n;
-    }
-    *out = words;
-    *count = n;
-    return 0;
 }
 
 /* ------------------------------------------------------------------ records */
@@ -210,7 +166,7 @@ static int repeated_field(const char *const *strs, const size_t *lens, size_t i)
     return 0;
 }
 
-int sc_tenant_record_parse(const char *id, const char *const *strs, const size_t *lens, size_t count, sc_tenant_record_t **out,
+int sc_schema_tenant_parse(const char *id, const char *const *strs, const size_t *lens, size_t count, sc_tenant_record_t **out,
                            char *err, size_t errsize)
 {
     sc_tenant_record_t *t = calloc(1, sizeof(*t));
@@ -262,11 +218,11 @@ int sc_tenant_record_parse(const char *id, const char *const *strs, const size_t
 NoMem:
     snprintf(err, errsize, "out of memory");
 Error:
-    sc_tenant_record_free(t);
+    sc_schema_tenant_free(t);
     return -1;
 }
 
-int sc_apikey_record_parse(const char *const *strs, const size_t *lens, size_t count, sc_apikey_record_t **out, char *err,
+int sc_schema_apikey_parse(const char *const *strs, const size_t *lens, size_t count, sc_apikey_record_t **out, char *err,
                            size_t errsize)
 {
     sc_apikey_record_t *k = calloc(1, sizeof(*k));
@@ -317,11 +273,11 @@ int sc_apikey_record_parse(const char *const *strs, const size_t *lens, size_t c
 NoMem:
     snprintf(err, errsize, "out of memory");
 Error:
-    sc_apikey_record_free(k);
+    sc_schema_apikey_free(k);
     return -1;
 }
 
-void sc_tenant_record_free(sc_tenant_record_t *t)
+void sc_schema_tenant_free(sc_tenant_record_t *t)
 {
     if (t == NULL)
         return;
@@ -332,7 +288,7 @@ void sc_tenant_record_free(sc_tenant_record_t *t)
     free(t);
 }
 
-void sc_apikey_record_free(sc_apikey_record_t *k)
+void sc_schema_apikey_free(sc_apikey_record_t *k)
 {
     if (k == NULL)
         return;
@@ -397,13 +353,13 @@ static packer_t packer_at(void *mem, size_t struct_size, size_t num_words)
     return p;
 }
 
-size_t sc_tenant_record_packed_size(const sc_tenant_record_t *t)
+size_t sc_schema_tenant_packed_size(const sc_tenant_record_t *t)
 {
     return sizeof(*t) + string_bytes(t->id) + words_bytes(t->services, t->num_services) + words_bytes(t->scopes, t->num_scopes) +
            words_bytes(t->issuers, t->num_issuers);
 }
 
-sc_tenant_record_t *sc_tenant_record_pack(const sc_tenant_record_t *t, void *mem)
+sc_tenant_record_t *sc_schema_tenant_pack(const sc_tenant_record_t *t, void *mem)
 {
     sc_tenant_record_t *copy = memcpy(mem, t, sizeof(*t));
     packer_t p = packer_at(mem, sizeof(*t), t->num_services + t->num_scopes + t->num_issuers);
@@ -414,13 +370,13 @@ sc_tenant_record_t *sc_tenant_record_pack(const sc_tenant_record_t *t, void *mem
     return copy;
 }
 
-size_t sc_apikey_record_packed_size(const sc_apikey_record_t *k)
+size_t sc_schema_apikey_packed_size(const sc_apikey_record_t *k)
 {
     return sizeof(*k) + string_bytes(k->tenant) + string_bytes(k->key_id) + string_bytes(k->name) +
            words_bytes(k->scopes, k->num_scopes);
 }
 
-sc_apikey_record_t *sc_apikey_record_pack(const sc_apikey_record_t *k, void *mem)
+sc_apikey_record_t *sc_schema_apikey_pack(const sc_apikey_record_t *k, void *mem)
 {
     sc_apikey_record_t *copy = memcpy(mem, k, sizeof(*k));
     packer_t p = packer_at(mem, sizeof(*k), k->num_scopes);

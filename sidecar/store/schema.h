@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "text.h"
+#include "words.h"
 
 #define SC_TENANT_ID_MAX SC_TEXT_TENANT_ID_MAX
 #define SC_SHA256_HEX_LEN 64
@@ -66,13 +67,13 @@ typedef struct sc_invalidation {
  * can send anything: every part is checked (tenant id syntax, 64 lower-case hex digits, exact
  * length), and anything else returns -1.
  */
-int sc_invalidation_parse(const char *msg, size_t len, sc_invalidation_t *out);
+int sc_schema_invalidation_parse(const char *msg, size_t len, sc_invalidation_t *out);
 
 /**
  * Writes the message naming a tenant (sha256_hex NULL) or one of its API keys into buf
  * (SC_INVALIDATION_MAX bytes) and returns its length. The tenant id must be valid.
  */
-size_t sc_invalidation_format(char *buf, const char *tenant, const char *sha256_hex);
+size_t sc_schema_invalidation_format(char *buf, const char *tenant, const char *sha256_hex);
 
 /**
  * SHA-256 of an API key as 64 lower-case hex characters and a NUL.
@@ -142,35 +143,22 @@ typedef struct sc_apikey_record {
  * (newer writers may add some); malformed known fields are errors. Returns 0, or -1 with a
  * reason in err. Release with the matching _free function.
  */
-int sc_tenant_record_parse(const char *id, const char *const *strs, const size_t *lens, size_t count, sc_tenant_record_t **out,
+int sc_schema_tenant_parse(const char *id, const char *const *strs, const size_t *lens, size_t count, sc_tenant_record_t **out,
                            char *err, size_t errsize);
-int sc_apikey_record_parse(const char *const *strs, const size_t *lens, size_t count, sc_apikey_record_t **out, char *err,
+int sc_schema_apikey_parse(const char *const *strs, const size_t *lens, size_t count, sc_apikey_record_t **out, char *err,
                            size_t errsize);
 
-void sc_tenant_record_free(sc_tenant_record_t *record);
-void sc_apikey_record_free(sc_apikey_record_t *record);
+void sc_schema_tenant_free(sc_tenant_record_t *record);
+void sc_schema_apikey_free(sc_apikey_record_t *record);
 
 /**
  * A record packed into one block of memory (the struct, its word arrays and its strings), for
  * the cache: _packed_size says how many bytes, _pack writes the copy into `mem` (aligned for a
  * pointer) and returns it. A packed record is released with its block, never with _free.
  */
-size_t sc_tenant_record_packed_size(const sc_tenant_record_t *record);
-sc_tenant_record_t *sc_tenant_record_pack(const sc_tenant_record_t *record, void *mem);
-size_t sc_apikey_record_packed_size(const sc_apikey_record_t *record);
-sc_apikey_record_t *sc_apikey_record_pack(const sc_apikey_record_t *record, void *mem);
-
-/**
- * 1 when `word` is one of the words (exact comparison).
- */
-int sc_words_contain(char *const *words, size_t count, const char *word, size_t len);
-
-/**
- * Splits a space-separated list into a heap array of heap strings (duplicates kept once).
- * Returns 0 or -1 when out of memory.
- */
-int sc_words_split(const char *s, size_t len, char ***out, size_t *count);
-
-void sc_words_free(char **words, size_t count);
+size_t sc_schema_tenant_packed_size(const sc_tenant_record_t *record);
+sc_tenant_record_t *sc_schema_tenant_pack(const sc_tenant_record_t *record, void *mem);
+size_t sc_schema_apikey_packed_size(const sc_apikey_record_t *record);
+sc_apikey_record_t *sc_schema_apikey_pack(const sc_apikey_record_t *record, void *mem);
 
 #endif

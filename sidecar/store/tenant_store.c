@@ -74,7 +74,7 @@ void sc_tenant_store_invalidate(sc_tenant_store_t *s, const char *msg, size_t le
 {
     sc_invalidation_t m;
     sc_metrics_count(&s->stats.invalidations);
-    if (sc_invalidation_parse(msg, len, &m) != 0) {
+    if (sc_schema_invalidation_parse(msg, len, &m) != 0) {
         /* a message we cannot read may announce a change all the same: be safe */
         sc_metrics_count(&s->stats.malformed_invalidations);
         sc_log_throttled(&s->malformed_log, SC_LOG_WARN,
@@ -194,13 +194,13 @@ static sc_cached_t *pack_record(record_kind_t kind, void *record)
 {
     sc_cached_t *c;
     if (kind == RECORD_TENANT) {
-        c = sc_record_cache_value_new_packed(sc_tenant_record_packed_size(record));
-        sc_tenant_record_pack(record, c->record);
-        sc_tenant_record_free(record);
+        c = sc_record_cache_value_new_packed(sc_schema_tenant_packed_size(record));
+        sc_schema_tenant_pack(record, c->record);
+        sc_schema_tenant_free(record);
     } else {
-        c = sc_record_cache_value_new_packed(sc_apikey_record_packed_size(record));
-        sc_apikey_record_pack(record, c->record);
-        sc_apikey_record_free(record);
+        c = sc_record_cache_value_new_packed(sc_schema_apikey_packed_size(record));
+        sc_schema_apikey_pack(record, c->record);
+        sc_schema_apikey_free(record);
     }
     return c;
 }
@@ -218,8 +218,8 @@ static sc_cached_t *parse_reply(fetch_t *f, const redisReply *reply, sc_lookup_s
         return NULL;
     }
     int rc = f->kind == RECORD_TENANT
-                 ? sc_tenant_record_parse(f->tenant, strs, lens, n, (sc_tenant_record_t **)&record, err, sizeof(err))
-                 : sc_apikey_record_parse(strs, lens, n, (sc_apikey_record_t **)&record, err, sizeof(err));
+                 ? sc_schema_tenant_parse(f->tenant, strs, lens, n, (sc_tenant_record_t **)&record, err, sizeof(err))
+                 : sc_schema_apikey_parse(strs, lens, n, (sc_apikey_record_t **)&record, err, sizeof(err));
     if (rc != 0) {
         sc_log_error("tenant store: %s (%s)", err, describe(f->entry, what, sizeof(what)));
         *status = SC_LOOKUP_INVALID;

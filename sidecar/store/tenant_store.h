@@ -82,7 +82,7 @@ int sc_tenant_store_get_apikey(sc_tenant_store_t *store, const char *tenant, siz
                                sc_tenant_store_cb cb, void *data, sc_lookup_t *result);
 
 /**
- * Applies an invalidation message ("tenant T", "key T HEX" or "all"; see sc_invalidation_parse).
+ * Applies an invalidation message ("tenant T", "key T HEX" or "all"; see sc_schema_invalidation_parse).
  * Anything else drops the whole cache and is counted as malformed. Called by the subscriber,
  * and by tests.
  */

@@ -93,7 +93,7 @@ int sc_json_out_string_max(sc_json_buf_t *b, const char *str, size_t len, size_t
     const unsigned char *s = (const unsigned char *)str;
     size_t room = max, keep = max > CUT_MARKER_LEN ? max - CUT_MARKER_LEN : 0;
     size_t written = 0, cut_len = 0; /* cut_len: the longest prefix written that leaves room for the marker */
-    sc_json_lit(b, "\"");
+    sc_json_out_lit(b, "\"");
     size_t start = b->len;
     for (size_t i = 0; i < len;) {
         if (plain_byte(s[i])) { /* the common case: a run copied in one go, cut anywhere */
@@ -125,13 +125,13 @@ int sc_json_out_string_max(sc_json_buf_t *b, const char *str, size_t len, size_t
             cut_len = written;
         i += consumed;
     }
-    sc_json_lit(b, "\"");
+    sc_json_out_lit(b, "\"");
     return 0;
 
 Cut:
     if (!b->truncated)
         b->len = start + cut_len; /* whole characters only: cut_len is a character boundary */
-    sc_json_lit(b, SC_JSON_CUT_MARKER "\"");
+    sc_json_out_lit(b, SC_JSON_CUT_MARKER "\"");
     return 1;
 }
 

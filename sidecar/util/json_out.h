@@ -27,7 +27,7 @@ void sc_json_out_init(sc_json_buf_t *b, char *storage, size_t cap);
 
 /* Raw text, copied as is (keys, punctuation, numbers). */
 void sc_json_out_raw(sc_json_buf_t *b, const char *s, size_t len);
-#define sc_json_lit(b, lit) sc_json_out_raw((b), (lit), sizeof(lit) - 1)
+#define sc_json_out_lit(b, lit) sc_json_out_raw((b), (lit), sizeof(lit) - 1)
 
 /* A quoted, escaped string value. Bytes that are not valid UTF-8 become U+FFFD. */
 void sc_json_out_string(sc_json_buf_t *b, const char *s, size_t len);

@@ -1,7 +1,7 @@
 /*
  * Throughput of sc_jwt_verify on the fixture tokens (not a test: nothing is asserted). For each
  * algorithm: ROUNDS rounds of N verifications, wall clock (CLOCK_MONOTONIC), median round in
- * microseconds per call; plus the signature check alone (sc_jwk_verify) and a jwt_cache hit.
+ * microseconds per call; plus the signature check alone (sc_jwks_key_verify) and a jwt_cache hit.
  *
  *     cmake --build build --target sidecar_core
  *     cc -O2 -Isidecar/auth -Isidecar/util -Isidecar/config -Ibuild/generated tests/bench/jwt_verify_bench.c \
@@ -17,7 +17,8 @@
 
 #include "jwt.h"
 #include "jwt_cache.h"
-#include "jwt_issuer_load.h"
+#include "jwt_issuers.h"
+#include "base64url.h"
 
 #define FIXTURES "tests/fixtures/jwt"
 #define NOW 2000000000
@@ -56,7 +57,8 @@ static double median_us(const sc_jwt_issuers_t *is, sc_jwt_cache_t *cache, const
         key = &claims.issuer->keys[0];
         for (size_t i = 0; i != claims.issuer->num_keys; ++i) /* the key that verifies this token */
             if (sc_base64url_decode(dot2 + 1, strlen(dot2 + 1), sig, sizeof(sig), &sig_len) == 0 &&
-                sc_jwk_verify(&claims.issuer->keys[i], (const unsigned char *)token, (size_t)(dot2 - token), sig, sig_len) == 1)
+                sc_jwks_key_verify(&claims.issuer->keys[i], (const unsigned char *)token, (size_t)(dot2 - token), sig, sig_len) ==
+                    1)
                 key = &claims.issuer->keys[i];
     }
     if (mode == CACHE_HIT)
@@ -73,7 +75,7 @@ static double median_us(const sc_jwt_issuers_t *is, sc_jwt_cache_t *cache, const
                 sc_jwt_claims_free(&claims);
                 break;
             case SIGNATURE_ONLY:
-                if (sc_jwk_verify(key, (const unsigned char *)token, (size_t)(dot2 - token), sig, sig_len) != 1)
+                if (sc_jwks_key_verify(key, (const unsigned char *)token, (size_t)(dot2 - token), sig, sig_len) != 1)
                     exit(1);
                 break;
             case CACHE_HIT:

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "jwt.h"
-#include "jwt_issuer_load.h"
+#include "jwt_issuers.h"
 
 static sc_jwt_issuers_t issuers;
 

@@ -35,7 +35,7 @@ static sc_tenant_store_t *the_store(void)
 static void check_invalidation(const char *msg, size_t len)
 {
     sc_invalidation_t m;
-    if (sc_invalidation_parse(msg, len, &m) == 0 && m.kind != SC_INVALIDATE_ALL) {
+    if (sc_schema_invalidation_parse(msg, len, &m) == 0 && m.kind != SC_INVALIDATE_ALL) {
         if (m.tenant < msg || m.tenant + m.tenant_len > msg + len || !sc_text_tenant_id_valid(m.tenant, m.tenant_len))
             abort();
         if (m.kind == SC_INVALIDATE_KEY) {
@@ -60,25 +60,25 @@ static void check_words(char **a, char **b, size_t n)
 
 static void check_tenant_packed(sc_tenant_record_t *r)
 {
-    sc_tenant_record_t *p = sc_tenant_record_pack(r, malloc(sc_tenant_record_packed_size(r)));
+    sc_tenant_record_t *p = sc_schema_tenant_pack(r, malloc(sc_schema_tenant_packed_size(r)));
     if (strcmp(p->id, r->id) != 0 || p->num_services != r->num_services || p->num_scopes != r->num_scopes ||
         p->num_issuers != r->num_issuers)
         abort();
     check_words(p->services, r->services, r->num_services);
     check_words(p->scopes, r->scopes, r->num_scopes);
     check_words(p->issuers, r->issuers, r->num_issuers);
-    sc_tenant_record_free(r);
+    sc_schema_tenant_free(r);
     free(p);
 }
 
 static void check_apikey_packed(sc_apikey_record_t *r)
 {
-    sc_apikey_record_t *p = sc_apikey_record_pack(r, malloc(sc_apikey_record_packed_size(r)));
+    sc_apikey_record_t *p = sc_schema_apikey_pack(r, malloc(sc_schema_apikey_packed_size(r)));
     if (strcmp(p->tenant, r->tenant) != 0 || strcmp(p->key_id, r->key_id) != 0 || (p->name == NULL) != (r->name == NULL) ||
         (p->name != NULL && strcmp(p->name, r->name) != 0) || p->num_scopes != r->num_scopes)
         abort();
     check_words(p->scopes, r->scopes, r->num_scopes);
-    sc_apikey_record_free(r);
+    sc_schema_apikey_free(r);
     free(p);
 }
 
@@ -96,11 +96,11 @@ static void check_record(int tenant, const char *data, size_t size)
     char err[256];
     if (tenant) {
         sc_tenant_record_t *r = NULL;
-        if (sc_tenant_record_parse("fuzz", strs, lens, n, &r, err, sizeof(err)) == 0)
+        if (sc_schema_tenant_parse("fuzz", strs, lens, n, &r, err, sizeof(err)) == 0)
             check_tenant_packed(r);
     } else {
         sc_apikey_record_t *r = NULL;
-        if (sc_apikey_record_parse(strs, lens, n, &r, err, sizeof(err)) == 0)
+        if (sc_schema_apikey_parse(strs, lens, n, &r, err, sizeof(err)) == 0)
             check_apikey_packed(r);
     }
 }

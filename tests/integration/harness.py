@@ -452,7 +452,7 @@ def sha256_hex(text):
 
 def invalidation(tenant, digest=None):
     """The invalidation message of a tenant or of one of its API keys: what schema.c's
-    sc_invalidation_format writes, the one place the tests spell it."""
+    sc_schema_invalidation_format writes, the one place the tests spell it."""
     return "tenant " + tenant if digest is None else "key %s %s" % (tenant, digest)
 
 

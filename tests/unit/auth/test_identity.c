@@ -171,7 +171,7 @@ static void run_authorize_cases(const authorize_case_t *cases, size_t n)
         }
         char err[256];
         sc_tenant_record_t *t = NULL;
-        if (sc_tenant_record_parse(c->tenant_id != NULL ? c->tenant_id : "acme", strs, lens, count, &t, err, sizeof(err)) != 0)
+        if (sc_schema_tenant_parse(c->tenant_id != NULL ? c->tenant_id : "acme", strs, lens, count, &t, err, sizeof(err)) != 0)
             fail_msg("case \"%s\": bad tenant fixture: %s", c->name, err);
 
         sc_identity_t id = {.method = c->method != 0 ? c->method : SC_AUTH_JWT,
@@ -192,7 +192,7 @@ static void run_authorize_cases(const authorize_case_t *cases, size_t n)
         h2o_iovec_t granted = {NULL, 0};
         const sc_denial_t *d = sc_identity_authorize(&id, t, str(c->header != NULL ? c->header : "acme"), "langchain", &route,
                                                      SC_ISSUERS_DEFAULT_ANY, &pool, &granted);
-        sc_tenant_record_free(t);
+        sc_schema_tenant_free(t);
 
         if (c->reason != NULL) {
             if (d == NULL || strcmp(d->reason, c->reason) != 0 || d->status != 403)
@@ -382,8 +382,8 @@ static void test_issuers_default(void **state)
     for (size_t i = 0; i != 6; ++i)
         lens[i] = strlen(bound[i]);
     sc_tenant_record_t *plain = NULL, *named = NULL;
-    assert_int_equal(sc_tenant_record_parse("acme", strs, lens, 4, &plain, err, sizeof(err)), 0);
-    assert_int_equal(sc_tenant_record_parse("acme", bound, lens, 6, &named, err, sizeof(err)), 0);
+    assert_int_equal(sc_schema_tenant_parse("acme", strs, lens, 4, &plain, err, sizeof(err)), 0);
+    assert_int_equal(sc_schema_tenant_parse("acme", bound, lens, 6, &named, err, sizeof(err)), 0);
     sc_route_t route = {.path = "/**", .prefix = "", .subtree = 1, .auth = SC_AUTH_JWT | SC_AUTH_API_KEY};
     sc_identity_t jwt = {.method = SC_AUTH_JWT, .tenant = str("acme"), .issuer = str("https://idp/")};
     sc_identity_t key = {.method = SC_AUTH_API_KEY, .tenant = str("acme"), .key_id = str("k1")};
@@ -396,8 +396,8 @@ static void test_issuers_default(void **state)
     /* and a token for another tenant is tenant_mismatch before any record is read */
     assert_ptr_equal(sc_identity_check_jwt_tenant(&jwt, str("globex")), &sc_deny_tenant_mismatch);
     assert_null(sc_identity_check_jwt_tenant(&jwt, str("acme")));
-    sc_tenant_record_free(plain);
-    sc_tenant_record_free(named);
+    sc_schema_tenant_free(plain);
+    sc_schema_tenant_free(named);
 }
 
 int main(void)

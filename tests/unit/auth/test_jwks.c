@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "jwks.h"
+#include "base64url.h"
 
 #define FIXTURES TEST_DATA_DIR "/../../fixtures/jwt"
 #define ALL_ASYMMETRIC (~SC_JWS_ALGS_HMAC)
@@ -65,24 +66,24 @@ static void test_base64url(void **state)
 static void test_algorithm_names(void **state)
 {
     (void)state;
-    assert_int_equal(sc_jws_alg_from_name("RS256", 5), SC_JWS_RS256);
-    assert_int_equal(sc_jws_alg_from_name("PS512", 5), SC_JWS_PS512);
-    assert_int_equal(sc_jws_alg_from_name("ES384", 5), SC_JWS_ES384);
-    assert_int_equal(sc_jws_alg_from_name("HS512", 5), SC_JWS_HS512);
-    assert_int_equal(sc_jws_alg_from_name("RS256x", 5), SC_JWS_RS256); /* length-delimited */
-    assert_int_equal(sc_jws_alg_from_name("RS256", 4), SC_JWS_ALG_INVALID);
-    assert_int_equal(sc_jws_alg_from_name("rs256", 5), SC_JWS_ALG_INVALID);
-    assert_int_equal(sc_jws_alg_from_name("none", 4), SC_JWS_ALG_INVALID);
-    assert_int_equal(sc_jws_alg_from_name("None", 4), SC_JWS_ALG_INVALID);
-    assert_int_equal(sc_jws_alg_from_name("ES512", 5), SC_JWS_ALG_INVALID);
-    assert_int_equal(sc_jws_alg_from_name("EdDSA", 5), SC_JWS_ALG_INVALID);
-    assert_int_equal(sc_jws_alg_from_name("", 0), SC_JWS_ALG_INVALID);
-    assert_string_equal(sc_jws_alg_name(SC_JWS_PS384), "PS384");
-    assert_string_equal(sc_jws_alg_name(SC_JWS_ALG_INVALID), "invalid");
-    assert_string_equal(sc_jws_alg_name(SC_JWS_ALG_COUNT), "invalid");
+    assert_int_equal(sc_jwks_alg_from_name("RS256", 5), SC_JWS_RS256);
+    assert_int_equal(sc_jwks_alg_from_name("PS512", 5), SC_JWS_PS512);
+    assert_int_equal(sc_jwks_alg_from_name("ES384", 5), SC_JWS_ES384);
+    assert_int_equal(sc_jwks_alg_from_name("HS512", 5), SC_JWS_HS512);
+    assert_int_equal(sc_jwks_alg_from_name("RS256x", 5), SC_JWS_RS256); /* length-delimited */
+    assert_int_equal(sc_jwks_alg_from_name("RS256", 4), SC_JWS_ALG_INVALID);
+    assert_int_equal(sc_jwks_alg_from_name("rs256", 5), SC_JWS_ALG_INVALID);
+    assert_int_equal(sc_jwks_alg_from_name("none", 4), SC_JWS_ALG_INVALID);
+    assert_int_equal(sc_jwks_alg_from_name("None", 4), SC_JWS_ALG_INVALID);
+    assert_int_equal(sc_jwks_alg_from_name("ES512", 5), SC_JWS_ALG_INVALID);
+    assert_int_equal(sc_jwks_alg_from_name("EdDSA", 5), SC_JWS_ALG_INVALID);
+    assert_int_equal(sc_jwks_alg_from_name("", 0), SC_JWS_ALG_INVALID);
+    assert_string_equal(sc_jwks_alg_name(SC_JWS_PS384), "PS384");
+    assert_string_equal(sc_jwks_alg_name(SC_JWS_ALG_INVALID), "invalid");
+    assert_string_equal(sc_jwks_alg_name(SC_JWS_ALG_COUNT), "invalid");
     char buf[128];
-    assert_string_equal(sc_jws_algs_format(SC_JWS_ALGS_HMAC, buf, sizeof(buf)), "HS256, HS384, HS512");
-    assert_string_equal(sc_jws_algs_format(0, buf, sizeof(buf)), "");
+    assert_string_equal(sc_jwks_algs_format(SC_JWS_ALGS_HMAC, buf, sizeof(buf)), "HS256, HS384, HS512");
+    assert_string_equal(sc_jwks_algs_format(0, buf, sizeof(buf)), "");
 }
 
 /* ---- JWK Sets --------------------------------------------------------------------------------- */
@@ -305,24 +306,25 @@ static void test_hmac_keys(void **state)
     sc_jwk_t key;
     memset(secret, 's', sizeof(secret));
 
-    assert_int_equal(
-        sc_jwk_hmac_init(&key, secret, 32, "hs", SC_JWS_ALG_BIT(SC_JWS_HS256) | SC_JWS_ALG_BIT(SC_JWS_RS256), err, sizeof(err)), 0);
+    assert_int_equal(sc_jwks_key_hmac_init(&key, secret, 32, "hs", SC_JWS_ALG_BIT(SC_JWS_HS256) | SC_JWS_ALG_BIT(SC_JWS_RS256), err,
+                                           sizeof(err)),
+                     0);
     assert_int_equal(key.alg, SC_JWS_HS256);
     assert_int_equal(key.sig_len, 32);
     assert_string_equal(key.kid, "hs");
     assert_ptr_not_equal(key.secret, secret); /* copied */
-    sc_jwk_clear(&key);
+    sc_jwks_key_clear(&key);
     assert_null(key.secret);
 
-    assert_int_equal(sc_jwk_hmac_init(&key, secret, 47, NULL, SC_JWS_ALG_BIT(SC_JWS_HS384), err, sizeof(err)), -1);
+    assert_int_equal(sc_jwks_key_hmac_init(&key, secret, 47, NULL, SC_JWS_ALG_BIT(SC_JWS_HS384), err, sizeof(err)), -1);
     assert_string_equal(err, "the secret is 47 bytes; HS384 needs at least 48");
-    assert_int_equal(sc_jwk_hmac_init(&key, secret, 64, NULL, SC_JWS_ALG_BIT(SC_JWS_HS512), err, sizeof(err)), 0);
+    assert_int_equal(sc_jwks_key_hmac_init(&key, secret, 64, NULL, SC_JWS_ALG_BIT(SC_JWS_HS512), err, sizeof(err)), 0);
     assert_null(key.kid);
     assert_int_equal(key.sig_len, 64);
-    sc_jwk_clear(&key);
-    assert_int_equal(sc_jwk_hmac_init(&key, secret, 64, NULL, SC_JWS_ALGS_HMAC, err, sizeof(err)), -1);
+    sc_jwks_key_clear(&key);
+    assert_int_equal(sc_jwks_key_hmac_init(&key, secret, 64, NULL, SC_JWS_ALGS_HMAC, err, sizeof(err)), -1);
     assert_string_equal(err, "a secret is bound to exactly one algorithm, and the issuer allows HS256, HS384, HS512");
-    assert_int_equal(sc_jwk_hmac_init(&key, secret, 64, NULL, SC_JWS_ALGS_RSA, err, sizeof(err)), -1);
+    assert_int_equal(sc_jwks_key_hmac_init(&key, secret, 64, NULL, SC_JWS_ALGS_RSA, err, sizeof(err)), -1);
     assert_null(key.secret);
 }
 
@@ -342,14 +344,14 @@ static void test_rfc7515_hs256(void **state)
 
     assert_int_equal(sc_base64url_decode(k, strlen(k), secret, sizeof(secret), &secret_len), 0);
     assert_int_equal(sc_base64url_decode(sig64, strlen(sig64), sig, sizeof(sig), &sig_len), 0);
-    assert_int_equal(sc_jwk_hmac_init(&key, secret, secret_len, NULL, SC_JWS_ALG_BIT(SC_JWS_HS256), err, sizeof(err)), 0);
-    assert_int_equal(sc_jwk_verify(&key, (const unsigned char *)input, strlen(input), sig, sig_len), 1);
+    assert_int_equal(sc_jwks_key_hmac_init(&key, secret, secret_len, NULL, SC_JWS_ALG_BIT(SC_JWS_HS256), err, sizeof(err)), 0);
+    assert_int_equal(sc_jwks_key_verify(&key, (const unsigned char *)input, strlen(input), sig, sig_len), 1);
     sig[31] ^= 1;
-    assert_int_equal(sc_jwk_verify(&key, (const unsigned char *)input, strlen(input), sig, sig_len), 0);
+    assert_int_equal(sc_jwks_key_verify(&key, (const unsigned char *)input, strlen(input), sig, sig_len), 0);
     sig[31] ^= 1;
-    assert_int_equal(sc_jwk_verify(&key, (const unsigned char *)input, strlen(input), sig, sig_len - 1), 0);
-    assert_int_equal(sc_jwk_verify(&key, (const unsigned char *)input, strlen(input) - 1, sig, sig_len), 0);
-    sc_jwk_clear(&key);
+    assert_int_equal(sc_jwks_key_verify(&key, (const unsigned char *)input, strlen(input), sig, sig_len - 1), 0);
+    assert_int_equal(sc_jwks_key_verify(&key, (const unsigned char *)input, strlen(input) - 1, sig, sig_len), 0);
+    sc_jwks_key_clear(&key);
 }
 
 int main(void)

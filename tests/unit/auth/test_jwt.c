@@ -11,7 +11,7 @@
 #include <jansson.h>
 
 #include "jwt.h"
-#include "jwt_issuer_load.h"
+#include "jwt_issuers.h"
 
 #define FIXTURES TEST_DATA_DIR "/../../fixtures/jwt"
 #define HOST_FILE FIXTURES "/host.yaml"

@@ -15,7 +15,7 @@
 #include "file_util.h"
 #include "jwks_remote.h"
 #include "jwt.h"
-#include "jwt_issuer_load.h"
+#include "jwt_issuers.h"
 
 #define FIXTURES TEST_DATA_DIR "/../../fixtures/jwt"
 #define HOST_FILE FIXTURES "/host.yaml"
@@ -197,8 +197,8 @@ static void test_fetched_keys(void **state)
     const sc_jwt_issuer_t *issuer;
 
     assert_int_equal(sc_jwt_issuers_load_string(yaml, strlen(yaml), HOST_FILE, &is, err, sizeof(err)), 0);
-    assert_int_equal(sc_jwk_hmac_init(&key, (const unsigned char *)secret, strlen(secret), "fetched-1",
-                                      SC_JWS_ALGS_HMAC & is.items[0].algorithms, err, sizeof(err)),
+    assert_int_equal(sc_jwks_key_hmac_init(&key, (const unsigned char *)secret, strlen(secret), "fetched-1",
+                                           SC_JWS_ALGS_HMAC & is.items[0].algorithms, err, sizeof(err)),
                      0);
     sc_jwt_keyring_t ring = {fetched_keys, &key};
     char *token = mint("fetched-1", CLAIMS(",\"aud\":\"app-1\""), secret);
@@ -219,7 +219,7 @@ static void test_fetched_keys(void **state)
     assert_int_equal(sc_jwt_verify_ex(&is, &ring, token, strlen(token), NOW, &c, &issuer), SC_JWT_UNKNOWN_ISSUER);
     assert_null(issuer);
     free(token);
-    sc_jwk_clear(&key);
+    sc_jwks_key_clear(&key);
     sc_jwt_issuers_free(&is);
 }
 

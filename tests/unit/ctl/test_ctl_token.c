@@ -13,7 +13,7 @@
 #include "ctl_args.h"
 #include "ctl_token.h"
 #include "jwt.h"
-#include "jwt_issuer_load.h"
+#include "jwt_issuers.h"
 
 #define FIXTURES TEST_DATA_DIR "/../../fixtures/jwt"
 #define KEYS FIXTURES "/keys"
@@ -162,7 +162,7 @@ static void test_each_algorithm_verifies(void **state)
         assert_string_equal(joined_scopes(&c, scopes, sizeof(scopes)), "read write");
         assert_int_equal(c.exp, NOW + 3600);
         assert_int_equal(info.exp, NOW + 3600);
-        assert_string_equal(sc_jws_alg_name(info.alg), algorithms[i].alg);
+        assert_string_equal(sc_jwks_alg_name(info.alg), algorithms[i].alg);
         sc_jwt_claims_free(&c);
         free(token);
     }
@@ -243,7 +243,7 @@ static void test_configured_issuer_shapes_the_token(void **state)
      * because the EC P-256 key suits nothing else */
     char *token = SIGN_OK(1, &info, "--issuer", MAIN, "--key-file", KEYS "/es256.key.pem", "--tenant", "acme", "--scopes", "read");
     assert_false(info.key_unknown);
-    assert_string_equal(sc_jws_alg_name(info.alg), "ES256");
+    assert_string_equal(sc_jwks_alg_name(info.alg), "ES256");
     assert_string_equal(info.kid, "ec-es256"); /* its JWK has no "alg": pinned to ES256 at load, and found */
     assert_int_equal(info.exp, NOW + CTL_TOKEN_DEFAULT_TTL_S);
     assert_int_equal(verify(token, &c), SC_JWT_OK);
@@ -255,7 +255,7 @@ static void test_configured_issuer_shapes_the_token(void **state)
 
     /* the configured key's pinned algorithm, not RSA's default RS256 */
     token = SIGN_OK(1, &info, "--issuer", MAIN, "--key-file", KEYS "/rs384.key.pem", "--tenant", "acme", "--aud", "langchain");
-    assert_string_equal(sc_jws_alg_name(info.alg), "RS384");
+    assert_string_equal(sc_jwks_alg_name(info.alg), "RS384");
     assert_string_equal(info.kid, "rsa-rs384");
     assert_int_equal(verify(token, &c), SC_JWT_OK);
     assert_int_equal(c.audiences, 2); /* langchain */

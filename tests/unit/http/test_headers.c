@@ -10,7 +10,7 @@
 #include "headers.h"
 #include "http_error.h"
 #include "json_out.h"
-#include "path_norm.h"
+#include "path.h"
 #include "policy_load.h"
 #include "waiter.h"
 
@@ -179,7 +179,7 @@ static void test_json_utf8(void **state)
     assert_int_equal(b.len, strlen(expected));
     assert_memory_equal(b.base, expected, b.len);
     sc_json_out_init(&b, storage, 4);
-    sc_json_lit(&b, "12345");
+    sc_json_out_lit(&b, "12345");
     assert_int_equal(b.truncated, 1);
 }
 

@@ -107,7 +107,7 @@ static void test_nothing_kept_after_something_lost(void **state)
     sc_json_out_string(&b, "AAAAAAAAA\xff/x", 12);
     assert_true(b.truncated);
     assert_null(memchr(b.base, '/', b.len));
-    sc_json_lit(&b, "}");
+    sc_json_out_lit(&b, "}");
     assert_null(memchr(b.base, '}', b.len));
 }
 

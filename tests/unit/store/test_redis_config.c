@@ -281,13 +281,13 @@ static void test_password_from_environment(void **state)
 
 static sc_redis_config_t *read_redis(const char *yaml, char *err, size_t errsize)
 {
-    sc_yaml_node_t *root = sc_yaml_parse_string(yaml, strlen(yaml), HOST_FILE, err, errsize);
+    sc_yaml_node_t *root = sc_yaml_tree_parse_string(yaml, strlen(yaml), HOST_FILE, err, errsize);
     if (root == NULL)
         fail_msg("fixture is not YAML: %s", err);
     sc_conf_reader_t r = {.file = HOST_FILE, .err = err, .errsize = errsize};
     sc_redis_config_t *c = NULL;
-    int rc = sc_redis_config_read(&r, sc_yaml_get(root, "redis"), "redis", &c);
-    sc_yaml_free(root);
+    int rc = sc_redis_config_read(&r, sc_yaml_tree_get(root, "redis"), "redis", &c);
+    sc_yaml_tree_free(root);
     if (rc != 0) {
         assert_int_equal(rc, -1);
         assert_null(c);

@@ -175,7 +175,7 @@ static fields_t fields(const char *first, ...)
 static sc_tenant_record_t *parse_tenant(const char *id, fields_t f, char *err, size_t errsize)
 {
     sc_tenant_record_t *t = NULL;
-    int rc = sc_tenant_record_parse(id, f.strs, f.lens, f.count, &t, err, errsize);
+    int rc = sc_schema_tenant_parse(id, f.strs, f.lens, f.count, &t, err, errsize);
     if (rc != 0) {
         assert_int_equal(rc, -1);
         assert_null(t); /* *out untouched on failure */
@@ -188,7 +188,7 @@ static sc_tenant_record_t *parse_tenant(const char *id, fields_t f, char *err, s
 static sc_apikey_record_t *parse_apikey(fields_t f, char *err, size_t errsize)
 {
     sc_apikey_record_t *k = NULL;
-    int rc = sc_apikey_record_parse(f.strs, f.lens, f.count, &k, err, errsize);
+    int rc = sc_schema_apikey_parse(f.strs, f.lens, f.count, &k, err, errsize);
     if (rc != 0) {
         assert_int_equal(rc, -1);
         assert_null(k);
@@ -232,7 +232,7 @@ static void test_record_field_tables(void **state)
     assert_int_equal(t->rate, 7);
     assert_int_equal(t->burst, 7);
     assert_int_equal(t->quota_daily, 7);
-    sc_tenant_record_free(t);
+    sc_schema_tenant_free(t);
 
     sc_apikey_record_t *k = parse_apikey(from_table(sc_apikey_record_fields), err, sizeof(err));
     if (k == NULL)
@@ -243,7 +243,7 @@ static void test_record_field_tables(void **state)
     assert_string_equal(k->name, "k_1");
     assert_int_equal(k->num_scopes, 2);
     assert_int_equal(k->expires_at, 7);
-    sc_apikey_record_free(k);
+    sc_schema_apikey_free(k);
 }
 
 static void test_tenant_record_full(void **state)
@@ -275,7 +275,7 @@ static void test_tenant_record_full(void **state)
     assert_int_equal(t->rate, 100);
     assert_int_equal(t->burst, 200);
     assert_int_equal(t->quota_daily, 100000);
-    sc_tenant_record_free(t);
+    sc_schema_tenant_free(t);
 }
 
 static void test_tenant_record_defaults(void **state)
@@ -294,7 +294,7 @@ static void test_tenant_record_defaults(void **state)
     assert_int_equal(t->rate, 0);
     assert_int_equal(t->burst, 0);
     assert_int_equal(t->quota_daily, 0);
-    sc_tenant_record_free(t);
+    sc_schema_tenant_free(t);
 
     t = parse_tenant("acme", fields("services", "*", "scopes", "*", "status", "active", NULL), err, sizeof(err));
     assert_non_null(t);
@@ -302,20 +302,20 @@ static void test_tenant_record_defaults(void **state)
     assert_int_equal(t->num_services, 0);
     assert_int_equal(t->all_scopes, 1);
     assert_int_equal(t->num_scopes, 0);
-    sc_tenant_record_free(t);
+    sc_schema_tenant_free(t);
 
     /* present but empty scopes cap the credential to nothing (the strict reading) */
     t = parse_tenant("acme", fields("status", "active", "scopes", "", NULL), err, sizeof(err));
     assert_non_null(t);
     assert_int_equal(t->all_scopes, 0);
     assert_int_equal(t->num_scopes, 0);
-    sc_tenant_record_free(t);
+    sc_schema_tenant_free(t);
 
     /* the largest 64-bit value is a valid number */
     t = parse_tenant("acme", fields("status", "active", "quota_daily", "18446744073709551615", NULL), err, sizeof(err));
     assert_non_null(t);
     assert_true(t->quota_daily == UINT64_MAX);
-    sc_tenant_record_free(t);
+    sc_schema_tenant_free(t);
 }
 
 static const struct {
@@ -349,7 +349,7 @@ static void test_tenant_record_invalid(void **state)
         sc_tenant_record_t *t = parse_tenant("acme", f, err, sizeof(err));
         snprintf(expected, sizeof(expected), "tenant acme: field %s has an invalid value", field);
         if (t != NULL || strcmp(err, expected) != 0) {
-            sc_tenant_record_free(t);
+            sc_schema_tenant_free(t);
             fail_msg("case \"%s\": expected \"%s\", got \"%s\"", invalid_tenant_fields[i].name, expected,
                      t != NULL ? "(parsed)" : err);
         }
@@ -389,7 +389,7 @@ static void test_apikey_record_full(void **state)
     assert_string_equal(k->scopes[1], "write");
     assert_int_equal(k->active, 1);
     assert_int_equal(k->expires_at, 1735689600);
-    sc_apikey_record_free(k);
+    sc_schema_apikey_free(k);
 
     k = parse_apikey(fields("status", "revoked", "key_id", "k1", "tenant", "acme", NULL), err, sizeof(err));
     assert_non_null(k);
@@ -398,13 +398,13 @@ static void test_apikey_record_full(void **state)
     assert_null(k->scopes);
     assert_int_equal(k->num_scopes, 0);
     assert_int_equal(k->expires_at, 0); /* never */
-    sc_apikey_record_free(k);
+    sc_schema_apikey_free(k);
 
     k = parse_apikey(fields("status", "active", "key_id", "k1", "tenant", "acme", "expires_at", "9223372036854775807", NULL), err,
                      sizeof(err));
     assert_non_null(k);
     assert_true(k->expires_at == INT64_MAX);
-    sc_apikey_record_free(k);
+    sc_schema_apikey_free(k);
 }
 
 /* A packed copy stands alone: the original is freed first (ASan sees any pointer left into it),
@@ -418,10 +418,10 @@ static void test_tenant_record_packed(void **state)
                                                 "https://idp.example.com", "rate", "100", "burst", "200", "quota_daily", "7", NULL),
                                          err, sizeof(err));
     assert_non_null(t);
-    size_t size = sc_tenant_record_packed_size(t);
+    size_t size = sc_schema_tenant_packed_size(t);
     void *block = malloc(size);
-    sc_tenant_record_t *p = sc_tenant_record_pack(t, block);
-    sc_tenant_record_free(t);
+    sc_tenant_record_t *p = sc_schema_tenant_pack(t, block);
+    sc_schema_tenant_free(t);
     assert_ptr_equal(p, block);
     assert_string_equal(p->id, "acme");
     assert_int_equal(p->active, 1);
@@ -442,9 +442,9 @@ static void test_tenant_record_packed(void **state)
     /* all services, all scopes, no issuers: no word arrays at all */
     t = parse_tenant("b", fields("status", "suspended", "services", "*", NULL), err, sizeof(err));
     assert_non_null(t);
-    block = malloc(sc_tenant_record_packed_size(t));
-    p = sc_tenant_record_pack(t, block);
-    sc_tenant_record_free(t);
+    block = malloc(sc_schema_tenant_packed_size(t));
+    p = sc_schema_tenant_pack(t, block);
+    sc_schema_tenant_free(t);
     assert_string_equal(p->id, "b");
     assert_int_equal(p->active, 0);
     assert_int_equal(p->all_services, 1);
@@ -462,9 +462,9 @@ static void test_apikey_record_packed(void **state)
                                                 "status", "active", "expires_at", "1735689600", NULL),
                                          err, sizeof(err));
     assert_non_null(k);
-    void *block = malloc(sc_apikey_record_packed_size(k));
-    sc_apikey_record_t *p = sc_apikey_record_pack(k, block);
-    sc_apikey_record_free(k);
+    void *block = malloc(sc_schema_apikey_packed_size(k));
+    sc_apikey_record_t *p = sc_schema_apikey_pack(k, block);
+    sc_schema_apikey_free(k);
     assert_string_equal(p->tenant, "acme");
     assert_string_equal(p->key_id, "k_2f9a");
     assert_string_equal(p->name, "ci pipeline");
@@ -477,9 +477,9 @@ static void test_apikey_record_packed(void **state)
 
     k = parse_apikey(fields("status", "revoked", "key_id", "k1", "tenant", "acme", NULL), err, sizeof(err));
     assert_non_null(k);
-    block = malloc(sc_apikey_record_packed_size(k));
-    p = sc_apikey_record_pack(k, block);
-    sc_apikey_record_free(k);
+    block = malloc(sc_schema_apikey_packed_size(k));
+    p = sc_schema_apikey_pack(k, block);
+    sc_schema_apikey_free(k);
     assert_null(p->name);
     assert_null(p->scopes);
     assert_string_equal(p->key_id, "k1");
@@ -515,7 +515,7 @@ static void test_apikey_record_invalid(void **state)
         sc_apikey_record_t *k = parse_apikey(f, err, sizeof(err));
         snprintf(expected, sizeof(expected), "API key record: field %s has an invalid value", field);
         if (k != NULL || strcmp(err, expected) != 0) {
-            sc_apikey_record_free(k);
+            sc_schema_apikey_free(k);
             fail_msg("case \"%s\": expected \"%s\", got \"%s\"", invalid_apikey_fields[i].name, expected,
                      k != NULL ? "(parsed)" : err);
         }
@@ -543,7 +543,7 @@ static void test_apikey_record_incomplete(void **state)
         char err[256] = "";
         sc_apikey_record_t *k = parse_apikey(f, err, sizeof(err));
         if (k != NULL || strcmp(err, "API key record lacks status, tenant or key_id") != 0) {
-            sc_apikey_record_free(k);
+            sc_schema_apikey_free(k);
             fail_msg("case \"%s\": got \"%s\"", cases[i].name, k != NULL ? "(parsed)" : err);
         }
     }
@@ -555,13 +555,13 @@ static void test_apikey_record_incomplete(void **state)
 static void test_invalidation_parse_valid(void **state)
 {
     sc_invalidation_t m;
-    assert_int_equal(sc_invalidation_parse(LIT("all"), &m), 0);
+    assert_int_equal(sc_schema_invalidation_parse(LIT("all"), &m), 0);
     assert_int_equal(m.kind, SC_INVALIDATE_ALL);
-    assert_int_equal(sc_invalidation_parse(LIT("tenant acme-1.x_y"), &m), 0);
+    assert_int_equal(sc_schema_invalidation_parse(LIT("tenant acme-1.x_y"), &m), 0);
     assert_int_equal(m.kind, SC_INVALIDATE_TENANT);
     assert_int_equal(m.tenant_len, 10);
     assert_memory_equal(m.tenant, "acme-1.x_y", 10);
-    assert_int_equal(sc_invalidation_parse(LIT("key acme " HEX64), &m), 0);
+    assert_int_equal(sc_schema_invalidation_parse(LIT("key acme " HEX64), &m), 0);
     assert_int_equal(m.kind, SC_INVALIDATE_KEY);
     assert_int_equal(m.tenant_len, 4);
     assert_memory_equal(m.tenant, "acme", 4);
@@ -575,14 +575,14 @@ static void test_invalidation_round_trip(void **state)
     sc_invalidation_t m;
     memset(longest, 'T', SC_TENANT_ID_MAX);
     longest[SC_TENANT_ID_MAX] = '\0';
-    size_t len = sc_invalidation_format(buf, longest, HEX64);
+    size_t len = sc_schema_invalidation_format(buf, longest, HEX64);
     assert_int_equal(len, strlen(buf));
-    assert_int_equal(sc_invalidation_parse(buf, len, &m), 0);
+    assert_int_equal(sc_schema_invalidation_parse(buf, len, &m), 0);
     assert_int_equal(m.kind, SC_INVALIDATE_KEY);
     assert_int_equal(m.tenant_len, SC_TENANT_ID_MAX);
-    len = sc_invalidation_format(buf, "acme", NULL);
+    len = sc_schema_invalidation_format(buf, "acme", NULL);
     assert_string_equal(buf, "tenant acme");
-    assert_int_equal(sc_invalidation_parse(buf, len, &m), 0);
+    assert_int_equal(sc_schema_invalidation_parse(buf, len, &m), 0);
     assert_int_equal(m.kind, SC_INVALIDATE_TENANT);
 }
 
@@ -619,7 +619,7 @@ static void test_invalidation_parse_hostile(void **state)
     };
     for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
         sc_invalidation_t m;
-        if (sc_invalidation_parse(cases[i].msg, cases[i].len, &m) != -1)
+        if (sc_schema_invalidation_parse(cases[i].msg, cases[i].len, &m) != -1)
             fail_msg("case %zu accepted", i);
     }
     char too_long[4 + SC_TENANT_ID_MAX + 1 + 1 + 64 + 1];
@@ -628,7 +628,7 @@ static void test_invalidation_parse_hostile(void **state)
     too_long[4 + SC_TENANT_ID_MAX + 1] = ' ';
     memcpy(too_long + 4 + SC_TENANT_ID_MAX + 2, HEX64, 64);
     sc_invalidation_t m;
-    assert_int_equal(sc_invalidation_parse(too_long, sizeof(too_long) - 1, &m), -1);
+    assert_int_equal(sc_schema_invalidation_parse(too_long, sizeof(too_long) - 1, &m), -1);
 }
 
 /* Found by fuzz_record: a field named twice leaked its first value. A hash cannot hold a field
@@ -639,13 +639,13 @@ static void test_repeated_fields_are_refused(void **state)
     size_t tl[] = {6, 6, 8, 3, 8, 1};
     sc_tenant_record_t *tr = NULL;
     char err[256];
-    assert_int_equal(sc_tenant_record_parse("acme", t, tl, 6, &tr, err, sizeof(err)), -1);
+    assert_int_equal(sc_schema_tenant_parse("acme", t, tl, 6, &tr, err, sizeof(err)), -1);
     assert_null(tr);
     assert_string_equal(err, "tenant acme: field services appears twice");
     const char *k[] = {"tenant", "acme", "key_id", "k_1", "status", "active", "scopes", "a", "scopes", "b"};
     size_t kl[] = {6, 4, 6, 3, 6, 6, 6, 1, 6, 1};
     sc_apikey_record_t *kr = NULL;
-    assert_int_equal(sc_apikey_record_parse(k, kl, 10, &kr, err, sizeof(err)), -1);
+    assert_int_equal(sc_schema_apikey_parse(k, kl, 10, &kr, err, sizeof(err)), -1);
     assert_null(kr);
 }
 

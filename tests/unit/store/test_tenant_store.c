@@ -57,8 +57,8 @@ static void test_well_formed_messages(void **state)
 {
     fixture_t *f = *state;
     char msg[SC_INVALIDATION_MAX];
-    sc_tenant_store_invalidate(f->store, msg, sc_invalidation_format(msg, "acme", NULL)); /* as sidecarctl writes them */
-    sc_tenant_store_invalidate(f->store, msg, sc_invalidation_format(msg, "acme", HEX64));
+    sc_tenant_store_invalidate(f->store, msg, sc_schema_invalidation_format(msg, "acme", NULL)); /* as sidecarctl writes them */
+    sc_tenant_store_invalidate(f->store, msg, sc_schema_invalidation_format(msg, "acme", HEX64));
     sc_tenant_store_invalidate(f->store, LIT("all"));
     assert_int_equal(sc_tenant_store_stats(f->store)->invalidations, 3);
     assert_int_equal(malformed(f), 0);

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "jwt_issuer_load.h"
+#include "jwt_issuers.h"
 
 #define FIXTURES TEST_DATA_DIR "/../../fixtures/jwt"
 #define HOST_FILE FIXTURES "/host.yaml"

@@ -1,5 +1,5 @@
 /*
- * jwt_issuer_load: the `jwt_issuers` list of the host file, and the key files it names, into the
+ * jwt_issuers: the `jwt_issuers` list of the host file, and the key files it names, into the
  * sc_jwt_issuers_t that sc_jwt_verify uses. Start-up and reload only: this reads files.
  *
  *     jwt_issuers:
@@ -16,12 +16,12 @@
  * Each key is bound to one algorithm at load (see jwks.h); a configuration in which that binding
  * would be ambiguous is refused with a message that says how to fix it.
  */
-#ifndef SC_JWT_ISSUER_LOAD_H
-#define SC_JWT_ISSUER_LOAD_H
+#ifndef SC_JWT_ISSUERS_H
+#define SC_JWT_ISSUERS_H
 
 #include <stddef.h>
 
-#include "conf_reader.h"
+#include "conf.h"
 #include "jwt.h"
 #include "yaml_tree.h"
 

@@ -1,5 +1,5 @@
 /*
- * conf_reader: typed values out of a yaml_tree, with errors that name file, line and key:
+ * conf: typed values out of a yaml_tree, with errors that name file, line and key:
  *
  *     policies/x.yaml:7: routes[1].methods: unknown method "GIT"
  *
@@ -9,8 +9,8 @@
  *
  * Optional values that are absent leave *out untouched, so callers pre-fill defaults.
  */
-#ifndef SC_CONF_READER_H
-#define SC_CONF_READER_H
+#ifndef SC_CONF_H
+#define SC_CONF_H
 
 #include <stddef.h>
 #include <stdint.h>

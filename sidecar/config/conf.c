@@ -1,4 +1,4 @@
-#include "conf_reader.h"
+#include "conf.h"
 
 #include "file_util.h"
 
@@ -45,7 +45,8 @@ int sc_conf_mapping(sc_conf_reader_t *r, const sc_yaml_node_t *node, const char 
 {
     char key[SC_CONF_KEY_MAX];
     if (node == NULL || node->type != SC_YAML_MAPPING)
-        return sc_conf_error(r, node, where, "must be a mapping, got %s", node != NULL ? sc_yaml_type_name(node->type) : "nothing");
+        return sc_conf_error(r, node, where, "must be a mapping, got %s",
+                             node != NULL ? sc_yaml_tree_type_name(node->type) : "nothing");
     for (size_t i = 0; i != node->num_pairs; ++i) {
         const char *name = node->pairs[i].key->scalar;
         const char *const *a;
@@ -61,14 +62,15 @@ int sc_conf_mapping(sc_conf_reader_t *r, const sc_yaml_node_t *node, const char 
 int sc_conf_list(sc_conf_reader_t *r, const sc_yaml_node_t *node, const char *where)
 {
     if (node == NULL || node->type != SC_YAML_SEQUENCE)
-        return sc_conf_error(r, node, where, "must be a list, got %s", node != NULL ? sc_yaml_type_name(node->type) : "nothing");
+        return sc_conf_error(r, node, where, "must be a list, got %s",
+                             node != NULL ? sc_yaml_tree_type_name(node->type) : "nothing");
     return 0;
 }
 
 int sc_conf_require(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, const char *name)
 {
     char key[SC_CONF_KEY_MAX];
-    if (sc_yaml_is_null(sc_yaml_get(map, name)))
+    if (sc_yaml_tree_is_null(sc_yaml_tree_get(map, name)))
         return sc_conf_error(r, map, sc_conf_key(key, where, name), "is required");
     return 0;
 }
@@ -78,12 +80,13 @@ static int get_scalar(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char
                       const sc_yaml_node_t **out)
 {
     char key[SC_CONF_KEY_MAX];
-    const sc_yaml_node_t *v = sc_yaml_get(map, name);
+    const sc_yaml_node_t *v = sc_yaml_tree_get(map, name);
     *out = NULL;
-    if (sc_yaml_is_null(v))
+    if (sc_yaml_tree_is_null(v))
         return 0;
     if (v->type != SC_YAML_SCALAR)
-        return sc_conf_error(r, v, sc_conf_key(key, where, name), "must be a single value, got %s", sc_yaml_type_name(v->type));
+        return sc_conf_error(r, v, sc_conf_key(key, where, name), "must be a single value, got %s",
+                             sc_yaml_tree_type_name(v->type));
     *out = v;
     return 0;
 }
@@ -116,7 +119,7 @@ int sc_conf_path(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *whe
     char *resolved = sc_file_util_resolve(r->file, rel);
     free(rel);
     if (resolved == NULL)
-        return sc_conf_error(r, sc_yaml_get(map, name), sc_conf_key(key, where, name), "out of memory");
+        return sc_conf_error(r, sc_yaml_tree_get(map, name), sc_conf_key(key, where, name), "out of memory");
     free(*out);
     *out = resolved;
     return 0;
@@ -184,8 +187,8 @@ void sc_conf_free_strings(char **strings, size_t count)
 int sc_conf_strings(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, const char *name, char ***out, size_t *count)
 {
     char key[SC_CONF_KEY_MAX], item_key[SC_CONF_KEY_MAX];
-    const sc_yaml_node_t *v = sc_yaml_get(map, name);
-    if (sc_yaml_is_null(v))
+    const sc_yaml_node_t *v = sc_yaml_tree_get(map, name);
+    if (sc_yaml_tree_is_null(v))
         return 0;
     sc_conf_key(key, where, name);
     const sc_yaml_node_t *const *items = (const sc_yaml_node_t *const *)&v;
@@ -194,7 +197,7 @@ int sc_conf_strings(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *
         items = (const sc_yaml_node_t *const *)v->items;
         n = v->num_items;
     } else if (v->type != SC_YAML_SCALAR) {
-        return sc_conf_error(r, v, key, "must be a list of values, got %s", sc_yaml_type_name(v->type));
+        return sc_conf_error(r, v, key, "must be a list of values, got %s", sc_yaml_tree_type_name(v->type));
     }
     char **list = calloc(n + 1, sizeof(*list));
     if (list == NULL)

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE /* memmem */
-#include "jwt_issuer_load.h"
+#include "jwt_issuers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@ static const char *const issuer_keys[] = {"issuer",   "audiences",    "algorithm
 static int read_algorithms(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, unsigned *out)
 {
     char key[SC_CONF_KEY_MAX], item_key[SC_CONF_KEY_MAX], all[128];
-    const sc_yaml_node_t *node = sc_yaml_get(map, "algorithms");
+    const sc_yaml_node_t *node = sc_yaml_tree_get(map, "algorithms");
     char **names = NULL;
     size_t n = 0;
     int rc = -1;
@@ -34,14 +34,14 @@ static int read_algorithms(sc_conf_reader_t *r, const sc_yaml_node_t *map, const
     for (size_t i = 0; i != n; ++i) {
         const sc_yaml_node_t *at = node->type == SC_YAML_SEQUENCE ? node->items[i] : node;
         const char *item = node->type == SC_YAML_SEQUENCE ? sc_conf_index(item_key, key, i) : key;
-        sc_jws_alg_t alg = sc_jws_alg_from_name(names[i], strlen(names[i]));
+        sc_jws_alg_t alg = sc_jwks_alg_from_name(names[i], strlen(names[i]));
         if (strcasecmp(names[i], "none") == 0) {
             sc_conf_error(r, at, item, "\"%s\" is refused: unsigned tokens are never accepted", names[i]);
             goto Exit;
         }
         if (alg == SC_JWS_ALG_INVALID) {
             sc_conf_error(r, at, item, "unknown algorithm \"%s\" (one of %s; names are case-sensitive)", names[i],
-                          sc_jws_algs_format(~0u, all, sizeof(all)));
+                          sc_jwks_algs_format(~0u, all, sizeof(all)));
             goto Exit;
         }
         *out |= SC_JWS_ALG_BIT(alg);
@@ -67,19 +67,19 @@ static int read_audiences(sc_conf_reader_t *r, const sc_yaml_node_t *map, const 
     /* optional when client_ids is given (jwt_issuer_tokens.c checks that one of them is) */
     if (sc_conf_strings(r, map, where, "audiences", &issuer->audiences, &issuer->num_audiences) != 0)
         return -1;
-    if (sc_yaml_get(map, "audiences") != NULL && issuer->num_audiences == 0)
-        return sc_conf_error(r, sc_yaml_get(map, "audiences"), sc_conf_key(key, where, "audiences"),
+    if (sc_yaml_tree_get(map, "audiences") != NULL && issuer->num_audiences == 0)
+        return sc_conf_error(r, sc_yaml_tree_get(map, "audiences"), sc_conf_key(key, where, "audiences"),
                              "must list at least one audience");
     if (issuer->num_audiences > SC_JWT_MAX_AUDIENCES)
-        return sc_conf_error(r, sc_yaml_get(map, "audiences"), sc_conf_key(key, where, "audiences"), "lists more than %d audiences",
-                             SC_JWT_MAX_AUDIENCES);
+        return sc_conf_error(r, sc_yaml_tree_get(map, "audiences"), sc_conf_key(key, where, "audiences"),
+                             "lists more than %d audiences", SC_JWT_MAX_AUDIENCES);
     return 0;
 }
 
 static int read_jwks(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, sc_jwt_issuer_t *issuer)
 {
     char key[SC_CONF_KEY_MAX], reason[512], *text;
-    const sc_yaml_node_t *at = sc_yaml_get(map, "jwks_file");
+    const sc_yaml_node_t *at = sc_yaml_tree_get(map, "jwks_file");
     size_t len;
 
     if (issuer->jwks_file == NULL)
@@ -101,7 +101,7 @@ static int read_jwks(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char 
 static int read_hmac(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char *where, sc_jwt_issuer_t *issuer)
 {
     char key[SC_CONF_KEY_MAX], reason[256], *text = NULL, *kid = NULL;
-    const sc_yaml_node_t *at = sc_yaml_get(map, "hmac_secret_file");
+    const sc_yaml_node_t *at = sc_yaml_tree_get(map, "hmac_secret_file");
     size_t size = 0, len;
     int rc = -1;
 
@@ -110,10 +110,11 @@ static int read_hmac(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char 
         return -1;
     if (issuer->hmac_secret_file == NULL) {
         if (kid != NULL)
-            sc_conf_error(r, sc_yaml_get(map, "hmac_kid"), sc_conf_key(key, where, "hmac_kid"), "needs hmac_secret_file");
+            sc_conf_error(r, sc_yaml_tree_get(map, "hmac_kid"), sc_conf_key(key, where, "hmac_kid"), "needs hmac_secret_file");
         else if ((issuer->algorithms & SC_JWS_ALGS_HMAC) != 0)
-            sc_conf_error(r, sc_yaml_get(map, "algorithms"), sc_conf_key(key, where, "algorithms"), "%s needs hmac_secret_file",
-                          sc_jws_algs_format(issuer->algorithms & SC_JWS_ALGS_HMAC, reason, sizeof(reason)));
+            sc_conf_error(r, sc_yaml_tree_get(map, "algorithms"), sc_conf_key(key, where, "algorithms"),
+                          "%s needs hmac_secret_file",
+                          sc_jwks_algs_format(issuer->algorithms & SC_JWS_ALGS_HMAC, reason, sizeof(reason)));
         else
             rc = 0;
         goto Exit;
@@ -138,8 +139,8 @@ static int read_hmac(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char 
         goto Exit;
     }
     issuer->keys = grown;
-    if (sc_jwk_hmac_init(&grown[issuer->num_keys], (unsigned char *)text, len, kid, issuer->algorithms, reason, sizeof(reason)) !=
-        0) {
+    if (sc_jwks_key_hmac_init(&grown[issuer->num_keys], (unsigned char *)text, len, kid, issuer->algorithms, reason,
+                              sizeof(reason)) != 0) {
         sc_conf_error(r, at, key, "%s: %s", issuer->hmac_secret_file, reason);
         goto Exit;
     }
@@ -166,7 +167,8 @@ static int check_kids(sc_conf_reader_t *r, const sc_yaml_node_t *map, const char
             if (issuer->keys[j].kid == NULL || strcmp(issuer->keys[j].kid, k->kid) != 0)
                 continue;
             const char *name = k->type == SC_JWK_HMAC ? "hmac_kid" : "jwks_file";
-            return sc_conf_error(r, sc_yaml_get(map, name), sc_conf_key(key, where, name), "kid \"%s\" names two keys", k->kid);
+            return sc_conf_error(r, sc_yaml_tree_get(map, name), sc_conf_key(key, where, name), "kid \"%s\" names two keys",
+                                 k->kid);
         }
     }
     return 0;
@@ -205,7 +207,7 @@ int sc_jwt_issuers_load(sc_conf_reader_t *r, const sc_yaml_node_t *list, const c
     char item[SC_CONF_KEY_MAX], key[SC_CONF_KEY_MAX];
 
     memset(out, 0, sizeof(*out));
-    if (sc_yaml_is_null(list))
+    if (sc_yaml_tree_is_null(list))
         return 0;
     if (sc_conf_list(r, list, where) != 0)
         return -1;
@@ -219,7 +221,7 @@ int sc_jwt_issuers_load(sc_conf_reader_t *r, const sc_yaml_node_t *list, const c
             goto Error;
         for (size_t j = 0; j != i; ++j) {
             if (strcmp(out->items[j].issuer, out->items[i].issuer) == 0) {
-                sc_conf_error(r, sc_yaml_get(list->items[i], "issuer"), sc_conf_key(key, item, "issuer"),
+                sc_conf_error(r, sc_yaml_tree_get(list->items[i], "issuer"), sc_conf_key(key, item, "issuer"),
                               "\"%s\" is already configured by %s[%zu]", out->items[i].issuer, where, j);
                 goto Error;
             }
@@ -234,17 +236,17 @@ Error:
 int sc_jwt_issuers_load_string(const char *text, size_t len, const char *filename, sc_jwt_issuers_t *out, char *err, size_t errsize)
 {
     sc_conf_reader_t r = {.file = filename, .err = err, .errsize = errsize};
-    sc_yaml_node_t *root = sc_yaml_parse_string(text, len, filename, err, errsize);
+    sc_yaml_node_t *root = sc_yaml_tree_parse_string(text, len, filename, err, errsize);
     int rc = -1;
 
     memset(out, 0, sizeof(*out));
     if (root == NULL)
         return -1;
     if (root->type != SC_YAML_MAPPING)
-        sc_conf_error(&r, root, "", "must be a mapping, got %s", sc_yaml_type_name(root->type));
+        sc_conf_error(&r, root, "", "must be a mapping, got %s", sc_yaml_tree_type_name(root->type));
     else
-        rc = sc_jwt_issuers_load(&r, sc_yaml_get(root, "jwt_issuers"), "jwt_issuers", out);
-    sc_yaml_free(root);
+        rc = sc_jwt_issuers_load(&r, sc_yaml_tree_get(root, "jwt_issuers"), "jwt_issuers", out);
+    sc_yaml_tree_free(root);
     return rc;
 }
 

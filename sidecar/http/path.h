@@ -1,5 +1,5 @@
 /*
- * path_norm: the one reading of a request path. The policy judges the path this produces and
+ * path: the one reading of a request path. The policy judges the path this produces and
  * the backend receives the same path, so that no form of a path (/a//b, /a/%2e%2e/b, /a;x/b,
  * /a\b, /a%2Fb) can be read one way here and another way by the backend's framework.
  *
@@ -15,8 +15,8 @@
  * Case is kept: a policy whose backend matches paths case-insensitively compares routes without
  * case (policy.h) and forwards the path as it is, which that backend reads the same way.
  */
-#ifndef SC_PATH_NORM_H
-#define SC_PATH_NORM_H
+#ifndef SC_PATH_H
+#define SC_PATH_H
 
 #include <stddef.h>
 

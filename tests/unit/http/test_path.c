@@ -1,4 +1,4 @@
-/* One reading of a path (path_norm.c): every form of issue 10 and its mirror image, the route
+/* One reading of a path (path.c): every form of issue 10 and its mirror image, the route
  * the policy then matches, and the path the backend then receives. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "forward.h"
-#include "path_norm.h"
+#include "path.h"
 #include "policy_load.h"
 
 #define R SC_PATH_REJECT

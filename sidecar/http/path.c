@@ -1,4 +1,4 @@
-#include "path_norm.h"
+#include "path.h"
 
 #include <string.h>
 
