@@ -1,4 +1,4 @@
-/* JWK Sets to keys: base64url, algorithm names, the binding of keys to algorithms, what is skipped
+/* JWK Sets to keys: algorithm names, the binding of keys to algorithms, what is skipped
  * and what is refused, and signature checks against a known answer (RFC 7515 A.1). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,58 +10,13 @@
 
 #include <jansson.h>
 
-#include "jwks.h"
 #include "base64url.h"
+#include "jwks.h"
 
 #define FIXTURES TEST_DATA_DIR "/../../fixtures/jwt"
 #define ALL_ASYMMETRIC (~SC_JWS_ALGS_HMAC)
 
-/* ---- base64url and names ---------------------------------------------------------------------- */
-
-static void test_base64url(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *in;
-        const char *out; /* NULL: must be refused */
-        size_t outlen;
-    } cases[] = {
-        {"", "", 0},         {"Zg", "f", 1},        {"Zm8", "fo", 2},
-        {"Zm9v", "foo", 3},  {"Zm9vYg", "foob", 4}, {"-_8", "\xfb\xff", 2}, /* the URL-safe characters */
-        {"Zg==", NULL, 0},                                                  /* padding */
-        {"Zm9v=", NULL, 0},  {"Z", NULL, 0},                                /* a length of 4n+1 encodes nothing */
-        {"Zh", NULL, 0},                                                    /* unused bits set: "f" has one encoding */
-        {"Zm9", NULL, 0},                                                   /* idem */
-        {"+/8", NULL, 0},                                                   /* the standard alphabet */
-        {"Zm 9v", NULL, 0},                                                 /* whitespace */
-        {"Zm9v\n", NULL, 0},                                                /* idem */
-        {"Zm.v", NULL, 0},
-    };
-    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
-        unsigned char out[16];
-        size_t outlen = 99;
-        int rc = sc_base64url_decode(cases[i].in, strlen(cases[i].in), out, sizeof(out), &outlen);
-        if (cases[i].out == NULL) {
-            if (rc != -1)
-                fail_msg("\"%s\" was accepted", cases[i].in);
-        } else {
-            if (rc != 0)
-                fail_msg("\"%s\" was refused", cases[i].in);
-            assert_int_equal(outlen, cases[i].outlen);
-            assert_memory_equal(out, cases[i].out, outlen);
-        }
-    }
-    /* the output must fit */
-    unsigned char small[2];
-    size_t n;
-    assert_int_equal(sc_base64url_decode("Zm9v", 4, small, sizeof(small), &n), -1);
-    assert_int_equal(sc_base64url_decode("Zm8", 3, small, sizeof(small), &n), 0);
-    /* only len bytes are read */
-    unsigned char out[8];
-    assert_int_equal(sc_base64url_decode("Zm9v!!", 4, out, sizeof(out), &n), 0);
-    assert_int_equal(n, 3);
-    assert_memory_equal(out, "foo", 3);
-}
+/* ---- algorithm names ---------------------------------------------------------------------- */
 
 static void test_algorithm_names(void **state)
 {
@@ -357,9 +312,9 @@ static void test_rfc7515_hs256(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_base64url),    cmocka_unit_test(test_algorithm_names), cmocka_unit_test(test_valid_keys),
-        cmocka_unit_test(test_skipped_keys), cmocka_unit_test(test_refused_keys),    cmocka_unit_test(test_refused_sets),
-        cmocka_unit_test(test_hmac_keys),    cmocka_unit_test(test_rfc7515_hs256),
+        cmocka_unit_test(test_algorithm_names), cmocka_unit_test(test_valid_keys),   cmocka_unit_test(test_skipped_keys),
+        cmocka_unit_test(test_refused_keys),    cmocka_unit_test(test_refused_sets), cmocka_unit_test(test_hmac_keys),
+        cmocka_unit_test(test_rfc7515_hs256),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
