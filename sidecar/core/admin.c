@@ -3,7 +3,6 @@
 #include <stdio.h>
 
 #include "http_error.h"
-#include "metrics_text.h"
 #include "request_id.h"
 #include "server.h"
 
@@ -59,7 +58,11 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     } else if (is_get && h2o_memis(path.base, path.len, H2O_STRLIT("/ready"))) {
         send_readiness(req, self->server);
     } else if (is_get && h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
-        h2o_iovec_t page = sc_metrics_text_render(self->server, &req->pool);
+        h2o_iovec_t page = sc_server_render_metrics(self->server, &req->pool);
+        if (page.base == NULL) {
+            send_json(req, 503, H2O_STRLIT("{\"status\":\"out of memory\"}\n"));
+            return 0;
+        }
         req->res.status = 200;
         req->res.reason = "OK";
         req->res.content_length = page.len;

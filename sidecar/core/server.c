@@ -15,6 +15,7 @@
 #include "jwks_refresher.h"
 #include "jwt_keys.h"
 #include "log.h"
+#include "metrics_text.h"
 #include "pipeline.h"
 #include "request_log.h"
 #include "response_filter.h"
@@ -305,6 +306,61 @@ size_t sc_server_waiting_for(const sc_server_t *server, sc_server_wait_t *waits,
             waits[n++] = (sc_server_wait_t){"redis: subscription, worker", (int)i};
     }
     return n;
+}
+
+/* Reloads every worker has switched to (each switches when its loop reads the message): until
+ * then new connections may still meet the old configuration, so it is not yet a success. */
+static uint64_t reloads_applied(const sc_server_t *s)
+{
+    uint64_t least = __atomic_load_n(&s->reloads_ok, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i != s->config->threads; ++i) {
+        uint64_t n = __atomic_load_n(&s->workers[i].stats.configs_switched, __ATOMIC_ACQUIRE);
+        if (n < least)
+            least = n;
+    }
+    return least;
+}
+
+/* What each worker counts, summed into `in` (whose `requests` the caller made). */
+static void sum_workers(const sc_server_t *s, sc_metrics_text_input_t *in, sc_metrics_t *requests)
+{
+    for (unsigned i = 0; i != s->config->threads; ++i) {
+        const sc_worker_t *w = &s->workers[i];
+        sc_metrics_add(requests, &w->metrics, s->config->metrics_max_tenants);
+        if (w->store != NULL)
+            sc_tenant_store_add_stats(w->store, &in->store, &in->redis);
+        in->ratelimit_fallbacks += __atomic_load_n(&w->stats.ratelimit_fallbacks, __ATOMIC_RELAXED);
+        in->inflight += __atomic_load_n(&w->inflight, __ATOMIC_RELAXED);
+    }
+}
+
+#define MAX_JWKS_SOURCES 64
+
+h2o_iovec_t sc_server_render_metrics(sc_server_t *s, h2o_mem_pool_t *pool)
+{
+    sc_metrics_t requests;
+    sc_jwks_source_stats_t jwks[MAX_JWKS_SOURCES];
+    sc_server_wait_t wait;
+    sc_metrics_text_input_t in = {
+        .config = s->config,
+        .requests = &requests,
+        .tenant_labels = s->tenant_labels,
+        .ready = sc_server_waiting_for(s, &wait, 1) == 0,
+        .reloads_applied = reloads_applied(s),
+        .reloads_failed = __atomic_load_n(&s->reloads_failed, __ATOMIC_RELAXED),
+        .access_log_dropped = s->access_log != NULL ? sc_access_log_dropped(s->access_log) : 0,
+        .jwks = jwks,
+        .num_jwks = s->jwks != NULL ? sc_jwks_refresher_stats(s->jwks, jwks, MAX_JWKS_SOURCES) : 0,
+    };
+    if (sc_metrics_init(&requests, s->config->num_services, s->config->metrics_max_tenants) != 0) {
+        sc_metrics_dispose(&requests);
+        return h2o_iovec_init(NULL, 0);
+    }
+    sum_workers(s, &in, &requests);
+    sc_conn_guard_stats(s->conn_guard, &in.connections);
+    h2o_iovec_t page = sc_metrics_text_render(&in, pool);
+    sc_metrics_dispose(&requests);
+    return page;
 }
 
 int sc_server_run(sc_config_t *config, sc_server_admin_register_cb register_admin)

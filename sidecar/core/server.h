@@ -50,6 +50,12 @@ typedef void (*sc_server_admin_register_cb)(h2o_pathconf_t *pathconf, struct sc_
 int sc_server_run(sc_config_t *config, sc_server_admin_register_cb register_admin);
 
 /**
+ * The /metrics page (metrics_text.h), rendered into `pool` from any worker thread; {NULL, 0}
+ * when out of memory.
+ */
+h2o_iovec_t sc_server_render_metrics(sc_server_t *server, h2o_mem_pool_t *pool);
+
+/**
  * 1 once shutdown has begun (thread-safe).
  */
 int sc_server_is_draining(const sc_server_t *server);

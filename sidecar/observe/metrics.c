@@ -77,6 +77,34 @@ void sc_metrics_count_denial(sc_service_metrics_t *s, const char *reason, int re
     sc_metrics_count(&s->denials[find_reason(reason)][report_only ? 1 : 0]);
 }
 
+static void add_histogram(sc_histogram_t *sum, const sc_histogram_t *h)
+{
+    for (int b = 0; b != SC_METRICS_NUM_BUCKETS; ++b)
+        sum->buckets[b] += sc_metrics_read(&h->buckets[b]);
+    sum->count += sc_metrics_read(&h->count);
+    sum->sum_us += sc_metrics_read(&h->sum_us);
+}
+
+static void add_service(sc_service_metrics_t *sum, const sc_service_metrics_t *s, size_t max_tenants)
+{
+    for (int code = 0; code != SC_METRICS_MAX_STATUS; ++code)
+        sum->requests[code] += sc_metrics_read(&s->requests[code]);
+    for (int r = 0; r != SC_METRICS_MAX_REASONS; ++r)
+        for (int mode = 0; mode != 2; ++mode)
+            sum->denials[r][mode] += sc_metrics_read(&s->denials[r][mode]);
+    sum->rate_limited += sc_metrics_read(&s->rate_limited);
+    add_histogram(&sum->duration, &s->duration);
+    add_histogram(&sum->upstream, &s->upstream);
+    for (size_t k = 0; s->tenant_requests != NULL && k <= max_tenants; ++k)
+        sum->tenant_requests[k] += sc_metrics_read(&s->tenant_requests[k]);
+}
+
+void sc_metrics_add(sc_metrics_t *sum, const sc_metrics_t *m, size_t max_tenants)
+{
+    for (size_t i = 0; i != m->num_services; ++i)
+        add_service(&sum->services[i], &m->services[i], max_tenants);
+}
+
 int sc_metrics_init(sc_metrics_t *m, size_t num_services, size_t max_tenants)
 {
     m->num_services = num_services;

@@ -80,6 +80,12 @@ void sc_metrics_count_denial(sc_service_metrics_t *s, const char *reason, int re
 /* Scraping, on any thread: relaxed reads of another thread's counters. */
 uint64_t sc_metrics_read(const uint64_t *counter);
 
+/**
+ * Adds a worker's counters to `sum` (made by sc_metrics_init with the same sizes; owned by the
+ * caller), reading them as sc_metrics_read does.
+ */
+void sc_metrics_add(sc_metrics_t *sum, const sc_metrics_t *m, size_t max_tenants);
+
 /* Histogram bucket bounds, in microseconds and as Prometheus "le" labels. */
 extern const uint64_t sc_metrics_bucket_us[SC_METRICS_NUM_BUCKETS];
 extern const char *const sc_metrics_bucket_le[SC_METRICS_NUM_BUCKETS];

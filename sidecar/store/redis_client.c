@@ -448,3 +448,11 @@ const sc_redis_client_stats_t *sc_redis_client_stats(const sc_redis_client_t *c)
 {
     return &c->stats;
 }
+
+void sc_redis_client_add_stats(const sc_redis_client_t *c, sc_redis_client_stats_t *sum)
+{
+    sum->connects += __atomic_load_n(&c->stats.connects, __ATOMIC_RELAXED);
+    sum->failures += __atomic_load_n(&c->stats.failures, __ATOMIC_RELAXED);
+    sum->timeouts += __atomic_load_n(&c->stats.timeouts, __ATOMIC_RELAXED);
+    sum->errors += __atomic_load_n(&c->stats.errors, __ATOMIC_RELAXED);
+}

@@ -58,6 +58,12 @@ int sc_redis_client_is_ready(const sc_redis_client_t *client);
 const sc_redis_client_stats_t *sc_redis_client_stats(const sc_redis_client_t *client);
 
 /**
+ * Adds the client's counters to `sum`, from any thread (each read is atomic; the set is not a
+ * snapshot).
+ */
+void sc_redis_client_add_stats(const sc_redis_client_t *client, sc_redis_client_stats_t *sum);
+
+/**
  * Sends a command. When the connection is being made (at start-up, or again after a failure),
  * the command waits for it: at most connect_timeout_ms before the client's first connection,
  * timeout_ms after that; once sent it has timeout_ms for its reply. Returns -1 without calling

@@ -478,6 +478,20 @@ const sc_tenant_store_stats_t *sc_tenant_store_stats(const sc_tenant_store_t *s)
     return &s->stats;
 }
 
+void sc_tenant_store_add_stats(const sc_tenant_store_t *s, sc_tenant_store_stats_t *sum, sc_redis_client_stats_t *redis)
+{
+#define ADD(field) sum->field += __atomic_load_n(&s->stats.field, __ATOMIC_RELAXED)
+    ADD(hits);
+    ADD(misses);
+    ADD(stale_served);
+    ADD(unavailable);
+    ADD(invalidations);
+    ADD(malformed_invalidations);
+    ADD(flushes);
+#undef ADD
+    sc_redis_client_add_stats(s->redis, redis);
+}
+
 int sc_tenant_store_commands_ready(const sc_tenant_store_t *s)
 {
     return sc_redis_client_is_ready(s->redis);

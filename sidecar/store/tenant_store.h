@@ -91,6 +91,12 @@ void sc_tenant_store_invalidate(sc_tenant_store_t *store, const char *message, s
 const sc_tenant_store_stats_t *sc_tenant_store_stats(const sc_tenant_store_t *store);
 
 /**
+ * Adds the store's counters to `sum`, and its Redis command connection's to `redis`, from any
+ * thread (each read is atomic; the set is not a snapshot).
+ */
+void sc_tenant_store_add_stats(const sc_tenant_store_t *store, sc_tenant_store_stats_t *sum, sc_redis_client_stats_t *redis);
+
+/**
  * Whether the command connection, and the invalidation subscription, are up. Thread-safe:
  * /ready asks from any worker.
  */

@@ -63,6 +63,11 @@ int sc_redis_client_is_ready(const sc_redis_client_t *client)
     return fake.ready;
 }
 
+void sc_redis_client_add_stats(const sc_redis_client_t *client, sc_redis_client_stats_t *sum)
+{
+    sum->connects += 7; /* recognisable: the store adds its command connection's counters */
+}
+
 int sc_redis_client_command(sc_redis_client_t *client, sc_redis_reply_cb cb, void *data, int argc, const char **argv,
                             const size_t *argvlen)
 {
@@ -209,6 +214,13 @@ static void test_found(void **state)
     assert_false(r.stale);
     assert_int_equal(fake.sent, 1);
     assert_int_equal(sc_tenant_store_stats(store)->hits, 1);
+    /* what /metrics sums: the store's counters, and its command connection's */
+    sc_tenant_store_stats_t sum = {.hits = 10};
+    sc_redis_client_stats_t redis = {0};
+    sc_tenant_store_add_stats(store, &sum, &redis);
+    assert_int_equal(sum.hits, 11);
+    assert_int_equal(sum.misses, sc_tenant_store_stats(store)->misses);
+    assert_int_equal(redis.connects, 7);
 
     advance_ms(1); /* the TTL is over: read again */
     async_lookup("acme");
