@@ -77,16 +77,11 @@ static const char *decision_of(const sc_request_t *r)
     return r->route->auth == 0 ? "public" : "allow";
 }
 
-/*
- * The tenant's metrics series. Only tenants that exist get one (random X-Tenant-ID values must
- * not use up the bounded label set), and the shared registry is asked once per cached record,
- * not on every request: records belong to this worker's cache.
- */
-static size_t tenant_label(const sc_request_env_t *env, sc_tenant_record_t *t)
+/* The tenant's metrics series. Only tenants that exist get one: random X-Tenant-ID values must
+ * not use up the bounded label set. */
+static size_t tenant_label(const sc_request_env_t *env, const sc_tenant_record_t *t)
 {
-    if (t->metrics_label == SIZE_MAX)
-        t->metrics_label = sc_tenant_labels_index(env->tenant_labels, t->id, strlen(t->id));
-    return t->metrics_label;
+    return sc_tenant_labels_index(env->tenant_labels, t->id, strlen(t->id));
 }
 
 static void record_metrics(const sc_request_env_t *env, size_t service_index, const sc_request_t *r, h2o_req_t *req,

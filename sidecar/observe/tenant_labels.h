@@ -1,9 +1,8 @@
 /*
  * tenant_labels: the process-wide registry of tenant label values for the per-tenant metrics
  * (metrics.per_tenant): first come, first served, bounded by metrics.max_tenants; tenants past
- * the bound share the series tenant="_other". A tenant record remembers its index
- * (sc_tenant_record_t.metrics_label), so the registry's lock is taken once per cached record,
- * not per request.
+ * the bound share the series tenant="_other". Looking a tenant up takes no lock (a tenant's
+ * first request, adding it, does): the request logger asks on every request.
  */
 #ifndef SC_TENANT_LABELS_H
 #define SC_TENANT_LABELS_H

@@ -174,7 +174,6 @@ int sc_schema_tenant_parse(const char *id, const char *const *strs, const size_t
     if (t == NULL || (t->id = strdup(id)) == NULL)
         goto NoMem;
     t->all_scopes = 1;
-    t->metrics_label = SIZE_MAX;
     for (size_t i = 0; i + 1 < count; i += 2) {
         const char *name = strs[i], *v = strs[i + 1];
         size_t nlen = lens[i], vlen = lens[i + 1];

@@ -118,7 +118,6 @@ typedef struct sc_tenant_record {
     uint64_t rate;  /* 0: the policy's default */
     uint64_t burst;
     uint64_t quota_daily; /* 0: none */
-    size_t metrics_label; /* the tenant's series in the metrics, once assigned (SIZE_MAX before) */
     /* small types last: a worker may cache hundreds of thousands of these */
     uint32_t num_services;
     uint32_t num_scopes;
