@@ -1,7 +1,6 @@
 #include "denials.h"
 
 #include "jwt.h"
-#include "metrics.h"
 
 const sc_denial_t sc_deny_no_route = {404, "no_route", "no route of this service matches the request"};
 const sc_denial_t sc_deny_missing_credentials = {401, "missing_credentials", "this route requires a JWT or an API key"};
@@ -63,10 +62,10 @@ static const sc_denial_t *const all[] = {
     &sc_deny_auth_failures,
 };
 
-void sc_denials_register_metrics(void)
+void sc_denials_each_reason(void (*cb)(const char *reason))
 {
     for (size_t i = 0; i != sizeof(all) / sizeof(all[0]); ++i)
-        sc_metrics_reason_index(all[i]->reason);
+        cb(all[i]->reason);
     for (int r = SC_JWT_OK + 1; r != SC_JWT_RESULT_COUNT; ++r)
-        sc_metrics_reason_index(sc_jwt_result_reason((sc_jwt_result_t)r));
+        cb(sc_jwt_result_reason((sc_jwt_result_t)r));
 }

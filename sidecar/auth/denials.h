@@ -23,8 +23,9 @@ extern const sc_denial_t sc_deny_no_route, sc_deny_missing_credentials, sc_deny_
     sc_deny_cors_not_allowed, sc_deny_path_rejected, sc_deny_body_withheld, sc_deny_auth_failures;
 
 /**
- * Registers every reason, and the JWT ones, with the metrics (before the workers start).
+ * Calls cb with every reason a request can be refused for (the JWT ones included): the server
+ * registers them with the metrics before the workers start, so each has its series.
  */
-void sc_denials_register_metrics(void);
+void sc_denials_each_reason(void (*cb)(const char *reason));
 
 #endif

@@ -112,6 +112,11 @@ static int setup_jwks(sc_server_t *server)
     return 0;
 }
 
+static void register_denial_reason(const char *reason)
+{
+    sc_metrics_reason_index(reason);
+}
+
 static int setup(sc_server_t *server, sc_server_admin_register_cb register_admin)
 {
     const sc_config_t *config = server->config;
@@ -128,7 +133,7 @@ static int setup(sc_server_t *server, sc_server_admin_register_cb register_admin
     }
     if ((server->admin_fd = bind_listener(&config->admin_listen, "admin_listen")) == -1)
         return -1;
-    sc_denials_register_metrics();
+    sc_denials_each_reason(register_denial_reason);
     char err[256];
     if (sc_conn_guard_setup(err, sizeof(err)) != 0) {
         sc_log_error("%s", err);
