@@ -10,7 +10,7 @@
 
 typedef enum { RECORD_TENANT, RECORD_APIKEY } record_kind_t;
 
-struct sc_store {
+struct sc_tenant_store {
     h2o_evloop_t *loop;
     const sc_redis_config_t *redis_config;
     sc_tenant_store_config_t config;

@@ -58,7 +58,7 @@ typedef struct sc_tenant_store_stats {
     uint64_t hits, misses, stale_served, unavailable, invalidations, malformed_invalidations, flushes;
 } sc_tenant_store_stats_t;
 
-typedef struct sc_store sc_tenant_store_t;
+typedef struct sc_tenant_store sc_tenant_store_t;
 
 sc_tenant_store_t *sc_tenant_store_create(h2o_evloop_t *loop, const sc_redis_config_t *redis,
                                           const sc_tenant_store_config_t *config);
