@@ -335,6 +335,8 @@ static void sum_workers(const sc_server_t *s, sc_metrics_text_input_t *in, sc_me
         if (w->store != NULL)
             sc_tenant_store_add_stats(w->store, &in->store, &in->redis);
         in->ratelimit_fallbacks += __atomic_load_n(&w->stats.ratelimit_fallbacks, __ATOMIC_RELAXED);
+        if (w->leases != NULL)
+            sc_ratelimit_lease_add_stats(w->leases, &in->leases);
         in->inflight += __atomic_load_n(&w->inflight, __ATOMIC_RELAXED);
     }
 }

@@ -230,6 +230,7 @@ static void fill_request_env(sc_worker_t *w)
         .jwt_keys = w->jwt_keys,
         .auth_failures = w->auth_failures,
         .local_limits = shared->local_limits,
+        .leases = w->leases,
         .ratelimit_degraded = &w->ratelimit_degraded,
         .ratelimit_fallbacks = &w->stats.ratelimit_fallbacks,
         .upstream_log = &w->upstream_log,
@@ -275,6 +276,8 @@ int sc_worker_init(sc_worker_t *w, const sc_worker_shared_t *shared, unsigned in
 
     const sc_config_t *config = shared->config;
     if (config->redis != NULL && (w->store = sc_tenant_store_create(w->loop, config->redis, &config->store)) == NULL)
+        return -1;
+    if (config->redis != NULL && (w->leases = sc_ratelimit_lease_create(w->loop)) == NULL)
         return -1;
     if (config->jwt_cache_entries != 0 && (w->jwt_cache = sc_jwt_cache_create(config->jwt_cache_entries)) == NULL)
         return -1;
@@ -402,6 +405,7 @@ void sc_worker_dispose(sc_worker_t *w)
     close_admin_listener(w);
     if (w->store != NULL)
         sc_tenant_store_destroy(w->store); /* closes its Redis connections on the loop */
+    sc_ratelimit_lease_destroy(w->leases); /* after the store: its pending calls complete into the table */
     sc_jwt_keys_worker_dispose(w->jwt_keys);
     drop_control_messages(w);
     h2o_multithread_unregister_receiver(w->admin_ctx.queue, &w->control);

@@ -21,6 +21,7 @@
 #include "jwt_keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit_lease.h"
 #include "ratelimit_local.h"
 #include "request_env.h"
 #include "tenant_store.h"
@@ -83,6 +84,7 @@ typedef struct sc_worker {
     h2o_multithread_receiver_t control;     /* drain and reload requests from the main thread */
     sc_config_t *config;                    /* the current configuration; requests hold their own reference */
     sc_tenant_store_t *store;               /* tenant and key records; NULL without redis */
+    sc_ratelimit_lease_table_t *leases;     /* redis-mode rate-limit leases (destroy after store); NULL without redis */
     struct sc_jwt_cache *jwt_cache;         /* verified tokens; NULL when disabled */
     sc_jwt_keys_worker_t *jwt_keys;         /* fetched JWT keys and the requests waiting for them */
     struct sc_auth_failures *auth_failures; /* the pre-auth failure budget and failed signatures (auth_failures.h) */

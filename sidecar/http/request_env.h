@@ -26,6 +26,7 @@
 struct sc_jwt_cache;
 struct sc_jwt_keys_worker;
 struct sc_auth_failures;
+struct sc_ratelimit_lease_table;
 
 typedef struct sc_request_env {
     sc_config_t *const *config;          /* the worker's current configuration: new requests take a reference */
@@ -44,6 +45,8 @@ typedef struct sc_request_env {
     const int *draining;                /* the worker is shutting down */
     sc_access_log_t *access_log;        /* NULL when off */
     sc_tenant_labels_t *tenant_labels;  /* NULL unless metrics.per_tenant */
+
+    struct sc_ratelimit_lease_table *leases; /* redis-mode budgets this worker leased; NULL without redis */
 } sc_request_env_t;
 
 /**

@@ -14,6 +14,7 @@
 #include "conn_guard.h"
 #include "jwks_refresher.h"
 #include "metrics.h"
+#include "ratelimit_lease.h"
 #include "redis_client.h"
 #include "tenant_labels.h"
 #include "tenant_store.h"
@@ -25,6 +26,7 @@ typedef struct sc_metrics_text_input {
     sc_tenant_store_stats_t store;     /* every worker's, summed */
     sc_redis_client_stats_t redis;     /* every worker's command connection, summed */
     uint64_t ratelimit_fallbacks;
+    sc_ratelimit_lease_stats_t leases; /* every worker's, summed */
     uint64_t inflight;
     int ready;                /* /ready would answer 200 */
     uint64_t reloads_applied; /* successful reloads every worker has switched to */

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "numfmt.h"
 #include "metrics.h"
+#include "ratelimit_lease.h"
 #include "ratelimit_redis.h"
 #include "waiter.h"
 
@@ -82,6 +83,15 @@ static sc_ratelimit_verdict_t fall_back(sc_request_t *r, const char *why)
     return decide_locally(r);
 }
 
+/* Redis answers again after an outage: the operator hears that too. */
+static void redis_decides(const sc_request_env_t *env)
+{
+    if (*env->ratelimit_degraded) {
+        *env->ratelimit_degraded = 0;
+        sc_log_info("rate limiting: Redis decides again");
+    }
+}
+
 static void on_redis_decision(void *data, const sc_limit_decision_t *d, const char *err)
 {
     sc_request_t *r = sc_waiter_take(data);
@@ -91,35 +101,81 @@ static void on_redis_decision(void *data, const sc_limit_decision_t *d, const ch
         fall_back(r, err);
     } else {
         r->ratelimit.decision = *d;
-        if (*r->env->ratelimit_degraded) {
-            *r->env->ratelimit_degraded = 0;
-            sc_log_info("rate limiting: Redis decides again");
-        }
+        redis_decides(r->env);
     }
     r->ratelimit.resume(r);
 }
 
-static sc_ratelimit_verdict_t decide_with_redis(sc_request_t *r)
+static int on_lease_decision(void *data, const sc_limit_decision_t *d, const char *err)
 {
-    char rate_key[SC_SCHEMA_KEY_MAX], quota_key[SC_SCHEMA_KEY_MAX], day[16];
-    const char *prefix = r->env->start_config->redis->prefix;
-    time_t now = r->req->processed_at.at.tv_sec;
-    struct tm tm;
-    sc_redis_client_t *client = sc_tenant_store_redis(r->env->store);
+    sc_request_t *r = sc_waiter_take(data);
+    if (r == NULL)
+        return 0; /* the request is gone: its token goes back to the lease */
+    if (d == NULL) {
+        fall_back(r, err);
+    } else {
+        r->ratelimit.decision = *d;
+        redis_decides(r->env);
+    }
+    r->ratelimit.resume(r);
+    return 1;
+}
 
-    /* while the connection is being made the decision waits for it (bounded): see sc_redis_client_command */
-    sc_schema_ratelimit_key(rate_key, prefix, r->tenant.base, r->tenant.len, service_scope(r));
+/* The budget's Redis keys (one hash tag: the tenant's), and today's quota key when there is a quota. */
+typedef struct redis_keys {
+    char rate[SC_SCHEMA_KEY_MAX], holders[SC_SCHEMA_KEY_MAX], quota[SC_SCHEMA_KEY_MAX];
+} redis_keys_t;
+
+static void redis_keys(const sc_request_t *r, redis_keys_t *k)
+{
+    const char *prefix = r->env->start_config->redis->prefix;
+    sc_schema_ratelimit_key(k->rate, prefix, r->tenant.base, r->tenant.len, service_scope(r));
+    sc_schema_lease_holders_key(k->holders, prefix, r->tenant.base, r->tenant.len, service_scope(r));
+    k->quota[0] = '\0';
+    if (r->ratelimit.quota == 0)
+        return;
+    char day[16];
+    struct tm tm;
+    time_t now = r->req->processed_at.at.tv_sec;
     gmtime_r(&now, &tm);
     strftime(day, sizeof(day), "%Y%m%d", &tm);
-    sc_schema_quota_key(quota_key, prefix, r->tenant.base, r->tenant.len, day);
-    sc_waiter_t *w = sc_waiter_new(&r->req->pool, r);
-    if (w == NULL || sc_ratelimit_redis_decide(client, rate_key, r->ratelimit.quota != 0 ? quota_key : NULL, r->ratelimit.limit,
+    sc_schema_quota_key(k->quota, prefix, r->tenant.base, r->tenant.len, day);
+}
+
+/* Without a lease (queue or table full), one script call decides this request alone, exactly. */
+static sc_ratelimit_verdict_t decide_alone(sc_request_t *r, const redis_keys_t *k, sc_waiter_t *w)
+{
+    sc_redis_client_t *client = sc_tenant_store_redis(r->env->store);
+    if (w == NULL || sc_ratelimit_redis_decide(client, k->rate, r->ratelimit.quota != 0 ? k->quota : NULL, r->ratelimit.limit,
                                                r->ratelimit.quota, on_redis_decision, w) != 0) {
         if (w != NULL)
             sc_waiter_take(w);
         return fall_back(r, "not connected");
     }
     return SC_RATELIMIT_WAIT;
+}
+
+/* From this worker's lease of the tenant's budget when it can (ratelimit_lease.h), else wait for
+ * the budget's one acquire; while the connection is being made that waits for it (bounded: see
+ * sc_redis_client_command). */
+static sc_ratelimit_verdict_t decide_with_redis(sc_request_t *r)
+{
+    redis_keys_t k;
+    redis_keys(r, &k);
+    sc_ratelimit_lease_key_t key = {k.rate,
+                                    k.holders,
+                                    r->ratelimit.quota != 0 ? k.quota : NULL,
+                                    r->ratelimit.limit,
+                                    r->ratelimit.quota,
+                                    (uint64_t)r->req->processed_at.at.tv_sec / S_PER_DAY};
+    uint64_t now = monotonic_ns();
+    if (sc_ratelimit_lease_decide(r->env->leases, &key, now, &r->ratelimit.decision))
+        return verdict_of(&r->ratelimit.decision);
+    sc_waiter_t *w = sc_waiter_new(&r->req->pool, r);
+    if (w != NULL &&
+        sc_ratelimit_lease_wait(r->env->leases, sc_tenant_store_redis(r->env->store), &key, now, on_lease_decision, w) == 0)
+        return SC_RATELIMIT_WAIT;
+    return decide_alone(r, &k, w);
 }
 
 sc_ratelimit_verdict_t sc_ratelimit_check(sc_request_t *r, void (*resume)(sc_request_t *r))

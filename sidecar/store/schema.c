@@ -72,6 +72,13 @@ size_t sc_schema_ratelimit_key(char *buf, const char *prefix, const char *tenant
     return (size_t)snprintf(buf, SC_SCHEMA_KEY_MAX, "%s{%.*s}:rl:%s", prefix, (int)tenant_len, tenant, service);
 }
 
+size_t sc_schema_lease_holders_key(char *buf, const char *prefix, const char *tenant, size_t tenant_len, const char *service)
+{
+    if (service == NULL)
+        return (size_t)snprintf(buf, SC_SCHEMA_KEY_MAX, "%s{%.*s}:lh", prefix, (int)tenant_len, tenant);
+    return (size_t)snprintf(buf, SC_SCHEMA_KEY_MAX, "%s{%.*s}:lh:%s", prefix, (int)tenant_len, tenant, service);
+}
+
 size_t sc_schema_quota_key(char *buf, const char *prefix, const char *tenant, size_t tenant_len, const char *yyyymmdd)
 {
     return (size_t)snprintf(buf, SC_SCHEMA_KEY_MAX, "%s{%.*s}:quota:%s", prefix, (int)tenant_len, tenant, yyyymmdd);

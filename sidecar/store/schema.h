@@ -9,6 +9,7 @@
  *   PREFIX{T}:keyids          HASH  key id -> SHA256HEX, for listing and revoking
  *   PREFIX{T}:rl[:SERVICE]    rate-limit state (GCRA theoretical arrival time)
  *   PREFIX{T}:quota:YYYYMMDD  daily request count
+ *   PREFIX{T}:lh[:SERVICE]    ZSET  rate-limit lease holders seen lately (worker id -> Redis time, us)
  *   PREFIX tenants            SET   every tenant id (listing; never read by the sidecar)
  *   PREFIX keyid-index        HASH  key id -> tenant (revoking by key id; never read by the sidecar)
  *   PREFIX audit              STREAM who changed what, when
@@ -46,6 +47,7 @@ size_t sc_schema_tenant_key(char *buf, const char *prefix, const char *tenant, s
 size_t sc_schema_apikey_key(char *buf, const char *prefix, const char *tenant, size_t tenant_len, const char *sha256_hex);
 size_t sc_schema_keyids_key(char *buf, const char *prefix, const char *tenant);
 size_t sc_schema_ratelimit_key(char *buf, const char *prefix, const char *tenant, size_t tenant_len, const char *service);
+size_t sc_schema_lease_holders_key(char *buf, const char *prefix, const char *tenant, size_t tenant_len, const char *service);
 size_t sc_schema_quota_key(char *buf, const char *prefix, const char *tenant, size_t tenant_len, const char *yyyymmdd);
 size_t sc_schema_global_key(char *buf, const char *prefix, const char *name); /* "tenants", "keyid-index", "audit", "invalidate" */
 
