@@ -186,6 +186,8 @@ static void start_draining(sc_worker_t *w)
         return;
     w->draining = 1;
     close_service_listeners(w);
+    if (w->leases != NULL)
+        sc_ratelimit_lease_give_back_all(w->leases); /* rate-limit tokens this worker will not spend */
     /* responses from now on carry "Connection: close" */
     for (size_t i = 0; i != w->shared->config->num_services; ++i)
         h2o_context_request_shutdown(&w->service_ctx[i]);

@@ -3,9 +3,11 @@
  * refused earlier never count against the tenant).
  *
  * The limit is the tenant record's rate/burst when set, else the policy's rate_limit. In
- * `local` mode the sidecar decides alone (exact for this process, no I/O); in `redis` mode one
- * asynchronous script call decides for every sidecar sharing the Redis, and while Redis cannot
- * answer the local limits apply instead: counted, logged once per outage, never unlimited.
+ * `local` mode the sidecar decides alone (exact for this process, no I/O); in `redis` mode the
+ * budget lives in Redis for every sidecar sharing it, and each worker spends leases of it
+ * (ratelimit_lease.h: a script call per lease, not per request; one per request only when a
+ * lease cannot be had); while Redis cannot answer the local limits apply instead: counted,
+ * logged once per outage, never unlimited.
  *
  * Responses on limited routes carry RateLimit-Policy and RateLimit
  * (draft-ietf-httpapi-ratelimit-headers); a refusal is 429 with Retry-After.

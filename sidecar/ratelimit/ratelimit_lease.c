@@ -330,6 +330,19 @@ static void rebalance(sc_ratelimit_lease_table_t *t, entry_t *e, uint64_t now_ns
         free_entry(t, e); /* kept while used, so that its demand and holders stay known */
 }
 
+void sc_ratelimit_lease_give_back_all(sc_ratelimit_lease_table_t *t)
+{
+    for (h2o_linklist_t *node = t->entries.next; node != &t->entries; node = node->next) {
+        entry_t *e = H2O_STRUCT_FROM_MEMBER(entry_t, all, node);
+        if (e->acquiring || e->budget.tokens == 0)
+            continue;
+        sc_ratelimit_lease_call_t call = call_of(e, 0, 0, e->budget.tokens);
+        e->budget.tokens = 0;
+        if (sc_ratelimit_lease_redis_call(e->client, &call, on_given_back, NULL) == 0)
+            count(&t->stats.returns);
+    }
+}
+
 static void on_tick(h2o_timeout_entry_t *tick)
 {
     sc_ratelimit_lease_table_t *t = H2O_STRUCT_FROM_MEMBER(sc_ratelimit_lease_table_t, tick, tick);

@@ -66,6 +66,13 @@ int sc_ratelimit_lease_decide(sc_ratelimit_lease_table_t *table, const sc_rateli
 int sc_ratelimit_lease_wait(sc_ratelimit_lease_table_t *table, sc_redis_client_t *client, const sc_ratelimit_lease_key_t *key,
                             uint64_t now_ns, sc_ratelimit_lease_cb cb, void *data);
 
+/**
+ * Gives back every unspent token now (best effort: the calls are sent, their replies not awaited).
+ * For a worker that stops: tokens it took with it would be lost to the others until the bucket
+ * refills, and for the rest of the day for a daily quota.
+ */
+void sc_ratelimit_lease_give_back_all(sc_ratelimit_lease_table_t *table);
+
 /* Adds the table's counters to *sum (read from any thread). */
 void sc_ratelimit_lease_add_stats(const sc_ratelimit_lease_table_t *table, sc_ratelimit_lease_stats_t *sum);
 
