@@ -2,10 +2,12 @@
  * and who decides: the process in local mode; Redis in redis mode, and the local limits while
  * Redis cannot answer (counted, never unlimited), until it answers again.
  *
- * Redis is replaced at link level: this file defines sc_ratelimit_redis_decide and
- * sc_tenant_store_redis, so the linker takes them instead of ratelimit_redis.c's and tenant_store.c's
- * (a second definition would fail the link, not pass silently). The stub records the call and
- * lets each test answer it, fail it, or refuse it as "not connected". The request and its
+ * Redis is replaced at link level: this file defines sc_ratelimit_redis_decide,
+ * sc_ratelimit_lease_decide/_wait and sc_tenant_store_redis, so the linker takes them instead of
+ * ratelimit_redis.c's, ratelimit_lease.c's and tenant_store.c's (a second definition would fail
+ * the link, not pass silently). The stubs record the call and let each test answer it, fail it,
+ * or refuse it as "not connected". By default the lease cannot be had (as when its queue is
+ * full), so that the per-request script decides; the lease tests say otherwise. The request and its
  * environment (request_env.h) are the few fields ratelimit.c reads, on the stack. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 
 #include "denials.h"
 #include "ratelimit.h"
+#include "ratelimit_lease.h"
 #include "ratelimit_redis.h"
 #include "request_env.h"
 #include "tenant_store.h"
@@ -44,6 +47,44 @@ int sc_ratelimit_redis_decide(sc_redis_client_t *client, const char *rate_key, c
     redis.quota = quota;
     redis.cb = cb;
     redis.data = data;
+    return 0;
+}
+
+static struct {
+    int mode; /* 0: no lease (decide 0, wait -1); 1: the lease decides at once; 2: the request waits */
+    sc_limit_decision_t decision;
+    char rate_key[256], holders_key[256], quota_key[256];
+    uint64_t day;
+    sc_ratelimit_lease_cb cb;
+    void *data;
+} lease;
+
+static void note_lease_key(const sc_ratelimit_lease_key_t *key)
+{
+    snprintf(lease.rate_key, sizeof(lease.rate_key), "%s", key->rate_key);
+    snprintf(lease.holders_key, sizeof(lease.holders_key), "%s", key->holders_key);
+    snprintf(lease.quota_key, sizeof(lease.quota_key), "%s", key->quota_key != NULL ? key->quota_key : "");
+    lease.day = key->day;
+}
+
+int sc_ratelimit_lease_decide(sc_ratelimit_lease_table_t *table, const sc_ratelimit_lease_key_t *key, uint64_t now_ns,
+                              sc_limit_decision_t *decision)
+{
+    note_lease_key(key);
+    if (lease.mode != 1)
+        return 0;
+    *decision = lease.decision;
+    return 1;
+}
+
+int sc_ratelimit_lease_wait(sc_ratelimit_lease_table_t *table, sc_redis_client_t *client, const sc_ratelimit_lease_key_t *key,
+                            uint64_t now_ns, sc_ratelimit_lease_cb cb, void *data)
+{
+    assert_non_null(client);
+    if (lease.mode != 2)
+        return -1;
+    lease.cb = cb;
+    lease.data = data;
     return 0;
 }
 
@@ -114,6 +155,7 @@ static int setup(void **state)
 {
     (void)state;
     memset(&redis, 0, sizeof(redis));
+    memset(&lease, 0, sizeof(lease));
     resumed = 0;
     ratelimit_fallbacks = 0;
     ratelimit_degraded = 0;
@@ -339,6 +381,65 @@ static void test_request_gone_before_redis_answers(void **state)
     assert_int_equal(ratelimit_fallbacks, 0);
 }
 
+/* ------------------------------------------------------------------ leases */
+
+/* A token in the worker's lease: decided at once, Redis not asked; the keys carry the tenant's hash tag. */
+static void test_a_lease_decides_without_redis(void **state)
+{
+    (void)state;
+    test_request_t t;
+    redis.connected = 1;
+    lease.mode = 1;
+    lease.decision = (sc_limit_decision_t){.gcra = {.allowed = 1, .remaining = 7}};
+    new_request(&t, SC_RATELIMIT_REDIS, 5, 10, "acme", "rag");
+    t.policy.rate_limit.per_service = 1;
+    t.tenant.quota_daily = 1000;
+    assert_int_equal(sc_ratelimit_check(&t.r, on_resume), SC_RATELIMIT_PASS);
+    assert_int_equal(t.r.ratelimit.decision.gcra.remaining, 7);
+    assert_string_equal(lease.rate_key, "ps:{acme}:rl:rag");
+    assert_string_equal(lease.holders_key, "ps:{acme}:lh:rag");
+    assert_string_equal(lease.quota_key, "ps:{acme}:quota:20261128");
+    assert_int_equal(lease.day, 1795852800 / 86400);
+    lease.decision = (sc_limit_decision_t){.gcra = {.allowed = 0, .retry_after_ns = 1}};
+    assert_int_equal(sc_ratelimit_check(&t.r, on_resume), SC_RATELIMIT_REFUSED);
+    end_request(&t);
+    assert_int_equal(redis.calls, 0);
+    assert_int_equal(resumed, 0);
+}
+
+/* An empty lease: the request waits for the acquire, and is resumed with its decision, or with
+ * the local limits' when Redis failed; a request gone meanwhile tells the lease so. */
+static void test_waiting_on_a_lease(void **state)
+{
+    (void)state;
+    test_request_t t;
+    redis.connected = 1;
+    lease.mode = 2;
+    new_request(&t, SC_RATELIMIT_REDIS, 1, 2, "acme", "a");
+    assert_int_equal(sc_ratelimit_check(&t.r, on_resume), SC_RATELIMIT_WAIT);
+    sc_limit_decision_t refused = {.gcra = {.allowed = 0, .retry_after_ns = 300000000}};
+    assert_int_equal(lease.cb(lease.data, &refused, NULL), 1);
+    assert_int_equal(resumed, 1);
+    assert_false(t.r.ratelimit.decision.gcra.allowed);
+    end_request(&t);
+
+    new_request(&t, SC_RATELIMIT_REDIS, 1, 2, "acme", "a");
+    assert_int_equal(sc_ratelimit_check(&t.r, on_resume), SC_RATELIMIT_WAIT);
+    assert_int_equal(lease.cb(lease.data, NULL, "timeout"), 1);
+    assert_int_equal(resumed, 2);
+    assert_true(t.r.ratelimit.decision.gcra.allowed); /* the local budget */
+    assert_int_equal(ratelimit_fallbacks, 1);
+    end_request(&t);
+
+    new_request(&t, SC_RATELIMIT_REDIS, 1, 2, "acme", "a");
+    assert_int_equal(sc_ratelimit_check(&t.r, on_resume), SC_RATELIMIT_WAIT);
+    end_request(&t);
+    sc_limit_decision_t allowed = {.gcra = {.allowed = 1}};
+    assert_int_equal(lease.cb(lease.data, &allowed, NULL), 0); /* gone: the token goes back */
+    assert_int_equal(resumed, 2);
+    assert_int_equal(redis.calls, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +451,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redis_not_connected_falls_back_to_local, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_failure_falls_back_then_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_gone_before_redis_answers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_lease_decides_without_redis, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_waiting_on_a_lease, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
