@@ -8,15 +8,18 @@
 #   P3  policy-sidecar, full policy: `auth: [jwt, api_key]`, RS256 JWT verified (then cached, as the
 #       product does), tenant record from Redis (then from the per-worker cache)
 #   P4  P3 + `rate_limit: {mode: local}`, set too high ever to refuse
-#   P5  P3 + `rate_limit: {mode: redis}`: one EVALSHA per request on the shared redis-server
+#   P5  P3 + `rate_limit: {mode: redis}`: the sidecar spends leases of the tenant's budget taken
+#       from the shared redis-server (one script call per lease, not per request)
 #
 # Every sidecar runs with `threads: 1` and its default access log, written to a file
 # ($RUN/<peer>/access.log; files over 20 MB are emptied between runs, never during one). Every
 # peer receives the same headers: a real RS256 JWT for tenant-a and `X-Tenant-ID: tenant-a`.
 # P3..P5 share one redis-server (pinned with the servers; its CPU is reported in a column of its
-# own). With P3 measured, a separate run of >= 10 000 requests on P3 checks that a warm tenant
-# and token cost no Redis command (INFO commandstats before and after); P4 and P5 get the same
-# count, for information.
+# own, with the Redis commands per request of each run: INFO commandstats before and after,
+# PING and INFO left out, the commands scripts run included; script calls apart). With P3
+# measured, a separate run of >= 10 000 requests on P3 checks that a warm tenant and token cost
+# no Redis command (INFO commandstats before and after); P4 and P5 get the same count, for
+# information.
 #
 # The sidecar is built on libh2o 2.2.5, so P1 is the floor for P2: what the sidecar costs beyond
 # P1 is the price of its own code. Servers are pinned to CPU $SRV_CPU and wrk to CPU $LG_CPU, so
@@ -112,7 +115,7 @@ PEERS=(
     "P2|2|/langchain/health|policy-sidecar, public route (\`auth: none\`, \`threads: 1\`)"
     "P3|3|/langchain/invoke|policy-sidecar, full policy: \`auth: [jwt, api_key]\`, RS256 JWT + tenant record (both cached after the first request)"
     "P4|4|/langchain/invoke|P3 + \`rate_limit: {rate: 1000000, burst: 1000000, mode: local}\`"
-    "P5|5|/langchain/invoke|P3 + \`rate_limit: {rate: 1000000, burst: 1000000, mode: redis}\` (one EVALSHA per request)"
+    "P5|5|/langchain/invoke|P3 + \`rate_limit: {rate: 1000000, burst: 1000000, mode: redis}\` (leases: one script call per lease)"
 )
 # (/langchain/invoke has the length of /langchain/health: the request line is the same size too.)
 
@@ -663,9 +666,20 @@ run_wrk() { # $1 = id, $2 = duration, $3 = output file; prints wrk's CPU jiffies
 us_per_req() { # $1 = jiffies, $2 = requests
     awk -v j="$1" -v n="$2" -v h="$HZ" 'BEGIN {printf "%.2f", j * 1e6 / h / n}'
 }
+per_req_pair() { # $1, $2 = "all scripts" counts before and after (or empty), $3 = requests: two TSV fields
+    if [[ -z $1 || -z $2 ]]; then printf -- '-\t-'; return; fi
+    awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.5f\t%.5f", (y[1] - x[1]) / n, (y[2] - x[2]) / n}'
+}
 kv() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<" $2"; }
 redis_jiffies() { # the shared redis-server's CPU time, or nothing when it does not run
     [[ -n ${PID[redis]:-} ]] && proc_jiffies "${PID[redis]}"
+}
+# Commands the shared redis-server ran: all but PING and INFO (the commands scripts run included),
+# then the script calls (EVALSHA + EVAL); nothing when it does not run.
+redis_command_totals() {
+    [[ -n ${PID[redis]:-} ]] || return 0
+    redis_counts | awk '$1 ~ /^cmdstat_/ && $1 != "cmdstat_ping" && $1 != "cmdstat_info" {a += $2}
+        $1 == "cmdstat_evalsha" || $1 == "cmdstat_eval" {s += $2} END {print a + 0, s + 0}'
     return 0
 }
 
@@ -707,7 +721,7 @@ rm -f "$RES/check.body" "$RES/check.headers"
 ((CHECK_FAIL == 0)) || die "behaviour checks failed; no load was run"
 
 # Redis commands per request, with the tenant and the token warm (P3 must send none; P4 none;
-# P5 one EVALSHA each). One request first, so that the tenant record is fresh whatever its
+# P5 a script call per lease, far fewer than one per request). One request first, so that the tenant record is fresh whatever its
 # ttl_s; then wrk -c8 (same headers, same script) in 2 s runs until REDIS_CHECK_REQS requests,
 # between two INFO snapshots. PING (the sidecars' liveness check on idle connections, about one
 # a second each) and INFO (these snapshots) are not caused by requests and are shown apart.
@@ -740,7 +754,7 @@ redis_check() { # $1 = id
         printf "%s: %d requests (wrk -c8, warm tenant and token): HGETALL +%d, EVALSHA +%d, EVAL +%d; all commands +%d (%s); per request, beyond PING and INFO: %.4f", \
             id, n, d["cmdstat_hgetall"], d["cmdstat_evalsha"], d["cmdstat_eval"], d["total"], (list == "" ? "none" : list), other / n
         if (strict) printf " -- %s\n", (other == 0 ? "PASS: no Redis command" : "FAIL: requests reached Redis")
-        else printf "; EVALSHA per request %.3f (Redis also counts the commands the script runs)\n", d["cmdstat_evalsha"] / n
+        else printf "; script calls (EVALSHA + EVAL) per request %.4f (Redis also counts the commands the scripts run)\n", (d["cmdstat_evalsha"] + d["cmdstat_eval"]) / n
     }' | tee -a "$REDIS_CHECK" | while IFS= read -r verdict; do log "redis check $verdict"; done
 }
 for m in "${MEASURED[@]}"; do
@@ -763,7 +777,7 @@ log "warm-up: $WARMUP per peer"
 for m in "${MEASURED[@]}"; do run_wrk "${m%%|*}" "$WARMUP" "$RES/warmup_${m%%|*}.txt" >/dev/null; done
 
 TSV=$RES/runs.tsv
-printf 'round\tpeer\ttry\tkept\trequests\trps\tp50_us\tp99_us\tmax_us\treq_bytes\terr_status\terr_sock\tserver_cpu_us_req\tbackend_cpu_us_req\twrk_cpu_us_req\tbackend_reqs\tbackend_new_conns\tbusy_srv%%\tbusy_lg%%\tforeign_srv%%\tforeign_lg%%\tsteal%%\tserver_user_us_req\tredis_cpu_us_req\n' >"$TSV"
+printf 'round\tpeer\ttry\tkept\trequests\trps\tp50_us\tp99_us\tmax_us\treq_bytes\terr_status\terr_sock\tserver_cpu_us_req\tbackend_cpu_us_req\twrk_cpu_us_req\tbackend_reqs\tbackend_new_conns\tbusy_srv%%\tbusy_lg%%\tforeign_srv%%\tforeign_lg%%\tsteal%%\tserver_user_us_req\tredis_cpu_us_req\tredis_cmds_req\tredis_scripts_req\n' >"$TSV"
 load_end=$((SECONDS + LOAD_BUDGET))
 n=${#MEASURED[@]}
 for r in $(seq 1 "$ROUNDS"); do
@@ -780,6 +794,7 @@ for r in $(seq 1 "$ROUNDS"); do
             until quiet_sample 1 || ((SECONDS >= gate_end)); do :; done
 
             raw=$RES/wrk_${id}_r${r}_t${try}.txt
+            c0=$(redis_command_totals)
             b0=$(backend_counts)
             s0=$(cpu_line "$SRV_CPU")
             l0=$(cpu_line "$LG_CPU")
@@ -797,6 +812,7 @@ for r in $(seq 1 "$ROUNDS"); do
             s1=$(cpu_line "$SRV_CPU")
             l1=$(cpu_line "$LG_CPU")
             b1=$(backend_counts)
+            c1=$(redis_command_totals)
 
             line=$(grep '^RESULT' "$raw" || true)
             [[ -n $line ]] || die "wrk gave no result for $id: $(tail -3 "$raw" | tr '\n' ' ')"
@@ -814,13 +830,14 @@ for r in $(seq 1 "$ROUNDS"); do
                 if ((try < MAX_TRY && SECONDS < load_end)); then kept=0; fi
             fi
             # the status request of the second backend_counts is counted by nginx: minus one
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
                 "$r" "$id" "$try" "$kept" "$reqs" "$(kv rps "$line")" "$(kv p50_us "$line")" "$(kv p99_us "$line")" \
                 "$(kv max_us "$line")" "$(kv req_bytes "$line")" "$(kv err_status "$line")" \
                 "$(($(kv err_connect "$line") + $(kv err_read "$line") + $(kv err_write "$line") + $(kv err_timeout "$line")))" \
                 "$(us_per_req $((x1 - x0)) "$reqs")" "$(us_per_req $((k1 - k0)) "$reqs")" "$(us_per_req "$wj" "$reqs")" "$((${b1#* } - ${b0#* } - 1))" \
                 "$((${b1% *} - ${b0% *}))" "$(busy_pct "$s0" "$s1")" "$(busy_pct "$l0" "$l1")" "$fs" "$fl" "$st" "$(us_per_req $((u1 - u0)) "$reqs")" \
-                "$([[ -n $q0 ]] && us_per_req $((q1 - q0)) "$reqs" || echo -)" >>"$TSV"
+                "$([[ -n $q0 ]] && us_per_req $((q1 - q0)) "$reqs" || echo -)" \
+                "$(per_req_pair "$c0" "$c1" "$reqs")" >>"$TSV"
             log "r$r $id try $try: $(tail -1 "$TSV" | awk -F'\t' '{printf "%s req/s, p99 %s us, server %s us/req, foreign %s%%/%s%%, steal %s%%", $6, $8, $13, $20, $21, $22}')$( ((kept)) || echo ' -- disturbed, discarded')"
             ((kept)) && break
         done
@@ -844,8 +861,8 @@ done >"$RES/sidecar_metrics.txt"
 
 # ---------------------------------------------------------------------------------------- summary
 {
-    printf '| peer | what | req/s | p50 ms | p99 ms | server CPU µs/req | of which user | backend CPU µs/req | redis CPU µs/req | req bytes | req/s per round | errors |\n'
-    printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n'
+    printf '| peer | what | req/s | p50 ms | p99 ms | server CPU µs/req | of which user | backend CPU µs/req | redis CPU µs/req | Redis cmds/req | of which script calls | req bytes | req/s per round | errors |\n'
+    printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n'
     for m in "${MEASURED[@]}"; do
         printf '%s\t%s\n' "${m%%|*}" "$(field "$m" 4)"
     done | awk -F'\t' -v tsv="$TSV" '
@@ -860,14 +877,16 @@ done >"$RES/sidecar_metrics.txt"
                 p = f[2]; rps[p] = rps[p] " " f[6]; p50[p] = p50[p] " " f[7]; p99[p] = p99[p] " " f[8]
                 cpu[p] = cpu[p] " " f[13]; ucpu[p] = ucpu[p] " " f[23]; bk[p] = bk[p] " " f[14]; rb[p] = f[10]; err[p] += f[11] + f[12]
                 if (f[24] != "-") rd[p] = rd[p] " " f[24]
+                if (f[25] != "-" && f[25] != "") { rc[p] = rc[p] " " f[25]; rs[p] = rs[p] " " f[26] }
                 runs[p] = runs[p] (runs[p] == "" ? "" : ", ") int(f[6])
             }
         }
         # redis CPU: "–" when no redis-server ran; idle (noise) except for P5
         { p = $1
-          printf "| %s | %s | %.0f | %.2f | %.2f | %.1f | %.1f | %s | %s | %s | %s | %d |\n", p, $2, med(rps[p]), med(p50[p]) / 1000,
+          printf "| %s | %s | %.0f | %.2f | %.2f | %.1f | %.1f | %s | %s | %s | %s | %s | %s | %d |\n", p, $2, med(rps[p]), med(p50[p]) / 1000,
               med(p99[p]) / 1000, med(cpu[p]), med(ucpu[p]), (p == "P0" ? "(same)" : sprintf("%.1f", med(bk[p]))),
-              (rd[p] == "" ? "–" : sprintf("%.1f", med(rd[p]))), rb[p], runs[p], err[p] }'
+              (rd[p] == "" ? "–" : sprintf("%.1f", med(rd[p]))), (rc[p] == "" ? "–" : sprintf("%.5f", med(rc[p]))),
+              (rs[p] == "" ? "–" : sprintf("%.5f", med(rs[p]))), rb[p], runs[p], err[p] }'
 
     for spec in $RATIOS; do
         num=${spec%%/*}
