@@ -275,7 +275,8 @@ class StartupTest(IntegrationTest):
             t.join(timeout=60)
         self.assertEqual(answers, [200] * 16)
         self.assertEqual(sidecar.metric("policy_sidecar_ratelimit_fallbacks_total"), 0)
-        self.assertGreaterEqual(redis.command_count("evalsha") + redis.command_count("eval"), 16)
+        # the limits were Redis's: at least one lease acquired per tenant (not one call per request)
+        self.assertGreaterEqual(redis.command_count("evalsha") + redis.command_count("eval"), 2)
         sidecar.wait_ready(ceiling_s=10)
 
 
