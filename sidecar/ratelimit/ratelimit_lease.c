@@ -220,17 +220,19 @@ static void serve_queue(entry_t *e, uint64_t now_ns)
     }
 }
 
-/* Redis could not answer: every waiting request is decided another way (locally). */
+/* Redis could not answer: every waiting request is decided another way (locally). The queue is
+ * detached first, so that a request queued from inside a callback starts a queue of its own. */
 static void fail_queue(entry_t *e, const char *err)
 {
-    while (e->first != NULL) {
-        waiting_t *w = e->first;
-        e->first = w->next;
+    waiting_t *w = e->first;
+    e->first = e->last = NULL;
+    e->queued = 0;
+    while (w != NULL) {
+        waiting_t *next = w->next;
         w->cb(w->data, NULL, err);
         free(w);
+        w = next;
     }
-    e->last = NULL;
-    e->queued = 0;
 }
 
 static void on_acquired(void *data, const sc_ratelimit_lease_grant_t *grant, const char *err)
