@@ -20,7 +20,7 @@
  *   policy_sidecar_tenant_cache_invalidations_total
  *   policy_sidecar_tenant_cache_malformed_invalidations_total
  *   policy_sidecar_ratelimit_fallbacks_total
- *   policy_sidecar_ratelimit_redis_commands_total{command}     command: acquire | return (leases, ratelimit_lease.h)
+ *   policy_sidecar_ratelimit_redis_commands_total{command}     command: acquire | return | decide (ratelimit_lease.h)
  *   policy_sidecar_ratelimit_lease_decisions_total             redis-mode decisions made from a lease
  *   policy_sidecar_config_reloads_total{result}                result: success (every worker switched) | failure
  *   policy_sidecar_access_log_dropped_total

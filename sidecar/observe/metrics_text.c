@@ -132,9 +132,10 @@ static void subsystems(text_t *t, const sc_metrics_text_input_t *in)
     counter(t, "policy_sidecar_ratelimit_fallbacks_total", "Redis-mode rate-limit decisions made locally because Redis could not.",
             in->ratelimit_fallbacks);
     header(t, "policy_sidecar_ratelimit_redis_commands_total", "counter",
-           "Redis-mode rate-limit script calls: lease acquires, and returns of unused tokens.");
+           "Redis-mode rate-limit script calls: lease acquires, returns of unused tokens, single decisions.");
     emit(t, "policy_sidecar_ratelimit_redis_commands_total{command=\"acquire\"} %llu\n", (unsigned long long)in->leases.acquires);
     emit(t, "policy_sidecar_ratelimit_redis_commands_total{command=\"return\"} %llu\n", (unsigned long long)in->leases.returns);
+    emit(t, "policy_sidecar_ratelimit_redis_commands_total{command=\"decide\"} %llu\n", (unsigned long long)in->leases.alone);
     counter(t, "policy_sidecar_ratelimit_lease_decisions_total",
             "Redis-mode rate-limit decisions made from a lease, without Redis.", in->leases.local);
     header(t, "policy_sidecar_ready", "gauge", "1 when /ready answers 200 (Redis connections and subscriptions up, not draining).");

@@ -152,6 +152,7 @@ static sc_ratelimit_verdict_t decide_alone(sc_request_t *r, const redis_keys_t *
             sc_waiter_take(w);
         return fall_back(r, "not connected");
     }
+    sc_ratelimit_lease_count_alone(r->env->leases);
     return SC_RATELIMIT_WAIT;
 }
 

@@ -120,11 +120,17 @@ void sc_ratelimit_lease_destroy(sc_ratelimit_lease_table_t *t)
     free(t);
 }
 
+void sc_ratelimit_lease_count_alone(sc_ratelimit_lease_table_t *t)
+{
+    count(&t->stats.alone);
+}
+
 void sc_ratelimit_lease_add_stats(const sc_ratelimit_lease_table_t *t, sc_ratelimit_lease_stats_t *sum)
 {
     sum->acquires += __atomic_load_n(&t->stats.acquires, __ATOMIC_RELAXED);
     sum->returns += __atomic_load_n(&t->stats.returns, __ATOMIC_RELAXED);
     sum->local += __atomic_load_n(&t->stats.local, __ATOMIC_RELAXED);
+    sum->alone += __atomic_load_n(&t->stats.alone, __ATOMIC_RELAXED);
 }
 
 static entry_t *find(sc_ratelimit_lease_table_t *t, const char *rate_key, uint64_t *hash)

@@ -30,6 +30,7 @@ typedef struct sc_ratelimit_lease_table sc_ratelimit_lease_table_t;
 typedef struct sc_ratelimit_lease_stats {
     uint64_t acquires; /* script calls that took tokens (possibly giving some back too) */
     uint64_t returns;  /* script calls that only gave unused tokens back */
+    uint64_t alone;    /* per-request script calls, for requests that could not wait on a lease */
     uint64_t local;    /* decisions made from a lease, without Redis */
 } sc_ratelimit_lease_stats_t;
 
@@ -72,6 +73,9 @@ int sc_ratelimit_lease_wait(sc_ratelimit_lease_table_t *table, sc_redis_client_t
  * refills, and for the rest of the day for a daily quota.
  */
 void sc_ratelimit_lease_give_back_all(sc_ratelimit_lease_table_t *table);
+
+/* Counts a per-request script call made because the lease could not be waited on. */
+void sc_ratelimit_lease_count_alone(sc_ratelimit_lease_table_t *table);
 
 /* Adds the table's counters to *sum (read from any thread). */
 void sc_ratelimit_lease_add_stats(const sc_ratelimit_lease_table_t *table, sc_ratelimit_lease_stats_t *sum);

@@ -3,12 +3,13 @@
  * Redis cannot answer (counted, never unlimited), until it answers again.
  *
  * Redis is replaced at link level: this file defines sc_ratelimit_redis_decide,
- * sc_ratelimit_lease_decide/_wait and sc_tenant_store_redis, so the linker takes them instead of
- * ratelimit_redis.c's, ratelimit_lease.c's and tenant_store.c's (a second definition would fail
- * the link, not pass silently). The stubs record the call and let each test answer it, fail it,
- * or refuse it as "not connected". By default the lease cannot be had (as when its queue is
- * full), so that the per-request script decides; the lease tests say otherwise. The request and its
- * environment (request_env.h) are the few fields ratelimit.c reads, on the stack. */
+ * sc_ratelimit_lease_decide/_wait/_count_alone and sc_tenant_store_redis, so the linker takes
+ * them instead of ratelimit_redis.c's, ratelimit_lease.c's and tenant_store.c's (a second
+ * definition would fail the link, not pass silently). The stubs record the call and let each
+ * test answer it, fail it, or refuse it as "not connected". By default the lease cannot be had
+ * (as when its queue is full), so that the per-request script decides; the lease tests say
+ * otherwise. The request and its environment (request_env.h) are the few fields ratelimit.c
+ * reads, on the stack. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -57,7 +58,13 @@ static struct {
     uint64_t day;
     sc_ratelimit_lease_cb cb;
     void *data;
+    int alone; /* per-request script calls counted */
 } lease;
+
+void sc_ratelimit_lease_count_alone(sc_ratelimit_lease_table_t *table)
+{
+    ++lease.alone;
+}
 
 static void note_lease_key(const sc_ratelimit_lease_key_t *key)
 {
@@ -287,6 +294,7 @@ static void test_redis_mode_asks_redis(void **state)
     t.tenant.quota_daily = 1000;
     assert_int_equal(sc_ratelimit_check(&t.r, on_resume), SC_RATELIMIT_WAIT);
     assert_int_equal(redis.calls, 1);
+    assert_int_equal(lease.alone, 1); /* counted among the rate limiter's Redis commands */
     assert_string_equal(redis.rate_key, "ps:{acme}:rl");
     assert_string_equal(redis.quota_key, "ps:{acme}:quota:20261128"); /* the request's UTC day */
     assert_int_equal(redis.limit.rate, 5);
