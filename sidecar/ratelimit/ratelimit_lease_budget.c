@@ -85,9 +85,13 @@ uint64_t sc_ratelimit_lease_budget_want(sc_ratelimit_lease_budget_t *b, uint64_t
 
 void sc_ratelimit_lease_budget_granted(sc_ratelimit_lease_budget_t *b, const sc_ratelimit_lease_grant_t *g, uint64_t now_ns)
 {
+    /* Redis's "now" was between the acquire's send and this reply: counting its durations from
+       the send errs towards asking again a little early, never towards refusing too long (a
+       reply delayed on a busy loop would otherwise push every refusal later) */
+    uint64_t asked_at = b->acquired_at_ns != 0 && b->acquired_at_ns <= now_ns ? b->acquired_at_ns : now_ns;
     b->tokens += g->granted;
     b->shared_remaining = g->remaining;
-    b->reset_at_ns = now_ns + g->reset_ns;
+    b->reset_at_ns = asked_at + g->reset_ns;
     b->holders = g->holders != 0 ? g->holders : 1;
     b->refused_until_ns = 0;
     if (!g->short_of_tokens)
@@ -96,8 +100,8 @@ void sc_ratelimit_lease_budget_granted(sc_ratelimit_lease_budget_t *b, const sc_
        without asking; for at most a period, so that tokens given back are seen again */
     uint64_t wait =
         g->quota_exhausted || g->retry_after_ns > SC_RATELIMIT_LEASE_PERIOD_NS ? SC_RATELIMIT_LEASE_PERIOD_NS : g->retry_after_ns;
-    b->refused_until_ns = now_ns + (wait != 0 ? wait : 1);
-    b->retry_at_ns = now_ns + g->retry_after_ns;
+    b->refused_until_ns = asked_at + (wait != 0 ? wait : 1);
+    b->retry_at_ns = asked_at + g->retry_after_ns;
     b->quota_exhausted = g->quota_exhausted;
 }
 

@@ -80,7 +80,8 @@ uint64_t sc_ratelimit_lease_budget_cap(sc_gcra_limit_t limit, uint64_t holders);
  * the last acquire (capped), and never fewer than the waiting requests need. Notes the acquire. */
 uint64_t sc_ratelimit_lease_budget_want(sc_ratelimit_lease_budget_t *b, uint64_t now_ns, uint64_t queued);
 
-/* Adds what Redis granted; an empty bucket starts a local refusal. */
+/* Adds what Redis granted (its durations counted from the acquire's send, noted by _want); an
+ * empty bucket starts a local refusal. */
 void sc_ratelimit_lease_budget_granted(sc_ratelimit_lease_budget_t *b, const sc_ratelimit_lease_grant_t *g, uint64_t now_ns);
 
 /* The periodic rebalance: returns how many tokens to give back now (and no longer holds them). */

@@ -108,6 +108,24 @@ static void test_a_short_bucket_refuses_locally_until_the_next_token(void **stat
     assert_int_equal(sc_ratelimit_lease_budget_spend(&b, T0 + S + SC_RATELIMIT_LEASE_PERIOD_NS, &d), SC_RATELIMIT_LEASE_EMPTY);
 }
 
+/* A reply that lands late (a busy loop) does not push the refusal later: Redis's clock read the
+ * bucket between the send and the reply, so the durations count from the send. */
+static void test_durations_count_from_the_acquire(void **state)
+{
+    (void)state;
+    sc_ratelimit_lease_budget_t b;
+    sc_limit_decision_t d;
+    sc_ratelimit_lease_budget_init(&b, (sc_gcra_limit_t){50, 10}, 0, 1);
+    assert_int_equal(sc_ratelimit_lease_budget_want(&b, T0, 1), 1);
+    sc_ratelimit_lease_grant_t g = grant_of(0, 0);
+    g.short_of_tokens = 1;
+    g.retry_after_ns = 20 * MS;
+    sc_ratelimit_lease_budget_granted(&b, &g, T0 + 15 * MS); /* 15 ms after the send */
+    assert_int_equal(sc_ratelimit_lease_budget_spend(&b, T0 + 15 * MS, &d), SC_RATELIMIT_LEASE_REFUSED);
+    assert_int_equal(d.gcra.retry_after_ns, 5 * MS);
+    assert_int_equal(sc_ratelimit_lease_budget_spend(&b, T0 + 20 * MS, &d), SC_RATELIMIT_LEASE_EMPTY);
+}
+
 static void test_an_exhausted_quota_refuses_as_the_quota(void **state)
 {
     (void)state;
@@ -159,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_want_follows_demand_within_the_cap),
         cmocka_unit_test(test_spend_counts_down_then_asks_again),
         cmocka_unit_test(test_a_short_bucket_refuses_locally_until_the_next_token),
+        cmocka_unit_test(test_durations_count_from_the_acquire),
         cmocka_unit_test(test_an_exhausted_quota_refuses_as_the_quota),
         cmocka_unit_test(test_rebalance_gives_back_what_the_period_did_not_need),
         cmocka_unit_test(test_a_new_limit_or_day_is_a_new_budget),
