@@ -581,7 +581,8 @@ static int redis_differs(const sc_redis_config_t *a, const sc_redis_config_t *b)
     if (a == NULL || b == NULL)
         return a != b;
     return str_differs(a->url, b->url) || str_differs(a->user, b->user) || str_differs(a->password, b->password) ||
-           str_differs(a->prefix, b->prefix) || a->timeout_ms != b->timeout_ms || a->connect_timeout_ms != b->connect_timeout_ms;
+           str_differs(a->prefix, b->prefix) || a->timeout_ms != b->timeout_ms || a->connect_timeout_ms != b->connect_timeout_ms ||
+           a->cluster != b->cluster;
 }
 
 #define REFUSE(...)                                                                                                                \

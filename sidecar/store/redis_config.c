@@ -14,7 +14,8 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 1000
 #define MAX_PASSWORD_BYTES 4096
 
-static const char *const redis_keys[] = {"url", "user", "password_file", "prefix", "timeout_ms", "connect_timeout_ms", NULL};
+static const char *const redis_keys[] = {"url",     "user", "password_file", "prefix", "timeout_ms", "connect_timeout_ms",
+                                         "cluster", NULL};
 
 static int resolve_host(const char *host, char *numeric, size_t size, char *err, size_t errsize)
 {
@@ -157,8 +158,13 @@ int sc_redis_config_read(sc_conf_reader_t *r, const sc_yaml_node_t *node, const 
     if (sc_conf_string(r, node, where, "user", &c->user) != 0 || read_prefix(r, node, where, c) != 0 ||
         sc_conf_uint(r, node, where, "timeout_ms", 1, 60000, &c->timeout_ms) != 0 ||
         sc_conf_uint(r, node, where, "connect_timeout_ms", 1, 60000, &c->connect_timeout_ms) != 0 ||
-        sc_conf_path(r, node, where, "password_file", &password_file) != 0)
+        sc_conf_path(r, node, where, "password_file", &password_file) != 0 ||
+        sc_conf_bool(r, node, where, "cluster", &c->cluster) != 0)
         goto Exit;
+    if (c->cluster && c->db != 0) {
+        sc_conf_error(r, sc_yaml_tree_get(node, "url"), sc_conf_key(key, where, "url"), "a Redis Cluster has database 0 only");
+        goto Exit;
+    }
     if (sc_redis_config_load_password(c, password_file, reason, sizeof(reason)) != 0) {
         sc_conf_error(r, sc_yaml_tree_get(node, "password_file"), sc_conf_key(key, where, "password_file"), "%s", reason);
         goto Exit;

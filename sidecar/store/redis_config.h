@@ -26,6 +26,7 @@ typedef struct sc_redis_config {
     char *prefix;   /* of every key, e.g. "ps:" */
     uint64_t timeout_ms;
     uint64_t connect_timeout_ms;
+    int cluster; /* 1: url is a seed node of a Redis Cluster (redis_cluster.h); database 0 only */
 } sc_redis_config_t;
 
 /**

@@ -211,6 +211,10 @@ static const struct row {
     {"redis.timeout_ms", REDIS, NULL, REDIS_LINE("redis://127.0.0.1:6379/0", "sidecar", "redis-pw-1", "ps:", "60", "200"), "redis"},
     {"redis.connect_timeout_ms", REDIS, NULL, REDIS_LINE("redis://127.0.0.1:6379/0", "sidecar", "redis-pw-1", "ps:", "50", "300"),
      "redis"},
+    {"redis.cluster", REDIS, NULL,
+     "redis: {url: 'redis://127.0.0.1:6379/0', user: sidecar, password_file: redis-pw-1, prefix: 'ps:', timeout_ms: 50, "
+     "connect_timeout_ms: 200, cluster: true}\n",
+     "redis"},
     {"tenant_cache.ttl_s", TENANT_CACHE, NULL, CACHE_LINE("11", "2", "60", "1000", "100"), "tenant_cache"},
     {"tenant_cache.negative_ttl_s", TENANT_CACHE, NULL, CACHE_LINE("10", "3", "60", "1000", "100"), "tenant_cache"},
     {"tenant_cache.max_stale_s", TENANT_CACHE, NULL, CACHE_LINE("10", "2", "0", "1000", "100"), "tenant_cache"},

@@ -335,6 +335,14 @@ static void test_read_defaults(void **state)
     assert_string_equal(c->prefix, "ps:");
     assert_int_equal(c->timeout_ms, 50);
     assert_int_equal(c->connect_timeout_ms, 1000);
+    assert_int_equal(c->cluster, 0);
+    sc_redis_config_free(c);
+
+    c = read_redis("redis:\n  url: redis://127.0.0.1:7000\n  cluster: true\n", err, sizeof(err));
+    if (c == NULL)
+        fail_msg("refused: %s", err);
+    assert_int_equal(c->cluster, 1);
+    assert_int_equal(c->port, 7000);
     sc_redis_config_free(c);
 
     /* without password_file the environment supplies the password */
@@ -398,6 +406,9 @@ static const struct {
      HOST_FILE ":3: redis.password_file: " TEST_DATA_DIR "/redis-password-empty.txt: must hold the password on one line"},
     {"password file of two lines", URL "  password_file: redis-password-multiline.txt\n",
      HOST_FILE ":3: redis.password_file: " TEST_DATA_DIR "/redis-password-multiline.txt: must hold the password on one line"},
+    {"cluster not a boolean", URL "  cluster: maybe\n", HOST_FILE ":3: redis.cluster: \"maybe\" is not true or false"},
+    {"cluster with a database", "redis:\n  url: redis://127.0.0.1/2\n  cluster: true\n",
+     HOST_FILE ":2: redis.url: a Redis Cluster has database 0 only"},
     {"not a mapping", "redis: redis://127.0.0.1\n", HOST_FILE ":1: redis: must be a mapping, got a single value"},
     {"absent", "threads: 1\n", HOST_FILE ":1: redis: must be a mapping, got nothing"},
 };
