@@ -31,7 +31,7 @@ typedef struct entry {
     struct entry *next; /* in its hash chain */
     h2o_linklist_t all; /* every entry, for the tick */
     sc_ratelimit_lease_table_t *table;
-    sc_redis_client_t *client; /* the worker's, as given by the last request */
+    sc_redis_cluster_t *client; /* the worker's, as given by the last request */
     uint64_t hash;
     char *rate_key, *holders_key, *quota_key; /* quota_key: "" without a quota */
     sc_ratelimit_lease_budget_t budget;
@@ -282,7 +282,7 @@ static int send_acquire(entry_t *e, uint64_t now_ns)
     return 0;
 }
 
-int sc_ratelimit_lease_wait(sc_ratelimit_lease_table_t *t, sc_redis_client_t *client, const sc_ratelimit_lease_key_t *key,
+int sc_ratelimit_lease_wait(sc_ratelimit_lease_table_t *t, sc_redis_cluster_t *client, const sc_ratelimit_lease_key_t *key,
                             uint64_t now_ns, sc_ratelimit_lease_cb cb, void *data)
 {
     uint64_t hash;

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "ratelimit_lease_budget.h"
-#include "redis_client.h"
+#include "redis_cluster.h"
 
 typedef struct sc_ratelimit_lease_table sc_ratelimit_lease_table_t;
 
@@ -64,7 +64,7 @@ int sc_ratelimit_lease_decide(sc_ratelimit_lease_table_t *table, const sc_rateli
  * `cb` runs exactly once later; -1 when it cannot (queue or table full, Redis not reachable):
  * the caller decides another way, cb is not called.
  */
-int sc_ratelimit_lease_wait(sc_ratelimit_lease_table_t *table, sc_redis_client_t *client, const sc_ratelimit_lease_key_t *key,
+int sc_ratelimit_lease_wait(sc_ratelimit_lease_table_t *table, sc_redis_cluster_t *client, const sc_ratelimit_lease_key_t *key,
                             uint64_t now_ns, sc_ratelimit_lease_cb cb, void *data);
 
 /**

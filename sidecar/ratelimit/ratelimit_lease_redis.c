@@ -75,7 +75,7 @@ static void compute_sha1(void)
 
 /* One call in flight: what is needed to send it again with EVAL after NOSCRIPT. */
 typedef struct pending {
-    sc_redis_client_t *client;
+    sc_redis_cluster_t *client;
     sc_ratelimit_lease_redis_cb cb;
     void *data;
     int retried;
@@ -147,7 +147,8 @@ static int send_pending(pending_t *p)
         argv[2 + i] = p->args[i]; /* the first key is argv[3], as for every script call */
         argvlen[2 + i] = strlen(p->args[i]);
     }
-    return sc_redis_client_command(p->client, on_reply, p, 2 + p->argc, argv, argvlen);
+    /* routed by the first key, the tenant-tagged rate key: the script's keys share its slot */
+    return sc_redis_cluster_command(p->client, p->args[1], strlen(p->args[1]), on_reply, p, 2 + p->argc, argv, argvlen);
 }
 
 static void put(pending_t *p, const char *s)
@@ -160,7 +161,7 @@ static void put_u64(pending_t *p, uint64_t v)
     snprintf(p->args[p->argc++], sizeof(p->args[0]), "%llu", (unsigned long long)v);
 }
 
-int sc_ratelimit_lease_redis_call(sc_redis_client_t *client, const sc_ratelimit_lease_call_t *call, sc_ratelimit_lease_redis_cb cb,
+int sc_ratelimit_lease_redis_call(sc_redis_cluster_t *client, const sc_ratelimit_lease_call_t *call, sc_ratelimit_lease_redis_cb cb,
                                   void *data)
 {
     pending_t *p = calloc(1, sizeof(*p));

@@ -11,7 +11,7 @@
 #define SC_RATELIMIT_LEASE_REDIS_H
 
 #include "ratelimit_lease_budget.h"
-#include "redis_client.h"
+#include "redis_cluster.h"
 
 /* How long a holder counts as "seen lately" after its last acquire. */
 #define SC_RATELIMIT_LEASE_HOLDER_WINDOW_MS 2000
@@ -35,7 +35,7 @@ typedef void (*sc_ratelimit_lease_redis_cb)(void *data, const sc_ratelimit_lease
  * Sends the call (strings are copied). Returns -1 when it cannot be sent (cb not called), else 0
  * and cb runs exactly once.
  */
-int sc_ratelimit_lease_redis_call(sc_redis_client_t *client, const sc_ratelimit_lease_call_t *call, sc_ratelimit_lease_redis_cb cb,
+int sc_ratelimit_lease_redis_call(sc_redis_cluster_t *client, const sc_ratelimit_lease_call_t *call, sc_ratelimit_lease_redis_cb cb,
                                   void *data);
 
 #endif

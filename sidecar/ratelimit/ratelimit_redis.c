@@ -53,7 +53,7 @@ static const char *sha1_hex(void)
 
 /* One decision in flight: what is needed to send it again with EVAL after NOSCRIPT. */
 typedef struct call {
-    sc_redis_client_t *client;
+    sc_redis_cluster_t *client;
     sc_ratelimit_redis_cb cb;
     void *data;
     int retried;
@@ -120,10 +120,11 @@ static int send_call(call_t *c)
         argv[2 + i] = c->args[i];
         argvlen[2 + i] = strlen(c->args[i]);
     }
-    return sc_redis_client_command(c->client, on_reply, c, 2 + c->argc, argv, argvlen);
+    /* args[1], the rate key, carries the tenant's hash tag, as the quota key does: one slot */
+    return sc_redis_cluster_command(c->client, c->args[1], strlen(c->args[1]), on_reply, c, 2 + c->argc, argv, argvlen);
 }
 
-int sc_ratelimit_redis_decide(sc_redis_client_t *client, const char *rate_key, const char *quota_key, sc_gcra_limit_t limit,
+int sc_ratelimit_redis_decide(sc_redis_cluster_t *client, const char *rate_key, const char *quota_key, sc_gcra_limit_t limit,
                               uint64_t quota, sc_ratelimit_redis_cb cb, void *data)
 {
     call_t *c = calloc(1, sizeof(*c));

@@ -11,7 +11,7 @@
 #define SC_RATELIMIT_REDIS_H
 
 #include "ratelimit_local.h"
-#include "redis_client.h"
+#include "redis_cluster.h"
 
 /* err is NULL on success; otherwise the caller decides locally. */
 typedef void (*sc_ratelimit_redis_cb)(void *data, const sc_limit_decision_t *decision, const char *err);
@@ -20,7 +20,7 @@ typedef void (*sc_ratelimit_redis_cb)(void *data, const sc_limit_decision_t *dec
  * Asks Redis. `rate_key` and `quota_key` (NULL without a quota) must be in the same hash slot.
  * Returns -1 when the client is not ready (cb not called), else 0 and cb runs exactly once.
  */
-int sc_ratelimit_redis_decide(sc_redis_client_t *client, const char *rate_key, const char *quota_key, sc_gcra_limit_t limit,
+int sc_ratelimit_redis_decide(sc_redis_cluster_t *client, const char *rate_key, const char *quota_key, sc_gcra_limit_t limit,
                               uint64_t quota, sc_ratelimit_redis_cb cb, void *data);
 
 #endif

@@ -7,6 +7,7 @@
 #include "hex.h"
 #include "log.h"
 #include "metrics.h"
+#include "redis_subscriber.h"
 
 typedef enum { RECORD_TENANT, RECORD_APIKEY } record_kind_t;
 
@@ -14,8 +15,8 @@ struct sc_tenant_store {
     h2o_evloop_t *loop;
     const sc_redis_config_t *redis_config;
     sc_tenant_store_config_t config;
-    sc_redis_client_t *redis;
-    sc_redis_client_t *subscriber;
+    sc_redis_cluster_t *redis;
+    sc_redis_subscriber_t *subscriber;
     /* Two caches, so that unauthenticated traffic with made-up tenant ids and keys cannot evict
      * the records of real tenants: `cache` holds records that exist; a lookup of anything not in
      * it starts in `probation`, smaller, which keeps "absent" answers and is promoted to `cache`
@@ -118,7 +119,6 @@ static const sc_redis_client_callbacks_t subscriber_callbacks = {
     .on_ready = on_subscriber_ready,
     .on_message = on_subscriber_message,
 };
-static const sc_redis_client_callbacks_t command_callbacks = {0};
 
 /* ------------------------------------------------------------------ answering pending lookups */
 
@@ -302,7 +302,7 @@ static int start_fetch(sc_tenant_store_t *s, sc_record_cache_t *cache, sc_cache_
     f->epoch = s->epoch;
     const char *argv[] = {"HGETALL", redis_key};
     size_t argvlen[] = {7, redis_key_len};
-    if (sc_redis_client_command(s->redis, on_fetch_reply, f, 2, argv, argvlen) != 0) {
+    if (sc_redis_cluster_command(s->redis, redis_key, redis_key_len, on_fetch_reply, f, 2, argv, argvlen) != 0) {
         free(f->tenant);
         free(f);
         return -1;
@@ -394,7 +394,7 @@ static int lookup(sc_tenant_store_t *s, record_kind_t kind, const char *tenant, 
             *result = answer_from_entry(e, 0);
             return 1;
         }
-        int connected = sc_redis_client_is_ready(s->redis), revalidating = in_ttl; /* only the epoch is behind */
+        int connected = sc_redis_cluster_is_ready(s->redis), revalidating = in_ttl; /* only the epoch is behind */
         if ((!connected || revalidating) && within(now, e->fetched_at, s->config.max_stale_ms)) {
             if (connected && !e->pending)
                 start_fetch(s, cache, e, kind, tenant, tenant_len, rkey, redis_key(s, rkey, kind, tenant, tenant_len, sha256_hex));
@@ -452,8 +452,8 @@ sc_tenant_store_t *sc_tenant_store_create(h2o_evloop_t *loop, const sc_redis_con
     sc_schema_global_key(s->channel, redis->prefix, "invalidate");
     if ((s->cache = sc_record_cache_create(config->max_entries)) == NULL ||
         (s->probation = sc_record_cache_create(config->max_negative_entries)) == NULL ||
-        (s->redis = sc_redis_client_create(loop, redis, NULL, &command_callbacks, s)) == NULL ||
-        (s->subscriber = sc_redis_client_create(loop, redis, s->channel, &subscriber_callbacks, s)) == NULL) {
+        (s->redis = sc_redis_cluster_create(loop, redis)) == NULL ||
+        (s->subscriber = sc_redis_subscriber_create(loop, s->redis, s->channel, &subscriber_callbacks, s)) == NULL) {
         sc_tenant_store_destroy(s);
         return NULL;
     }
@@ -465,9 +465,9 @@ void sc_tenant_store_destroy(sc_tenant_store_t *s)
     if (s == NULL)
         return;
     if (s->subscriber != NULL)
-        sc_redis_client_destroy(s->subscriber);
+        sc_redis_subscriber_destroy(s->subscriber);
     if (s->redis != NULL)
-        sc_redis_client_destroy(s->redis); /* pending fetches complete (their pending lookups get "unavailable") */
+        sc_redis_cluster_destroy(s->redis); /* pending fetches complete (their pending lookups get "unavailable") */
     sc_record_cache_destroy(s->cache);
     sc_record_cache_destroy(s->probation);
     free(s);
@@ -489,20 +489,20 @@ void sc_tenant_store_add_stats(const sc_tenant_store_t *s, sc_tenant_store_stats
     ADD(malformed_invalidations);
     ADD(flushes);
 #undef ADD
-    sc_redis_client_add_stats(s->redis, redis);
+    sc_redis_cluster_add_stats(s->redis, redis);
 }
 
 int sc_tenant_store_commands_ready(const sc_tenant_store_t *s)
 {
-    return sc_redis_client_is_ready(s->redis);
+    return sc_redis_cluster_is_ready(s->redis);
 }
 
 int sc_tenant_store_subscribed(const sc_tenant_store_t *s)
 {
-    return sc_redis_client_is_ready(s->subscriber);
+    return sc_redis_subscriber_is_ready(s->subscriber);
 }
 
-sc_redis_client_t *sc_tenant_store_redis(sc_tenant_store_t *s)
+sc_redis_cluster_t *sc_tenant_store_redis(sc_tenant_store_t *s)
 {
     return s->redis;
 }

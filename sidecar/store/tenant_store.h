@@ -25,7 +25,7 @@
 #include <h2o.h>
 
 #include "record_cache.h"
-#include "redis_client.h"
+#include "redis_cluster.h"
 #include "schema.h"
 
 typedef struct sc_tenant_store_config {
@@ -103,6 +103,6 @@ void sc_tenant_store_add_stats(const sc_tenant_store_t *store, sc_tenant_store_s
 int sc_tenant_store_commands_ready(const sc_tenant_store_t *store);
 int sc_tenant_store_subscribed(const sc_tenant_store_t *store);
 
-sc_redis_client_t *sc_tenant_store_redis(sc_tenant_store_t *store);
+sc_redis_cluster_t *sc_tenant_store_redis(sc_tenant_store_t *store);
 
 #endif

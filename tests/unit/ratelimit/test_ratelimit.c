@@ -35,7 +35,7 @@ static struct {
     void *data;
 } redis;
 
-int sc_ratelimit_redis_decide(sc_redis_client_t *client, const char *rate_key, const char *quota_key, sc_gcra_limit_t limit,
+int sc_ratelimit_redis_decide(sc_redis_cluster_t *client, const char *rate_key, const char *quota_key, sc_gcra_limit_t limit,
                               uint64_t quota, sc_ratelimit_redis_cb cb, void *data)
 {
     assert_non_null(client);
@@ -84,7 +84,7 @@ int sc_ratelimit_lease_decide(sc_ratelimit_lease_table_t *table, const sc_rateli
     return 1;
 }
 
-int sc_ratelimit_lease_wait(sc_ratelimit_lease_table_t *table, sc_redis_client_t *client, const sc_ratelimit_lease_key_t *key,
+int sc_ratelimit_lease_wait(sc_ratelimit_lease_table_t *table, sc_redis_cluster_t *client, const sc_ratelimit_lease_key_t *key,
                             uint64_t now_ns, sc_ratelimit_lease_cb cb, void *data)
 {
     assert_non_null(client);
@@ -95,9 +95,9 @@ int sc_ratelimit_lease_wait(sc_ratelimit_lease_table_t *table, sc_redis_client_t
     return 0;
 }
 
-sc_redis_client_t *sc_tenant_store_redis(sc_tenant_store_t *store)
+sc_redis_cluster_t *sc_tenant_store_redis(sc_tenant_store_t *store)
 {
-    return (sc_redis_client_t *)store; /* any non-NULL pointer: the stub above never reads it */
+    return (sc_redis_cluster_t *)store; /* any non-NULL pointer: the stub above never reads it */
 }
 
 /* Redis answers the pending call (decision NULL: it failed with `err`). */

@@ -3,8 +3,9 @@
  * past it, invalid record), from the cache or from Redis, and when Redis is asked again.
  *
  * A binary of its own (test_tenant_store.c runs the real client against a closed port): here the
- * Redis client is replaced at link level. This file defines sc_redis_client_create, _destroy,
- * _is_ready and sc_redis_client_command, so the linker does not take redis_client.c's (a clash would
+ * Redis client is replaced at link level (under the standalone redis_cluster.c, which hands
+ * every command to it). This file defines sc_redis_client_create, _destroy, _is_ready, _add_stats and
+ * sc_redis_client_command, so the linker does not take redis_client.c's (a clash would
  * fail the link). The fake records each HGETALL and the test answers it with a reply it builds,
  * or with an error, or refuses the command. Time is the loop's clock, which h2o_now reads and
  * only h2o_evloop_run updates: the loop never runs here, so the test sets it.
