@@ -1,0 +1,228 @@
+"""Redis Cluster (issue 15, item 2): the sidecar and sidecarctl against a real 3-master cluster
+started by the test — records on different nodes, invalidations published on any node, MOVED
+after a slot migration under a steady load with no failed request, ASK during a migration in
+progress, rate limiting in Redis mode, and sidecarctl's writes."""
+import http.client
+import json
+import os
+import threading
+import time
+import unittest
+
+from cluster import RedisCluster, key_slot
+from harness import (BUILD_DIR, IntegrationTest, TEST_ISSUER, FIXTURES, mint, put_key, put_tenant, run_cli, sha256_hex,
+                     wait_until)
+
+SIDECARCTL = os.path.join(BUILD_DIR, "sidecarctl")
+FAR = 4102444800
+
+POLICY = """
+strip_prefix: /langchain
+{rate_limit}
+routes:
+  - path: /langchain/health
+    auth: none
+  - path: /langchain/**
+    auth: [jwt, api_key]
+"""
+
+
+def host_yaml(seed_url, ttl_s=30):
+    return "\n".join([
+        "redis:",
+        "  url: %s" % seed_url,
+        "  cluster: true",
+        "  timeout_ms: 500",
+        "tenant_cache: {ttl_s: %d, negative_ttl_s: 1, max_stale_s: %d}" % (ttl_s, max(ttl_s, 60)),
+        "jwt_issuers:",
+        "  - issuer: %s" % TEST_ISSUER,
+        "    audiences: [platform]",
+        "    jwks_file: %s" % os.path.join(FIXTURES, "rs256.jwks.json"),
+        "    algorithms: [RS256]",
+    ]) + "\n"
+
+
+def token_for(tenant):
+    return mint({"iss": TEST_ISSUER, "sub": "u", "aud": "platform", "exp": FAR, "tenant_id": tenant})
+
+
+class ClusterTest(IntegrationTest):
+    def setUp(self):
+        super().setUp()
+        self.cluster = RedisCluster(self.tmp)
+        self.processes.append(self.cluster)
+        self.backend = self.start_backend()
+
+    def sidecar(self, rate_limit="", threads=2, ttl_s=30):
+        s = self.start_sidecar({"langchain": {"upstream_port": self.backend.port,
+                                              "policy": POLICY.format(rate_limit=rate_limit)}},
+                               extra_host_yaml=host_yaml(self.cluster.seed_url, ttl_s=ttl_s), threads=threads)
+        return s
+
+    def with_key(self, sidecar, tenant, key):
+        return sidecar.request("langchain", "GET", "/langchain/x", headers={"X-Api-Key": key, "X-Tenant-ID": tenant})
+
+    def with_token(self, sidecar, tenant):
+        return sidecar.request("langchain", "GET", "/langchain/x",
+                               headers={"Authorization": "Bearer " + token_for(tenant), "X-Tenant-ID": tenant})
+
+    def other_node(self, node):
+        return next(n for n in self.cluster.nodes if n is not node)
+
+
+class SidecarOnCluster(ClusterTest):
+    def test_records_on_every_node_authenticate(self):
+        tenants = self.cluster.tenants_on_every_node("tenant")
+        for port, tenant in tenants.items():
+            put_tenant(self.cluster, tenant)
+            put_key(self.cluster, tenant, "psk_key_of_" + tenant, "k_" + tenant)
+            self.assertEqual(self.cluster.node_of(tenant).port, port)
+        s = self.sidecar()
+        for tenant in tenants.values():
+            self.assertEqual(self.with_key(s, tenant, "psk_key_of_" + tenant).status, 200, tenant)
+            self.assertEqual(self.with_token(s, tenant).status, 200, tenant)
+        # a key of one tenant presented for another, and keys and tenants nobody has
+        a, b = list(tenants.values())[:2]
+        self.assertEqual(self.with_key(s, b, "psk_key_of_" + a).status, 401)
+        self.assertEqual(self.with_key(s, a, "psk_nobody").status, 401)
+        self.assertEqual(self.with_token(s, "nobody-at-all").status, 403)
+        # every node answered lookups: one connection per node per worker, not a detour via the seed
+        for node in self.cluster.nodes:
+            self.assertGreater(node.command_count("hgetall"), 0, "node %d" % node.port)
+
+    def test_invalidation_published_on_any_node_reaches_the_sidecar(self):
+        tenants = self.cluster.tenants_on_every_node("inv")
+        for tenant in tenants.values():
+            put_tenant(self.cluster, tenant)
+        s = self.sidecar(ttl_s=3600)
+        for tenant in tenants.values():
+            self.assertEqual(self.with_token(s, tenant).status, 200)
+        # suspend each tenant and publish on a node other than the seed the sidecar subscribed on
+        for i, tenant in enumerate(tenants.values()):
+            put_tenant(self.cluster, tenant, status="suspended", publish=False)
+            self.cluster.nodes[(i + 1) % 3].cmd("PUBLISH", "ps:invalidate", "tenant " + tenant)
+            wait_until(lambda: self.with_token(s, tenant).status == 403, ceiling_s=5, what="suspension of " + tenant)
+
+    def test_subscription_moves_to_another_node_when_its_node_dies(self):
+        tenants = self.cluster.tenants_on_every_node("sub")
+        seed = self.cluster.nodes[0]
+        survivor = next(t for p, t in tenants.items() if p != seed.port)
+        put_tenant(self.cluster, survivor)
+        s = self.sidecar(ttl_s=3600)
+        self.assertEqual(self.with_token(s, survivor).status, 200)
+        seed.stop()  # the subscriptions were on the seed
+        wait_until(s.ready, ceiling_s=15, what="the sidecar subscribed again on another node")
+        put_tenant(self.cluster, survivor, status="suspended", publish=False)
+        self.other_node(seed).cmd("PUBLISH", "ps:invalidate", "tenant " + survivor)
+        wait_until(lambda: self.with_token(s, survivor).status == 403, ceiling_s=5, what="suspension after the move")
+
+    def test_rate_limit_in_redis_mode(self):
+        tenants = self.cluster.tenants_on_every_node("rl")
+        for tenant in tenants.values():
+            put_tenant(self.cluster, tenant, rate=1, burst=2)
+        s = self.sidecar(rate_limit="rate_limit: {rate: 1, burst: 2, mode: redis}")
+        for tenant in tenants.values():
+            statuses = [self.with_token(s, tenant).status for _ in range(3)]
+            self.assertEqual(statuses, [200, 200, 429], tenant)
+            # the decision is the tenant's node's: its rate-limit key is there
+            self.assertEqual(self.cluster.node_of(tenant).cmd("EXISTS", "ps:{%s}:rl" % tenant), 1)
+        self.assertEqual(s.metric("policy_sidecar_ratelimit_fallbacks_total") or 0, 0)
+
+
+class Load:
+    """A client loop: requests on keep-alive connections until stopped; every status kept."""
+
+    def __init__(self, port, headers, threads=2):
+        self.port, self.headers = port, headers
+        self.statuses = []
+        self.errors = []
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._run) for _ in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self):
+        conn = None
+        while not self.stopping.is_set():
+            try:
+                conn = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                conn.request("GET", "/langchain/x", headers=self.headers)
+                resp = conn.getresponse()
+                resp.read()
+                self.statuses.append(resp.status)
+            except (OSError, http.client.HTTPException) as e:
+                self.errors.append(repr(e))
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def count(self):
+        return len(self.statuses)
+
+    def stop(self):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+
+class MigrationOnCluster(ClusterTest):
+    def loaded_sidecar(self, tenant):
+        put_tenant(self.cluster, tenant, rate=100000, burst=100000)
+        put_key(self.cluster, tenant, "psk_load_" + tenant, "k_load")
+        # every request reaches Redis: a rate-limit decision in Redis mode on the tenant's slot
+        s = self.sidecar(rate_limit="rate_limit: {rate: 100000, burst: 100000, mode: redis}")
+        load = Load(s.ports["langchain"], {"X-Api-Key": "psk_load_" + tenant, "X-Tenant-ID": tenant})
+        self.addCleanup(load.stop)
+        wait_until(lambda: load.count() >= 50, what="the load to start")
+        return s, load
+
+    def assert_all_ok(self, s, load):
+        load.stop()
+        self.assertEqual(load.errors, [])
+        failed = [st for st in load.statuses if st != 200]
+        self.assertEqual(failed, [], "%d of %d requests failed" % (len(failed), len(load.statuses)))
+        self.assertEqual(s.metric("policy_sidecar_ratelimit_fallbacks_total") or 0, 0)
+
+    def test_slot_migration_under_load_fails_no_request(self):
+        tenant = "moving"
+        s, load = self.loaded_sidecar(tenant)
+        slot = key_slot(tenant)
+        source = self.cluster.node_of_slot(slot)
+        target = self.other_node(source)
+        before = load.count()
+        self.cluster.move_slot(slot, target)
+        after_move = load.count()
+        # the sidecar now asks the target (MOVED followed, map refreshed), and keeps succeeding
+        wait_until(lambda: target.command_count("evalsha") + target.command_count("eval") > 0, ceiling_s=10,
+                   what="decisions on the new node")
+        wait_until(lambda: load.count() >= after_move + 100, what="more load after the move")
+        # and back again, to the third node this time
+        third = next(n for n in self.cluster.nodes if n is not source and n is not target)
+        self.cluster.move_slot(slot, third)
+        wait_until(lambda: third.command_count("evalsha") + third.command_count("eval") > 0, ceiling_s=10,
+                   what="decisions on the third node")
+        wait_until(lambda: load.count() >= after_move + 200, what="more load after the second move")
+        self.assertGreater(after_move, before)
+        self.assert_all_ok(s, load)
+
+    def test_ask_during_a_migration_in_progress_is_followed(self):
+        tenant = "asked"
+        s, load = self.loaded_sidecar(tenant)
+        slot = key_slot(tenant)
+        source = self.cluster.node_of_slot(slot)
+        target = self.other_node(source)
+        self.cluster.begin_migration(slot, source, target)
+        self.cluster.migrate_keys(slot, source, target)  # from now on the source answers ASK
+        asked = target.command_count("asking")
+        wait_until(lambda: target.command_count("asking") >= asked + 20, ceiling_s=10, what="ASKING on the target")
+        # a record not cached yet is read on the target too (HGETALL after ASKING)
+        put_key(self.cluster, tenant, "psk_second_" + tenant, "k_second")
+        self.assertEqual(self.with_key(s, tenant, "psk_second_" + tenant).status, 200)
+        self.cluster.end_migration(slot, target)
+        count = load.count()
+        wait_until(lambda: load.count() >= count + 100, what="more load after the migration")
+        self.assert_all_ok(s, load)
+
+
+if __name__ == "__main__":
+    unittest.main()
