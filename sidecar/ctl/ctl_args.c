@@ -43,6 +43,7 @@ typedef enum {
     OPT_CONFIG,
     OPT_REDIS_USER,
     OPT_REDIS_PASSWORD_FILE,
+    OPT_REDIS_CLUSTER,
     OPT_AUDIT_MAX,
     OPT_ACTOR,
     OPT_JSON,
@@ -64,6 +65,7 @@ static const struct option_spec {
     /* no --redis-password: a password on the command line is visible to every local user */
     {"redis-user", 0, 1, OPT_REDIS_USER, 0},
     {"redis-password-file", 0, 1, OPT_REDIS_PASSWORD_FILE, 0},
+    {"redis-cluster", 0, 0, OPT_REDIS_CLUSTER, 0},
     {"audit-max-entries", 0, 1, OPT_AUDIT_MAX, 0},
     {"actor", 0, 1, OPT_ACTOR, 0},
     {"json", 0, 0, OPT_JSON, 0},
@@ -465,6 +467,9 @@ static int apply_option(ctl_args_t *a, const struct command_spec *cmd, const opt
         if (!sc_text_line_valid(use->value, CTL_ACTOR_MAX))
             return ctl_fail(err, CTL_EXIT_USAGE, "--actor: must be 1 to %d characters, without control characters", CTL_ACTOR_MAX);
         return set_once(&a->actor, o->name, use->value, err);
+    case OPT_REDIS_CLUSTER:
+        a->redis_cluster = 1;
+        return CTL_EXIT_OK;
     case OPT_JSON:
         a->json = 1;
         return CTL_EXIT_OK;

@@ -2,7 +2,7 @@
  * ctl_args: sidecarctl's command line, parsed and validated into a plain struct. No I/O: no
  * Redis, no files, no environment, so every rule here is unit-tested (tests/unit/test_ctl_args.c).
  *
- * Global options (--redis, -c, --redis-user, --redis-password-file, --audit-max-entries, --actor,
+ * Global options (--redis, -c, --redis-user, --redis-password-file, --redis-cluster, --audit-max-entries, --actor,
  * --json, --yes, --help, --version) may appear anywhere;
  * a command's own options too, before or after its words. "--" ends the options, so that a
  * tenant id starting with '-' can be given. Values follow the option ("--rate 5") or are
@@ -84,6 +84,7 @@ typedef struct ctl_args {
     const char *redis_user;          /* a Redis ACL user other than the host file's */
     const char *redis_password_file; /* its password (never on the command line) */
     uint64_t audit_max_entries;      /* 0: not given */
+    int redis_cluster;               /* --redis-cluster: the address is a seed node of a Redis Cluster */
     int json;
     int yes;
 

@@ -82,6 +82,8 @@ static const char help_text[] =
     "                           read-only); default $SIDECAR_REDIS_USER\n"
     "  --redis-password-file FILE\n"
     "                           that user's password (one line); default $SIDECAR_REDIS_PASSWORD\n"
+    "  --redis-cluster          the address is a seed node of a Redis Cluster (the host file's\n"
+    "                           redis.cluster says so too)\n"
     "  --audit-max-entries N    keep about N entries in the audit stream (XADD MAXLEN ~ N);\n"
     "                           default $SIDECAR_AUDIT_MAX_ENTRIES, else 100000\n"
     "  --actor NAME             who to record in the audit stream (default: your login name)\n"

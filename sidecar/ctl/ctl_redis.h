@@ -13,11 +13,16 @@
  * the transaction, so a change is never applied unaudited, and sidecars hear of it exactly when
  * it becomes visible (PUBLISH inside MULTI is delivered at EXEC).
  *
- * Redis Cluster: a tenant's own keys share the hash tag {TENANT} (one slot), which is all the
- * sidecar's hot path ever touches. The admin transaction also touches the global keys
- * PREFIX"tenants", PREFIX"keyid-index" and PREFIX"audit", which live in other slots: on a
- * cluster it would fail with CROSSSLOT and would have to be split into per-slot transactions.
- * That is not supported; sidecarctl needs a standalone Redis (or a primary with replicas).
+ * Redis Cluster (config->cluster): every command goes to the node of its key's slot (MOVED and
+ * ASK followed, ctl_cluster.h), and a change is two steps. First the transaction above on the
+ * tenant's node, holding everything of the tenant (its keys share the hash tag {TENANT}: one
+ * slot) and the PUBLISHes; WATCH of a global key is skipped there (it lives in another slot).
+ * Then, once EXEC has applied it, the writes to the global keys PREFIX"tenants",
+ * PREFIX"keyid-index" and the audit entry, one by one, and the repair of the tenant's index
+ * entries from its own keys (listed in tenants exactly when its record exists; each of its key ids
+ * indexed to it). Every command that touches a tenant ends with that repair, refusals included,
+ * so running the same command again mends whatever an interruption between the steps left. A
+ * slot that moves while a transaction is prepared makes it be prepared again.
  */
 #ifndef SC_CTL_REDIS_H
 #define SC_CTL_REDIS_H
@@ -25,9 +30,11 @@
 #include <hiredis/hiredis.h>
 #include <stdint.h>
 
+#include "ctl_cluster.h"
 #include "ctl_record.h"
 #include "ctl_status.h"
 #include "redis_client.h"
+#include "schema.h"
 
 #define CTL_TX_ATTEMPTS 10
 /* The sidecar's timeout_ms is tuned for its hot path (tens of ms); an operator can wait. */
@@ -35,9 +42,13 @@
 
 typedef struct ctl_redis {
     redisContext *ctx;
-    const sc_redis_config_t *config; /* borrowed: host, url, prefix */
-    const char *actor;               /* borrowed: recorded in the audit stream */
-    uint64_t audit_max_entries;      /* XADD MAXLEN ~ this: the stream stays bounded */
+    const sc_redis_config_t *config;      /* borrowed: host, url, prefix */
+    const char *actor;                    /* borrowed: recorded in the audit stream */
+    uint64_t audit_max_entries;           /* XADD MAXLEN ~ this: the stream stays bounded */
+    ctl_cluster_t *cluster;               /* NULL: standalone (ctx is the connection) */
+    int node;                             /* cluster: the transaction's node (its WATCH, MULTI, EXEC); -1: none */
+    char tx_tenant[SC_TENANT_ID_MAX + 1]; /* cluster: the tenant whose keys the transaction watches */
+    int redirected;                       /* cluster: a slot moved under the transaction */
 } ctl_redis_t;
 
 /**

@@ -71,6 +71,7 @@ static void take_login(sc_redis_config_t *to, sc_redis_config_t *from)
     }
     to->timeout_ms = from->timeout_ms;
     to->connect_timeout_ms = from->connect_timeout_ms;
+    to->cluster = from->cluster;
 }
 
 int ctl_setup_redis(const ctl_args_t *args, sc_config_t *host, sc_redis_config_t **out, ctl_err_t *err)
@@ -98,6 +99,12 @@ int ctl_setup_redis(const ctl_args_t *args, sc_config_t *host, sc_redis_config_t
             sc_redis_config_free(c);
             return ctl_fail(err, CTL_EXIT_USAGE, "%s", reason);
         }
+    }
+    if (args->redis_cluster)
+        c->cluster = 1;
+    if (c->cluster && c->db != 0) {
+        sc_redis_config_free(c);
+        return ctl_fail(err, CTL_EXIT_USAGE, "a Redis Cluster has database 0 only");
     }
     if (apply_login_overrides(args, c, err) != CTL_EXIT_OK) {
         sc_redis_config_free(c);
