@@ -42,6 +42,14 @@ def host_yaml(seed_url, ttl_s=30):
     ]) + "\n"
 
 
+def rejected_count(node, name):
+    """How many times a node refused a command (a redirection is one: INFO commandstats)."""
+    for line in node.cmd("INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_%s:" % name):
+            return int(line.split("rejected_calls=")[1].split(",")[0])
+    return 0
+
+
 def token_for(tenant):
     return mint({"iss": TEST_ISSUER, "sub": "u", "aud": "platform", "exp": FAR, "tenant_id": tenant})
 
@@ -127,6 +135,131 @@ class SidecarOnCluster(ClusterTest):
             # the decision is the tenant's node's: its rate-limit key is there
             self.assertEqual(self.cluster.node_of(tenant).cmd("EXISTS", "ps:{%s}:rl" % tenant), 1)
         self.assertEqual(s.metric("policy_sidecar_ratelimit_fallbacks_total") or 0, 0)
+
+
+class SidecarctlOnCluster(ClusterTest):
+    def setUp(self):
+        super().setUp()
+        # a long negative TTL: only the invalidation messages make a change visible quickly
+        self.s = self.sidecar(ttl_s=3600)
+
+    def ctl(self, *args, expect=0):
+        rc, out, err = run_cli([SIDECARCTL, "-c", self.s.config_path, "--actor", "cluster-test"] + list(args))
+        self.assertEqual(rc, expect, "sidecarctl %s: exit %d, stderr %r" % (" ".join(args), rc, err))
+        return out
+
+    def index_of(self, key_id):
+        return self.cluster.cmd("HGET", "ps:keyid-index", key_id)
+
+    def listed(self, tenant):
+        return self.cluster.cmd("SISMEMBER", "ps:tenants", tenant) == 1
+
+    def test_create_suspend_rotate_delete_reach_the_sidecar(self):
+        tenants = self.cluster.tenants_on_every_node("ctl")
+        for tenant in tenants.values():  # one tenant on every node: each change is on another node
+            self.assertEqual(self.with_token(self.s, tenant).status, 403)  # absence cached for an hour
+            self.ctl("tenant", "create", tenant, "--services", "langchain")
+            wait_until(lambda: self.with_token(self.s, tenant).status == 200, ceiling_s=5, what="creation of " + tenant)
+            key = json.loads(self.ctl("--json", "key", "create", tenant, "--name", "ci"))
+            self.assertEqual(self.with_key(self.s, tenant, key["key"]).status, 200)
+            self.assertEqual(self.index_of(key["key_id"]), tenant)
+            self.assertTrue(self.listed(tenant))
+
+            self.ctl("tenant", "suspend", tenant)
+            wait_until(lambda: self.with_token(self.s, tenant).status == 403, ceiling_s=5, what="suspension of " + tenant)
+            self.ctl("tenant", "activate", tenant)
+            wait_until(lambda: self.with_token(self.s, tenant).status == 200, ceiling_s=5, what="activation of " + tenant)
+
+            new = json.loads(self.ctl("--json", "key", "rotate", key["key_id"], "--grace", "0"))
+            wait_until(lambda: self.with_key(self.s, tenant, key["key"]).status == 401, ceiling_s=5,
+                       what="the old key of %s refused" % tenant)
+            self.assertEqual(self.with_key(self.s, tenant, new["key"]).status, 200)
+            self.assertEqual(self.index_of(new["key_id"]), tenant)
+            self.ctl("key", "revoke", new["key_id"])
+            wait_until(lambda: self.with_key(self.s, tenant, new["key"]).status == 401, ceiling_s=5,
+                       what="the revoked key of %s refused" % tenant)
+
+        listing = self.ctl("tenant", "list")
+        for tenant in tenants.values():
+            self.assertIn(tenant, listing)
+        audit = json.loads(self.ctl("--json", "audit", "--tenant", list(tenants.values())[1]))
+        self.assertEqual([e["action"] for e in audit],
+                         ["tenant.create", "key.create", "tenant.suspend", "tenant.activate", "key.rotate", "key.revoke"])
+        for tenant in tenants.values():
+            self.ctl("tenant", "delete", tenant, "--yes")
+            wait_until(lambda: self.with_token(self.s, tenant).status == 403, ceiling_s=5, what="deletion of " + tenant)
+            self.assertFalse(self.listed(tenant))
+            self.assertEqual(self.cluster.cmd("EXISTS", "ps:{%s}:tenant" % tenant), 0)
+
+    def test_a_rerun_repairs_the_global_indexes(self):
+        tenant = next(t for p, t in self.cluster.tenants_on_every_node("fix").items() if p != self.cluster.nodes[0].port)
+        self.ctl("tenant", "create", tenant)
+        key = json.loads(self.ctl("--json", "key", "create", tenant))
+        # what an interruption between the tenant's transaction and the global writes leaves
+        self.cluster.cmd("SREM", "ps:tenants", tenant)
+        self.cluster.cmd("HDEL", "ps:keyid-index", key["key_id"])
+        self.assertNotIn(tenant, self.ctl("tenant", "list"))
+        self.ctl("key", "revoke", key["key_id"], expect=1)  # the index is how a key id is found
+        # running the same command again refuses (the tenant exists) and mends the indexes
+        self.ctl("tenant", "create", tenant, expect=1)
+        self.assertTrue(self.listed(tenant))
+        self.assertEqual(self.index_of(key["key_id"]), tenant)
+        self.ctl("key", "revoke", key["key_id"])
+        # and the other way: a deleted tenant left in the listing leaves it when deleted again
+        self.ctl("tenant", "delete", tenant, "--yes")
+        self.cluster.cmd("SADD", "ps:tenants", tenant)
+        self.ctl("tenant", "delete", tenant, "--yes", expect=1)
+        self.assertFalse(self.listed(tenant))
+
+    def test_export_import_round_trip(self):
+        tenants = self.cluster.tenants_on_every_node("exp")
+        for tenant in tenants.values():
+            self.ctl("tenant", "create", tenant, "--rate", "5")
+            self.ctl("key", "create", tenant)
+        exported = self.ctl("export")
+        for tenant in tenants.values():
+            self.ctl("tenant", "delete", tenant, "--yes")
+        path = os.path.join(self.tmp, "export.json")
+        with open(path, "w") as f:
+            f.write(exported)
+        self.ctl("import", path)
+        self.assertEqual(json.loads(self.ctl("export"))["tenants"], json.loads(exported)["tenants"])
+        for tenant in tenants.values():
+            self.assertTrue(self.listed(tenant))
+
+    def test_reads_follow_ask_and_writes_wait_for_a_migration(self):
+        tenant = "migrating"
+        self.ctl("tenant", "create", tenant, "--rate", "7")
+        slot = key_slot(tenant)
+        source = self.cluster.node_of_slot(slot)
+        target = self.other_node(source)
+        self.cluster.begin_migration(slot, source, target)
+        self.cluster.migrate_keys(slot, source, target)
+        asked = target.command_count("asking")
+        self.assertEqual(json.loads(self.ctl("--json", "tenant", "get", tenant))["rate"], 7)
+        self.assertGreater(target.command_count("asking"), asked)
+        # a write meets ASK inside its transaction: it is prepared again until the slot settles
+        done = {}
+        watched = rejected_count(source, "watch")
+        writer = threading.Thread(target=lambda: done.update(
+            rc=run_cli([SIDECARCTL, "-c", self.s.config_path, "tenant", "update", tenant, "--rate", "9"])))
+        writer.start()
+        # (WATCH on the source answers ASK, counted as rejected: the key is on the target already)
+        wait_until(lambda: rejected_count(source, "watch") >= watched + 2 or "rc" in done, what="the write to meet ASK twice")
+        self.cluster.end_migration(slot, target)
+        writer.join(timeout=30)
+        rc, _, err = done["rc"]
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.cluster.cmd("HGET", "ps:{%s}:tenant" % tenant, "rate"), "9")
+        self.assertEqual(self.cluster.node_of(tenant).port, target.port)
+
+    def test_without_cluster_mode_a_cluster_node_is_refused_cleanly(self):
+        rc, out, err = run_cli([SIDECARCTL, "--redis", self.cluster.seed_url, "--redis-cluster", "tenant", "get", "nobody"])
+        self.assertEqual(rc, 1, err)
+        tenant = next(t for p, t in self.cluster.tenants_on_every_node("plain").items() if p != self.cluster.nodes[0].port)
+        rc, out, err = run_cli([SIDECARCTL, "--redis", self.cluster.seed_url, "tenant", "create", tenant])
+        self.assertEqual(rc, 3)
+        self.assertIn("MOVED", err)
 
 
 class Load:
