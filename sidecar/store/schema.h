@@ -15,6 +15,10 @@
  *   PREFIX audit              STREAM who changed what, when
  *   PREFIX invalidate         Pub/Sub channel: "tenant T", "key T SHA256HEX" or "all"
  *
+ * The three global keys have no hash tag: on a Redis Cluster they are in other slots than the
+ * tenants', so sidecarctl writes them after the tenant's transaction and repairs them from the
+ * tenant's keys (ctl_redis.h); readers tolerate an entry missing or stale meanwhile.
+ *
  * Tenant record fields: status (active|suspended), services (space-separated names, or "*";
  * absent or empty: none), scopes (space-separated; "*" or absent: no cap; empty: no scope at
  * all), issuers (space-separated JWT issuers allowed to speak for the tenant; absent or empty:

@@ -178,6 +178,11 @@ static void test_global_options_anywhere(void **state)
     assert_string_equal(a.redis_url, "redis://127.0.0.1:6379/2");
     assert_string_equal(a.config_file, "host.yaml");
     assert_string_equal(a.actor, "alice");
+    assert_int_equal(a.redis_cluster, 0);
+    ctl_args_free(&a);
+
+    PARSE_OK(&a, "tenant", "list", "--redis-cluster", "--redis", "redis://127.0.0.1:7000");
+    assert_int_equal(a.redis_cluster, 1);
     ctl_args_free(&a);
 
     /* "--" ends the options: a tenant id may start with '-' */
@@ -299,6 +304,7 @@ static const struct invalid_case {
     {{"key", "revoke", "k_1", "--grace", "1h"}, "key revoke does not take --grace"},
     {{"tenant", "create", "acme", "--rate"}, "option --rate needs a value"},
     {{"tenant", "create", "acme", "--json=yes"}, "option --json takes no value"},
+    {{"tenant", "list", "--redis-cluster=yes"}, "option --redis-cluster takes no value"},
     {{"tenant", "create", "acme", "--rate", "-1"}, "--rate: \"-1\" is not a whole number"},
     {{"tenant", "create", "acme", "--rate", "abc"}, "--rate: \"abc\" is not a whole number"},
     {{"tenant", "create", "acme", "--rate", "99999999999999999999"}, "--rate: \"99999999999999999999\" is too large"},
