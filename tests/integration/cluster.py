@@ -39,7 +39,9 @@ KEYLESS = {"PUBLISH", "PING", "INFO", "CLUSTER", "FLUSHALL", "DBSIZE", "SCRIPT",
 
 
 class RedisCluster:
-    def __init__(self, log_dir, masters=3, node_timeout_ms=5000):
+    # node_timeout_ms: long, so that a node a test stops is not declared failed (which would put
+    # the whole cluster in the fail state, with no replica to take over) while the test runs
+    def __init__(self, log_dir, masters=3, node_timeout_ms=30000):
         self.nodes = []
         for i in range(masters):
             node_dir = os.path.join(log_dir, "cluster-node-%d" % i)
@@ -82,6 +84,12 @@ class RedisCluster:
     def stop(self):
         for n in self.nodes:
             n.stop()
+
+    # what IntegrationTest prints of a process when a test failed
+    name = "redis-cluster"
+
+    def output(self):
+        return "".join("---- %s ----\n%s" % (n.process.name, n.process.output()[-2000:]) for n in self.nodes)
 
     # ---- who serves what
 
