@@ -552,6 +552,11 @@ int ctl_redis_transact(ctl_redis_t *r, ctl_tx_prepare_cb prepare, void *data, ct
         if (rc != TX_CONFLICT)
             return rc;
     }
+    if (r->cluster != NULL && r->redirected)
+        return ctl_fail(err, CTL_EXIT_REFUSED,
+                        "the slot of tenant %s was moving between nodes of Redis Cluster %s %d times in a row; nothing was "
+                        "written, try again",
+                        r->tx_tenant, r->config->url, CTL_TX_ATTEMPTS);
     return ctl_fail(err, CTL_EXIT_REFUSED, "the records changed concurrently %d times in a row; nothing was written, try again",
                     CTL_TX_ATTEMPTS);
 }

@@ -253,6 +253,21 @@ class SidecarctlOnCluster(ClusterTest):
         self.assertEqual(self.cluster.cmd("HGET", "ps:{%s}:tenant" % tenant, "rate"), "9")
         self.assertEqual(self.cluster.node_of(tenant).port, target.port)
 
+    def test_a_write_during_a_migration_that_does_not_end_is_refused_whole(self):
+        tenant = "stuck"
+        self.ctl("tenant", "create", tenant, "--rate", "7")
+        slot = key_slot(tenant)
+        source = self.cluster.node_of_slot(slot)
+        target = self.other_node(source)
+        self.cluster.begin_migration(slot, source, target)
+        self.cluster.migrate_keys(slot, source, target)
+        rc, _, err = run_cli([SIDECARCTL, "-c", self.s.config_path, "tenant", "update", tenant, "--rate", "9"])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("slot of tenant stuck was moving", err)
+        self.assertEqual(self.cluster.cmd("HGET", "ps:{%s}:tenant" % tenant, "rate"), "7")  # nothing written
+        self.cluster.end_migration(slot, target)
+        self.ctl("tenant", "update", tenant, "--rate", "9")
+
     def test_without_cluster_mode_a_cluster_node_is_refused_cleanly(self):
         rc, out, err = run_cli([SIDECARCTL, "--redis", self.cluster.seed_url, "--redis-cluster", "tenant", "get", "nobody"])
         self.assertEqual(rc, 1, err)
