@@ -228,6 +228,7 @@ static void fill_request_env(sc_worker_t *w)
         .config = &w->config,
         .start_config = shared->config,
         .store = w->store,
+        .redis = w->store != NULL ? sc_tenant_store_redis(w->store) : NULL,
         .jwt_cache = w->jwt_cache,
         .jwt_keys = w->jwt_keys,
         .auth_failures = w->auth_failures,

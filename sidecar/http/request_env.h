@@ -32,6 +32,7 @@ typedef struct sc_request_env {
     sc_config_t *const *config;          /* the worker's current configuration: new requests take a reference */
     const sc_config_t *start_config;     /* as loaded at start: what cannot reload (Redis prefix, services) */
     sc_tenant_store_t *store;            /* tenant and key records; NULL without redis */
+    sc_redis_cluster_t *redis;           /* the worker's Redis command client (its store's), for rate limits; NULL without redis */
     struct sc_jwt_cache *jwt_cache;      /* verified tokens; NULL when disabled */
     struct sc_jwt_keys_worker *jwt_keys; /* fetched JWT keys and the requests waiting for them */
     struct sc_auth_failures *auth_failures;

@@ -145,7 +145,7 @@ static void redis_keys(const sc_request_t *r, redis_keys_t *k)
 /* Without a lease (queue or table full), one script call decides this request alone, exactly. */
 static sc_ratelimit_verdict_t decide_alone(sc_request_t *r, const redis_keys_t *k, sc_waiter_t *w)
 {
-    sc_redis_cluster_t *client = sc_tenant_store_redis(r->env->store);
+    sc_redis_cluster_t *client = r->env->redis;
     if (w == NULL || sc_ratelimit_redis_decide(client, k->rate, r->ratelimit.quota != 0 ? k->quota : NULL, r->ratelimit.limit,
                                                r->ratelimit.quota, on_redis_decision, w) != 0) {
         if (w != NULL)
@@ -173,8 +173,7 @@ static sc_ratelimit_verdict_t decide_with_redis(sc_request_t *r)
     if (sc_ratelimit_lease_decide(r->env->leases, &key, now, &r->ratelimit.decision))
         return verdict_of(&r->ratelimit.decision);
     sc_waiter_t *w = sc_waiter_new(&r->req->pool, r);
-    if (w != NULL &&
-        sc_ratelimit_lease_wait(r->env->leases, sc_tenant_store_redis(r->env->store), &key, now, on_lease_decision, w) == 0)
+    if (w != NULL && sc_ratelimit_lease_wait(r->env->leases, r->env->redis, &key, now, on_lease_decision, w) == 0)
         return SC_RATELIMIT_WAIT;
     return decide_alone(r, &k, w);
 }

@@ -3,8 +3,8 @@
  * Redis cannot answer (counted, never unlimited), until it answers again.
  *
  * Redis is replaced at link level: this file defines sc_ratelimit_redis_decide,
- * sc_ratelimit_lease_decide/_wait/_count_alone and sc_tenant_store_redis, so the linker takes
- * them instead of ratelimit_redis.c's, ratelimit_lease.c's and tenant_store.c's (a second
+ * and sc_ratelimit_lease_decide/_wait/_count_alone, so the linker takes them instead of
+ * ratelimit_redis.c's and ratelimit_lease.c's (a second
  * definition would fail the link, not pass silently). The stubs record the call and let each
  * test answer it, fail it, or refuse it as "not connected". By default the lease cannot be had
  * (as when its queue is full), so that the per-request script decides; the lease tests say
@@ -95,11 +95,6 @@ int sc_ratelimit_lease_wait(sc_ratelimit_lease_table_t *table, sc_redis_cluster_
     return 0;
 }
 
-sc_redis_cluster_t *sc_tenant_store_redis(sc_tenant_store_t *store)
-{
-    return (sc_redis_cluster_t *)store; /* any non-NULL pointer: the stub above never reads it */
-}
-
 /* Redis answers the pending call (decision NULL: it failed with `err`). */
 static void redis_answers(const sc_limit_decision_t *decision, const char *err)
 {
@@ -118,6 +113,7 @@ static uint64_t ratelimit_fallbacks;
 static int ratelimit_degraded;
 static sc_request_env_t env = {.start_config = &config,
                                .store = (sc_tenant_store_t *)&store_placeholder,
+                               .redis = (sc_redis_cluster_t *)&store_placeholder, /* never read: the stubs take it */
                                .ratelimit_fallbacks = &ratelimit_fallbacks,
                                .ratelimit_degraded = &ratelimit_degraded};
 
