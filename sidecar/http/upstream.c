@@ -228,6 +228,23 @@ static int has_header(const sc_http1_response_t *resp, const char *name)
     return 0;
 }
 
+/* A Location naming the backend itself ("http://127.0.0.1:5000/next") becomes the path alone:
+ * the client cannot reach the backend's address, and a relative reference resolves against the
+ * address it used. */
+static h2o_iovec_t rewrite_location(exchange_t *x, h2o_iovec_t value)
+{
+    h2o_iovec_t authority = sc_upstream_pool_authority(x->pool);
+    size_t prefix = sizeof("http://") - 1 + authority.len;
+    if (value.len < prefix || !h2o_lcstris(value.base, 7, H2O_STRLIT("http://")) ||
+        !h2o_memis(value.base + 7, authority.len, authority.base, authority.len))
+        return value;
+    if (value.len == prefix)
+        return h2o_iovec_init(H2O_STRLIT("/"));
+    if (value.base[prefix] != '/')
+        return value;
+    return h2o_iovec_init(value.base + prefix, value.len - prefix);
+}
+
 /* The response head as the client gets it: copied (the input buffer is reused), hop-by-hop
  * headers and the backend's Date left out (h2o writes its own). */
 static void copy_head(exchange_t *x, const sc_http1_response_t *resp, int head)
@@ -243,6 +260,8 @@ static void copy_head(exchange_t *x, const sc_http1_response_t *resp, int head)
         h2o_iovec_t name = h2o_strdup(&req->pool, h->name, h->name_len);
         h2o_strtolower(name.base, name.len);
         h2o_iovec_t value = h2o_strdup(&req->pool, h->value, h->value_len);
+        if (h2o_memis(name.base, name.len, H2O_STRLIT("location")))
+            value = rewrite_location(x, value);
         h2o_add_header_by_str(&req->pool, &req->res.headers, name.base, name.len, 1, orig.base, value.base, value.len);
     }
     /* a HEAD answer keeps the length a GET would have had */

@@ -365,6 +365,10 @@ class UpstreamTest(IntegrationTest):
             elif req.path == "/both":
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
                 return False
+            elif req.path == "/redirect":
+                answer(conn, "302 Found", b"", [("Location", "http://127.0.0.1:%d/next?a=1" % self.backend.port)])
+            elif req.path == "/elsewhere":
+                answer(conn, "302 Found", b"", [("Location", "https://example.com/x")])
             elif req.path == "/lengths":
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!")
                 return False
@@ -387,6 +391,8 @@ class UpstreamTest(IntegrationTest):
         self.assertEqual((resp.status, resp.body, resp.header("Server")), (200, b"ok", "raw/1"))
         for name in ("X-Private", "Keep-Alive", "Proxy-Foo"):
             self.assertIsNone(resp.header(name), name)
+        self.assertEqual(self.get("/redirect").header("Location"), "/next?a=1")  # not the backend's address
+        self.assertEqual(self.get("/elsewhere").header("Location"), "https://example.com/x")
         # HEAD: the length a GET would have, no body; the connection goes on
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
             s.sendall(b"HEAD /len HTTP/1.1\r\nHost: x\r\n\r\nGET /204 HTTP/1.1\r\nHost: x\r\n\r\nGET /len HTTP/1.1\r\nHost: x\r\n\r\n")
