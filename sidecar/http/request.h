@@ -4,8 +4,8 @@
  * in-flight count), who its peer and its client are, and its end, when the pool goes.
  *
  * It is allocated in the request's pool (it dies with the request) and doubles as an h2o
- * "prefilter", so that it sees the response as it starts, whoever produces it: the sidecar
- * itself, h2o's proxy relaying the backend, or h2o's proxy failing (response_filter.c).
+ * "prefilter", so that it sees the response as it starts, whoever produces it: the pipeline,
+ * or upstream.c relaying the backend or failing (response_filter.c).
  */
 #ifndef SC_REQUEST_H
 #define SC_REQUEST_H
