@@ -117,14 +117,14 @@ static void fail(exchange_t *x, int status, const char *why)
 {
     sc_request_t *r = x->r;
     release_conn(x, 0);
+    sc_log_throttled(r->env->upstream_log, SC_LOG_WARN, "service %s: upstream %s: %s%s (request %s)", r->service->name,
+                     r->service->upstream, why, x->head_sent ? " (response cut short)" : "", r->id);
     if (x->head_sent) {
         abort_client(x);
         return;
     }
     x->finished = 1;
     r->proxy_failed = 1;
-    sc_log_throttled(r->env->upstream_log, SC_LOG_WARN, "service %s: upstream %s: %s (request %s)", r->service->name,
-                     r->service->upstream, why, r->id);
     if (status == 504)
         sc_http_error_send(x->req, 504, "upstream_timeout", "the service did not answer in time", r->id);
     else
