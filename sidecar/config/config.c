@@ -24,6 +24,7 @@
 #define DEFAULT_TIMEOUT_S 28
 #define DEFAULT_MAX_BODY_BYTES (10 * 1024 * 1024)
 #define DEFAULT_KEEPALIVE_MS 1000 /* shorter than common backend idle timeouts (gunicorn: 2 s) */
+#define DEFAULT_MAX_IDLE 64       /* idle backend connections per worker and service */
 #define DEFAULT_SHUTDOWN_GRACE_S 20
 #define MAX_THREADS 64
 #define DEFAULT_CACHE_TTL_S 60
@@ -62,7 +63,8 @@ static const char *const auth_failure_keys[] = {"per_client_rate", "per_client_b
 static const char *const metrics_keys[] = {"per_tenant", "max_tenants", NULL};
 static const char *const cache_keys[] = {"ttl_s", "negative_ttl_s", "max_stale_s", "max_entries", "max_negative_entries", NULL};
 static const char *const service_keys[] = {
-    "name", "listen", "upstream", "policy", "timeout_s", "max_body_bytes", "upstream_keepalive_ms", "tls", NULL};
+    "name", "listen", "upstream", "policy", "timeout_s", "max_body_bytes", "upstream_keepalive_ms", "upstream_max_idle",
+    "tls",  NULL};
 static const char *const tls_keys[] = {"cert_file", "key_file", "client_ca_file", "client_subjects", "client_fingerprints_sha256",
                                        NULL};
 
@@ -249,11 +251,13 @@ static int read_service(sc_conf_reader_t *r, const sc_yaml_node_t *map, const ch
     svc->line = map->line;
     svc->max_body_bytes = DEFAULT_MAX_BODY_BYTES;
     svc->upstream_keepalive_ms = DEFAULT_KEEPALIVE_MS;
+    svc->upstream_max_idle = DEFAULT_MAX_IDLE;
     if (sc_conf_mapping(r, map, where, service_keys) != 0 || read_service_name(r, map, where, svc) != 0 ||
         sc_conf_require(r, map, where, "listen") != 0 || read_addr(r, map, where, "listen", &svc->listen) != 0 ||
         read_upstream(r, map, where, svc) != 0 || sc_conf_uint(r, map, where, "timeout_s", 1, 3600, &timeout_s) != 0 ||
         sc_conf_uint(r, map, where, "max_body_bytes", 0, (uint64_t)1 << 30, &svc->max_body_bytes) != 0 ||
         sc_conf_uint(r, map, where, "upstream_keepalive_ms", 0, 600000, &svc->upstream_keepalive_ms) != 0 ||
+        sc_conf_uint(r, map, where, "upstream_max_idle", 0, 10000, &svc->upstream_max_idle) != 0 ||
         read_tls(r, map, where, svc) != 0 || read_policy(r, map, where, svc) != 0)
         return -1;
     svc->timeout_ms = timeout_s * 1000;
@@ -610,8 +614,10 @@ int sc_config_check_reloadable(const sc_config_t *cur, const sc_config_t *next, 
         const sc_service_t *a = &cur->services[i], *b = &next->services[i];
         if (strcmp(a->name, b->name) != 0 || !same_addr(&a->listen, &b->listen) || strcmp(a->upstream, b->upstream) != 0 ||
             a->timeout_ms != b->timeout_ms || a->max_body_bytes != b->max_body_bytes ||
-            a->upstream_keepalive_ms != b->upstream_keepalive_ms || (a->tls == NULL) != (b->tls == NULL))
-            REFUSE("%s:%u: services[%zu] (%s): name, listen, upstream, timeout_s, max_body_bytes, upstream_keepalive_ms and "
+            a->upstream_keepalive_ms != b->upstream_keepalive_ms || a->upstream_max_idle != b->upstream_max_idle ||
+            (a->tls == NULL) != (b->tls == NULL))
+            REFUSE("%s:%u: services[%zu] (%s): name, listen, upstream, timeout_s, max_body_bytes, upstream_keepalive_ms, "
+                   "upstream_max_idle and "
                    "turning tls on or off need a restart; its policy and its tls files and pins reload",
                    next->file, b->line, i, b->name);
     }

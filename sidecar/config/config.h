@@ -33,6 +33,7 @@ typedef struct sc_service {
     uint64_t timeout_ms; /* upstream I/O timeout */
     uint64_t max_body_bytes;
     uint64_t upstream_keepalive_ms; /* idle backend connections are closed after this */
+    uint64_t upstream_max_idle;     /* idle backend connections kept per worker */
     sc_tls_config_t *tls;           /* NULL: plain HTTP */
     unsigned line;
 } sc_service_t;

@@ -45,39 +45,23 @@ static int bind_listener(const sc_addr_t *addr, const char *what)
     return fd;
 }
 
-/* The h2o configuration of one service: our pipeline first, then h2o's reverse proxy. */
+/* The h2o configuration of one service: our pipeline, which forwards by itself (upstream.h). */
 static int setup_service(sc_server_t *server, size_t index)
 {
     sc_worker_service_conf_t *svc = &server->services[index];
     const sc_service_t *service = &server->config->services[index];
     h2o_globalconf_t *gc = &svc->globalconf;
-    h2o_url_t upstream;
 
     h2o_config_init(gc);
     gc->server_name = h2o_iovec_init(H2O_STRLIT("")); /* no "Server: h2o": the backend's own passes through */
     gc->max_request_entity_size = service->max_body_bytes;
     gc->http1.upgrade_to_http2 = 0; /* HTTP/1.1 only towards the gateway */
-    gc->proxy.io_timeout = service->timeout_ms;
-    gc->proxy.preserve_server_header = 1;
-    gc->proxy.emit_x_forwarded_headers = 0;   /* forward.c sets X-Forwarded-For and X-Forwarded-Proto */
-    gc->proxy.preserve_x_forwarded_proto = 1; /* ...which h2o would drop otherwise: the client's copies are gone by then */
-    gc->proxy.emit_via_header = 0;
 
     h2o_hostconf_t *host = h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
-    path->error_log.emit_request_errors = 0; /* proxy errors are logged by response_filter.c */
+    path->error_log.emit_request_errors = 0; /* backend failures are logged by upstream.c */
     sc_pipeline_register(path, index);
     sc_request_log_register(path, index); /* requests that reached the pipeline */
-
-    if (h2o_url_parse(service->upstream, SIZE_MAX, &upstream) != 0) {
-        sc_log_error("service %s: bad upstream %s", service->name, service->upstream);
-        return -1;
-    }
-    h2o_proxy_config_vars_t proxy = {
-        .io_timeout = service->timeout_ms,
-        .keepalive_timeout = service->upstream_keepalive_ms,
-    };
-    h2o_proxy_register_reverse_proxy(path, &upstream, &proxy);
     sc_response_filter_register_fallback(&host->fallback_path);
     sc_request_log_register(&host->fallback_path, index); /* requests h2o refused before routing (413...) */
     return 0;

@@ -11,6 +11,7 @@
 #include "pipeline.h"
 #include "request_log.h"
 #include "tls.h"
+#include "upstream_pool.h"
 
 /* Connections accepted per readiness event before yielding to the rest of the loop. */
 #define ACCEPT_BATCH 16
@@ -243,6 +244,7 @@ static void fill_request_env(sc_worker_t *w)
         .draining = &w->draining,
         .access_log = shared->access_log,
         .tenant_labels = shared->tenant_labels,
+        .upstream_pools = w->upstream_pools,
     };
 }
 
@@ -261,8 +263,9 @@ int sc_worker_init(sc_worker_t *w, const sc_worker_shared_t *shared, unsigned in
     w->service_accept = calloc(n, sizeof(*w->service_accept));
     w->service_listeners = calloc(n, sizeof(*w->service_listeners));
     w->services = calloc(n, sizeof(*w->services));
+    w->upstream_pools = calloc(n, sizeof(*w->upstream_pools));
     if (w->service_ctx == NULL || w->service_accept == NULL || w->service_listeners == NULL || w->services == NULL ||
-        sc_metrics_init(&w->metrics, n, shared->config->metrics_max_tenants) != 0)
+        w->upstream_pools == NULL || sc_metrics_init(&w->metrics, n, shared->config->metrics_max_tenants) != 0)
         return -1;
 
     for (size_t i = 0; i != n; ++i) {
@@ -273,6 +276,8 @@ int sc_worker_init(sc_worker_t *w, const sc_worker_shared_t *shared, unsigned in
         w->service_accept[i].hosts = svc->globalconf.hosts;
         w->services[i] = (sc_worker_service_t){w, i};
         if ((w->service_listeners[i] = open_listener(w, svc->listen_fd, on_service_accept, &w->services[i])) == NULL)
+            return -1;
+        if ((w->upstream_pools[i] = sc_upstream_pool_create(w->loop, &shared->config->services[i])) == NULL)
             return -1;
     }
     use_tls_contexts(w, w->config);
@@ -412,8 +417,11 @@ void sc_worker_dispose(sc_worker_t *w)
     sc_jwt_keys_worker_dispose(w->jwt_keys);
     drop_control_messages(w);
     h2o_multithread_unregister_receiver(w->admin_ctx.queue, &w->control);
-    for (size_t i = 0; i != n; ++i)
+    for (size_t i = 0; i != n; ++i) {
+        if (w->upstream_pools != NULL)
+            sc_upstream_pool_destroy(w->upstream_pools[i]); /* closes its idle connections */
         dispose_context(&w->service_ctx[i]);
+    }
     dispose_context(&w->admin_ctx);
     h2o_timeout_dispose(w->loop, &w->accept_pause);
     if (w->jwt_cache != NULL)
@@ -424,6 +432,7 @@ void sc_worker_dispose(sc_worker_t *w)
     free(w->service_accept);
     free(w->service_listeners);
     free(w->services);
+    free(w->upstream_pools);
     sc_config_release(w->config);
 }
 

@@ -79,6 +79,7 @@ typedef struct sc_worker {
     int accept_paused;
     const char *accept_pause_logged; /* the reason of the episode already logged, NULL when none */
     h2o_context_t admin_ctx;
+    struct sc_upstream_pool **upstream_pools; /* one per service: this worker's backend connections */
     h2o_accept_ctx_t admin_accept;
     h2o_socket_t *admin_listener;
     h2o_multithread_receiver_t control;     /* drain and reload requests from the main thread */

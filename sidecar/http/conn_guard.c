@@ -6,18 +6,9 @@
 #include <string.h>
 
 #include "headers.h"
+#include "http1_parse.h"
 #include "log.h"
 #include "request_id.h"
-
-/* picohttpparser, exported by libh2o without a header: the parser h2o itself reads heads with */
-struct phr_header {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-};
-int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len, const char **path, size_t *path_len,
-                      int *minor_version, struct phr_header *headers, size_t *num_headers, size_t last_len);
 
 struct sc_conn_guard {
     uint64_t max_connections, max_buffered;

@@ -15,6 +15,7 @@
 #include "ratelimit.h"
 #include "response_filter.h"
 #include "text.h"
+#include "upstream.h"
 #include "waiter.h"
 
 /* API keys longer than this are not ours (ours are ~50 characters). */
@@ -27,7 +28,7 @@ typedef struct sc_pipeline {
 
 /* What the pipeline decided about a request. */
 typedef enum {
-    SC_VERDICT_FORWARD,  /* hand it to the proxy */
+    SC_VERDICT_FORWARD,  /* send it to the backend (upstream.h) */
     SC_VERDICT_ANSWERED, /* a response has been sent */
     SC_VERDICT_SUSPENDED /* waiting for the tenant store; resumed by on_lookup_done */
 } sc_verdict_t;
@@ -103,6 +104,7 @@ static void forward(sc_request_t *r)
     sc_forward_prepare(r);
     if (r->denial == NULL && r->identity.method != 0)
         sc_forward_set_identity(r);
+    sc_upstream_forward(r);
 }
 
 /* ------------------------------------------------------------------ lookups */
@@ -136,10 +138,8 @@ static void on_lookup_done(void *data, sc_lookup_t result)
     keep_result(r, slot, result);
     if (--r->lookups_pending != 0)
         return;
-    if (finish(r) == SC_VERDICT_FORWARD) {
+    if (finish(r) == SC_VERDICT_FORWARD)
         forward(r);
-        h2o_delegate_request(r->req, r->handler);
-    }
 }
 
 static int store_lookup(sc_request_t *r, const char *key_hash, sc_tenant_store_cb cb, void *data, sc_lookup_t *result)
@@ -225,10 +225,8 @@ static void on_jwt_resumed(sc_request_t *r, h2o_iovec_t token)
     const sc_denial_t *denial = sc_auth_jwt(r, token, NULL);
     if (denial == NULL)
         denial = sc_identity_check_jwt_tenant(&r->identity, r->tenant);
-    if ((denial != NULL ? deny(r, denial) : look_up(r)) == SC_VERDICT_FORWARD) {
+    if ((denial != NULL ? deny(r, denial) : look_up(r)) == SC_VERDICT_FORWARD)
         forward(r);
-        h2o_delegate_request(r->req, r->handler);
-    }
 }
 
 int sc_pipeline_normalize_path(h2o_req_t *req, const sc_policy_t *policy, h2o_iovec_t *out)
@@ -360,10 +358,8 @@ static sc_verdict_t finish(sc_request_t *r)
 static void on_limit_decided(sc_request_t *r)
 {
     sc_verdict_t v = r->ratelimit.decision.gcra.allowed ? SC_VERDICT_FORWARD : deny(r, sc_ratelimit_denial(r));
-    if (v == SC_VERDICT_FORWARD) {
+    if (v == SC_VERDICT_FORWARD)
         forward(r);
-        h2o_delegate_request(r->req, r->handler);
-    }
 }
 
 static sc_verdict_t limit(sc_request_t *r)
@@ -411,7 +407,6 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     sc_pipeline_t *self = (void *)_self;
     sc_request_t *r = sc_request_attach(req, sc_request_env_of(req->conn->ctx), self->service_index);
     sc_response_filter_watch(r);
-    r->handler = &self->super;
 
     int withheld = withheld_body(r);
     if (start(r) != SC_VERDICT_FORWARD)
@@ -422,7 +417,7 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
         return 0;
     }
     forward(r);
-    return -1;
+    return 0;
 }
 
 h2o_handler_t *sc_pipeline_register(h2o_pathconf_t *pathconf, size_t service_index)

@@ -1,8 +1,8 @@
 /*
  * pipeline: the h2o handler that decides, for every request to a service, whether it is
- * forwarded. It is registered on the service's path before h2o's reverse proxy: returning -1
- * hands the request to the proxy; otherwise the pipeline has answered (an error) or has
- * suspended the request and resumes it later with h2o_delegate_request.
+ * forwarded. The only handler on the service's path: it forwards the request itself
+ * (upstream.h), answers it (an error), or suspends it and resumes it when the tenant store, the
+ * key fetcher or the rate limiter answers.
  *
  * The decision, in order: match a route of the service's policy (404 when none), let public
  * routes through, require credentials on the others (401).

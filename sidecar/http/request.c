@@ -30,6 +30,7 @@ sc_request_t *sc_request_attach(h2o_req_t *req, const sc_request_env_t *env, siz
     r->config = *env->config;
     sc_config_retain(r->config);
     r->service = &r->config->services[service_index];
+    r->service_index = service_index;
     sc_request_env_started(env);
     /* released with the pool, after h2o has run the loggers (which still read r->config) */
     request_end_t *end = h2o_mem_alloc_shared(&req->pool, sizeof(*end), on_request_end);

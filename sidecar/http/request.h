@@ -4,8 +4,8 @@
  * in-flight count), who its peer and its client are, and its end, when the pool goes.
  *
  * It is allocated in the request's pool (it dies with the request) and doubles as an h2o
- * "prefilter", so that it sees the response as it starts, whoever produces it: the sidecar
- * itself, h2o's proxy relaying the backend, or h2o's proxy failing (response_filter.c).
+ * "prefilter", so that it sees the response as it starts, whoever produces it: the pipeline,
+ * or upstream.c relaying the backend or failing (response_filter.c).
  */
 #ifndef SC_REQUEST_H
 #define SC_REQUEST_H
@@ -31,9 +31,9 @@ typedef struct sc_request {
     h2o_req_prefilter_t prefilter; /* first member: h2o hands it back to us */
     h2o_req_t *req;
     const sc_request_env_t *env; /* its worker's (request_env.h) */
-    h2o_handler_t *handler;      /* ours; the proxy handler follows it */
     sc_config_t *config;         /* the configuration this request started with (held until it ends) */
     const sc_service_t *service;
+    size_t service_index;    /* the same in every configuration: services cannot be added by a reload */
     h2o_iovec_t path;        /* normalised once (path.h): what the policy judges and the backend receives */
     const sc_route_t *route; /* NULL until matched */
     char id[SC_REQUEST_ID_LEN + 1];
@@ -51,8 +51,8 @@ typedef struct sc_request {
     unsigned lookups_pending;
     const sc_denial_t *denial; /* the decision when it is a deny (also in report_only) */
     uint64_t retry_after_s;    /* sent with the denial when not 0 */
-    int forwarded;             /* handed to the proxy */
-    int proxy_failed;          /* h2o's proxy gave up on the backend (502/504 are ours) */
+    int forwarded;             /* handed to upstream.h */
+    int proxy_failed;          /* the backend failed: the 502/504 is ours (upstream.h) */
     struct timeval forwarded_at;
 
     /* rate limiting (ratelimit.c) */

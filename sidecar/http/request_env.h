@@ -3,7 +3,7 @@
  * at creation (worker.c) and binds it to each of its h2o contexts, in the context's storage;
  * handlers and loggers find it there (sc_request_env_of), and every request points at its
  * worker's (sc_request_t.env). The modules of the request path (pipeline, auth_jwt, jwt_keys, ratelimit,
- * response_filter, request_log) reach their worker and the process only through it, so that
+ * response_filter, request_log, upstream) reach their worker and the process only through it, so that
  * they depend on no module that knows the server or the worker.
  *
  * Pointers and plain values only: what they point at belongs to the worker or to the server,
@@ -27,6 +27,7 @@ struct sc_jwt_cache;
 struct sc_jwt_keys_worker;
 struct sc_auth_failures;
 struct sc_ratelimit_lease_table;
+struct sc_upstream_pool;
 
 typedef struct sc_request_env {
     sc_config_t *const *config;          /* the worker's current configuration: new requests take a reference */
@@ -47,7 +48,8 @@ typedef struct sc_request_env {
     sc_access_log_t *access_log;        /* NULL when off */
     sc_tenant_labels_t *tenant_labels;  /* NULL unless metrics.per_tenant */
 
-    struct sc_ratelimit_lease_table *leases; /* redis-mode budgets this worker leased; NULL without redis */
+    struct sc_ratelimit_lease_table *leases;  /* redis-mode budgets this worker leased; NULL without redis */
+    struct sc_upstream_pool **upstream_pools; /* the worker's backend connections, one pool per service */
 } sc_request_env_t;
 
 /**

@@ -5,11 +5,7 @@
 #include "cors.h"
 #include "headers.h"
 #include "http_error.h"
-#include "log.h"
 #include "ratelimit.h"
-
-#define PROXY_MODULE "lib/core/proxy.c"
-#define PROXY_TIMEOUT_ERROR "I/O timeout"
 
 /* An ostream that replaces whatever body h2o was about to send with our JSON. */
 typedef struct body_replacer {
@@ -51,15 +47,6 @@ static h2o_ostream_t **replace_with_json(h2o_req_t *req, h2o_ostream_t **slot, i
     return &r->super.next;
 }
 
-/* The message h2o's proxy logged when it gave up on the backend, or NULL for a backend response. */
-static const h2o_req_error_log_t *proxy_failure(h2o_req_t *req)
-{
-    if (req->res.status != 502 || req->error_logs.size == 0)
-        return NULL;
-    const h2o_req_error_log_t *last = &req->error_logs.entries[req->error_logs.size - 1];
-    return strcmp(last->module, PROXY_MODULE) == 0 ? last : NULL;
-}
-
 static void add_request_id(h2o_req_t *req, const char *id)
 {
     sc_headers_replace(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), id, SC_REQUEST_ID_LEN);
@@ -68,20 +55,9 @@ static void add_request_id(h2o_req_t *req, const char *id)
 static void on_request_response(h2o_req_prefilter_t *prefilter, h2o_req_t *req, h2o_ostream_t **slot)
 {
     sc_request_t *r = (void *)prefilter;
-    const h2o_req_error_log_t *failure = proxy_failure(req);
 
-    if (failure != NULL) {
-        r->proxy_failed = 1;
-        int timed_out = h2o_memis(failure->msg.base, failure->msg.len, H2O_STRLIT(PROXY_TIMEOUT_ERROR));
-        sc_log_throttled(r->env->upstream_log, SC_LOG_WARN, "service %s: upstream %s: %.*s (request %s)", r->service->name,
-                         r->service->upstream, (int)failure->msg.len, failure->msg.base, r->id);
-        if (timed_out)
-            slot = replace_with_json(req, slot, 504, "upstream_timeout", "the service did not answer in time", r->id);
-        else
-            slot = replace_with_json(req, slot, 502, "upstream_unavailable", "the service is unavailable", r->id);
-    }
     add_request_id(req, r->id);
-    if (r->ratelimit.applied && failure == NULL)
+    if (r->ratelimit.applied && !r->proxy_failed)
         sc_ratelimit_add_headers(r);
     if (r->cors_origin.base != NULL && sc_headers_count(&req->res.headers, H2O_STRLIT("access-control-allow-origin"), NULL) == 0)
         sc_cors_decorate_response(req, r->cors_origin);

@@ -2,13 +2,12 @@
  * response_filter: the last look at every response before its head is written.
  *
  *  - Every response carries X-Request-Id.
- *  - Errors that h2o produces by itself are turned into the JSON contract: the proxy's
- *    plain-text "502 Gateway Error" becomes 502 bad_gateway, or 504 gateway_timeout when the
- *    upstream I/O timeout fired; a body over max_body_bytes becomes 413 payload_too_large.
+ *  - Errors that h2o produces by itself, before any handler ran, are turned into the JSON
+ *    contract: a body over max_body_bytes becomes 413 payload_too_large. (The 502 and 504 of a
+ *    failing backend are upstream.h's own, in the contract already.)
+ *  - RateLimit fields go on every response to a counted request but the sidecar's 502/504.
  *
- * A backend's own responses, including its own 502s, pass through untouched: a proxy failure is
- * recognised by the error h2o's proxy logs on the request just before it answers, which a
- * backend response never has.
+ * A backend's own responses, including its own 502s, pass through untouched.
  */
 #ifndef SC_RESPONSE_FILTER_H
 #define SC_RESPONSE_FILTER_H
@@ -18,8 +17,8 @@
 #include "request.h"
 
 /**
- * Makes the filter see the request's response as it starts, whoever produces it (the sidecar,
- * h2o's proxy relaying the backend, or the proxy failing). Call right after sc_request_attach.
+ * Makes the filter see the request's response as it starts, whoever produces it (the sidecar's
+ * pipeline, or upstream.h relaying the backend or failing). Call right after sc_request_attach.
  */
 void sc_response_filter_watch(sc_request_t *r);
 

@@ -230,7 +230,7 @@ class Sidecar:
                       "    listen: 127.0.0.1:%d" % port,
                       "    upstream: http://127.0.0.1:%d" % svc["upstream_port"],
                       "    policy: %s" % os.path.basename(policy_file)]
-            for key in ("timeout_s", "max_body_bytes", "upstream_keepalive_ms"):
+            for key in ("timeout_s", "max_body_bytes", "upstream_keepalive_ms", "upstream_max_idle"):
                 if key in svc:
                     lines.append("    %s: %s" % (key, svc[key]))
             lines += svc.get("extra_yaml", "").rstrip("\n").splitlines()  # already indented for the service

@@ -88,6 +88,7 @@ static void test_defaults(void **state)
     assert_string_equal(c->admin_listen.text, "127.0.0.1:9901");
     assert_int_equal(c->shutdown_grace_ms, 20000);
     assert_int_equal(c->services[0].upstream_keepalive_ms, 1000);
+    assert_int_equal(c->services[0].upstream_max_idle, 64);
     assert_int_equal(c->redis->port, 6379);
     assert_int_equal(c->redis->timeout_ms, 50);
     assert_int_equal(c->store.ttl_ms, 60000);
@@ -112,6 +113,10 @@ static const struct {
     {"threads not a number", "threads: two\n" SVC(""), HOST_FILE ":1: threads: \"two\" is not a whole number"},
     {"threads zero", "threads: 0\n" SVC(""), HOST_FILE ":1: threads: 0 is out of range"},
     {"negative timeout", SVC("    timeout_s: -1\n"), HOST_FILE ":6: services[0].timeout_s: \"-1\" is not a whole number"},
+    {"upstream_max_idle too large", SVC("    upstream_max_idle: 10001\n"),
+     HOST_FILE ":6: services[0].upstream_max_idle: 10001 is out of range"},
+    {"upstream_max_idle not a number", SVC("    upstream_max_idle: many\n"),
+     HOST_FILE ":6: services[0].upstream_max_idle: \"many\" is not a whole number"},
     {"no services", "threads: 1\n", HOST_FILE ":1: services: is required"},
     {"empty services", "services: []\n", HOST_FILE ":1: services: must list at least one service"},
     {"services not a list", "services: {a: 1}\n", HOST_FILE ":1: services: must be a list"},

@@ -136,6 +136,7 @@ enum slot {
     S_TIMEOUT,
     S_MAX_BODY,
     S_KEEPALIVE,
+    S_MAX_IDLE,
     S_TLS,
     MORE_SERVICES,
     NUM_SLOTS
@@ -184,6 +185,7 @@ static const char *const base[NUM_SLOTS] = {
     [S_TIMEOUT] = "    timeout_s: 10\n",
     [S_MAX_BODY] = "    max_body_bytes: 1024\n",
     [S_KEEPALIVE] = "    upstream_keepalive_ms: 1000\n",
+    [S_MAX_IDLE] = "    upstream_max_idle: 8\n",
     [S_TLS] = TLS_LINE("a.crt", "a.key", "a.crt", "['CN=client']", "['" FP1 "']"),
     [MORE_SERVICES] = "",
 };
@@ -243,6 +245,7 @@ static const struct row {
     {"services[0].timeout_s", S_TIMEOUT, NULL, "    timeout_s: 11\n", "timeout_s"},
     {"services[0].max_body_bytes", S_MAX_BODY, NULL, "    max_body_bytes: 2048\n", "max_body_bytes"},
     {"services[0].upstream_keepalive_ms", S_KEEPALIVE, NULL, "    upstream_keepalive_ms: 2000\n", "upstream_keepalive_ms"},
+    {"services[0].upstream_max_idle", S_MAX_IDLE, NULL, "    upstream_max_idle: 9\n", "upstream_max_idle"},
     {"services[0].tls (turned off)", S_TLS, NULL, "", "turning tls on or off"},
     {"services[0].tls (turned on)", S_TLS, "", TLS_LINE("a.crt", "a.key", "a.crt", "[]", "[]"), "turning tls on or off"},
     /* read per request or per connection: reloadable */
