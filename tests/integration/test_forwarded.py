@@ -115,7 +115,10 @@ class TrustedPeerTest(ForwardedBase):
         self.assertTrue(answer.startswith(b"HTTP/1.1 400"), answer[:200])
         self.assertEqual(self.sidecar.request("svc", "GET", "/public/c").status, 200)
         lines = self.access_lines(2)  # each line parses as one JSON object
-        first, last = lines[0], lines[-1]
+        # by path, not by position: two workers' lines reach the log in the order they are written
+        by_path = {line["path"]: line for line in lines}
+        self.assertEqual(sorted(by_path), ["/public/a", "/public/c"])
+        first, last = by_path["/public/a"], by_path["/public/c"]
         self.assertEqual((first["status"], first["decision"], first["path"]), (200, "public", "/public/a"))
         self.assertTrue(first["trace_id"].startswith('Root=1-x","status":200,"decision":"allow\\\t\ufffd\ufffdAAA'))
         self.assertTrue(first["trace_id"].endswith("...[cut]"))
