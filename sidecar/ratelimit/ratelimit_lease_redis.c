@@ -1,9 +1,7 @@
 #include "ratelimit_lease_redis.h"
 
-#include "schema.h"
+#include "redis_script.h"
 
-#include <openssl/sha.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +19,7 @@
  * holders, short}: short is 1 when the bucket is empty (retry_after_us until the next token), 2
  * when the daily quota is.
  */
-static const char script[] =
+static const char script_text[] =
     "local rate, burst, quota = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
     "local need, want, back, window = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[8])\n"
     "local t = redis.call('TIME')\n"
@@ -60,30 +58,15 @@ static const char script[] =
     "if short == 1 then retry = math.max(0, math.ceil(tat + interval - now - tolerance)) end\n"
     "return {grant, math.floor((tolerance - (tat - now)) / interval + 1e-9), retry, math.ceil(tat - now), holders, short}\n";
 
-static char script_sha1[SHA_DIGEST_LENGTH * 2 + 1];
-static pthread_once_t sha1_once = PTHREAD_ONCE_INIT;
+static sc_redis_script_t script = SC_REDIS_SCRIPT_INIT(script_text);
 
-static void compute_sha1(void)
-{
-    unsigned char digest[SHA_DIGEST_LENGTH];
-    SHA1((const unsigned char *)script, sizeof(script) - 1, digest);
-    for (size_t i = 0; i != sizeof(digest); ++i)
-        sprintf(script_sha1 + i * 2, "%02x", digest[i]);
-}
+#define MAX_ARGS 12 /* numkeys, 3 keys, 8 values */
 
-#define MAX_ARGS 12 /* numkeys, 3 keys, 8 arguments */
-
-/* One call in flight: what is needed to send it again with EVAL after NOSCRIPT. */
+/* One call in flight. */
 typedef struct pending {
-    sc_redis_cluster_t *client;
     sc_ratelimit_lease_redis_cb cb;
     void *data;
-    int retried;
-    int argc;
-    char args[MAX_ARGS][SC_SCHEMA_KEY_MAX];
 } pending_t;
-
-static int send_pending(pending_t *p);
 
 static void finish(pending_t *p, const sc_ratelimit_lease_grant_t *g, const char *err)
 {
@@ -117,71 +100,54 @@ static void on_reply(redisReply *reply, void *data, const char *err)
 {
     pending_t *p = data;
     sc_ratelimit_lease_grant_t g;
-    if (err != NULL) {
+    if (err != NULL)
         finish(p, NULL, err);
-        return;
-    }
-    if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0 && !p->retried) {
-        p->retried = 1; /* the script cache was emptied (restart, failover): EVAL loads it again */
-        if (send_pending(p) != 0)
-            finish(p, NULL, "not connected");
-        return;
-    }
-    if (parse_grant(reply, &g) != 0) {
+    else if (parse_grant(reply, &g) != 0)
         finish(p, NULL, reply->type == REDIS_REPLY_ERROR ? "script error" : "unexpected reply");
-        return;
-    }
-    finish(p, &g, NULL);
+    else
+        finish(p, &g, NULL);
 }
 
-static int send_pending(pending_t *p)
+/* The call's arguments: the strings given, and numbers written into `numbers`. */
+typedef struct args {
+    const char *v[MAX_ARGS];
+    int n;
+    char numbers[MAX_ARGS][24];
+} args_t;
+
+static void put(args_t *a, const char *s)
 {
-    const char *argv[2 + MAX_ARGS];
-    size_t argvlen[2 + MAX_ARGS];
-    pthread_once(&sha1_once, compute_sha1);
-    argv[0] = p->retried ? "EVAL" : "EVALSHA";
-    argv[1] = p->retried ? script : script_sha1;
-    argvlen[0] = strlen(argv[0]);
-    argvlen[1] = p->retried ? sizeof(script) - 1 : strlen(argv[1]);
-    for (int i = 0; i != p->argc; ++i) {
-        argv[2 + i] = p->args[i]; /* the first key is argv[3], as for every script call */
-        argvlen[2 + i] = strlen(p->args[i]);
-    }
-    /* routed by the first key, the tenant-tagged rate key: the script's keys share its slot */
-    return sc_redis_cluster_command(p->client, p->args[1], strlen(p->args[1]), on_reply, p, 2 + p->argc, argv, argvlen);
+    a->v[a->n++] = s;
 }
 
-static void put(pending_t *p, const char *s)
+static void put_u64(args_t *a, uint64_t v)
 {
-    snprintf(p->args[p->argc++], sizeof(p->args[0]), "%s", s);
-}
-
-static void put_u64(pending_t *p, uint64_t v)
-{
-    snprintf(p->args[p->argc++], sizeof(p->args[0]), "%llu", (unsigned long long)v);
+    snprintf(a->numbers[a->n], sizeof(a->numbers[0]), "%llu", (unsigned long long)v);
+    put(a, a->numbers[a->n]);
 }
 
 int sc_ratelimit_lease_redis_call(sc_redis_cluster_t *client, const sc_ratelimit_lease_call_t *call, sc_ratelimit_lease_redis_cb cb,
                                   void *data)
 {
-    pending_t *p = calloc(1, sizeof(*p));
+    args_t a = {.n = 0};
+    put_u64(&a, call->quota_key != NULL ? 3 : 2);
+    put(&a, call->rate_key); /* routed by it: the script's keys share its slot (the tenant's tag) */
+    put(&a, call->holders_key);
+    if (call->quota_key != NULL)
+        put(&a, call->quota_key);
+    put_u64(&a, call->limit.rate);
+    put_u64(&a, call->limit.burst);
+    put_u64(&a, call->quota);
+    put_u64(&a, call->need);
+    put_u64(&a, call->want);
+    put_u64(&a, call->give_back);
+    put(&a, call->holder);
+    put_u64(&a, SC_RATELIMIT_LEASE_HOLDER_WINDOW_MS);
+    pending_t *p = malloc(sizeof(*p));
     if (p == NULL)
         return -1;
-    *p = (pending_t){.client = client, .cb = cb, .data = data};
-    put_u64(p, call->quota_key != NULL ? 3 : 2);
-    put(p, call->rate_key);
-    put(p, call->holders_key);
-    if (call->quota_key != NULL)
-        put(p, call->quota_key);
-    put_u64(p, call->limit.rate);
-    put_u64(p, call->limit.burst);
-    put_u64(p, call->quota);
-    put_u64(p, call->need);
-    put_u64(p, call->want);
-    put_u64(p, call->give_back);
-    put(p, call->holder);
-    put_u64(p, SC_RATELIMIT_LEASE_HOLDER_WINDOW_MS);
-    if (send_pending(p) != 0) {
+    *p = (pending_t){cb, data};
+    if (sc_redis_script_call(client, &script, a.n, a.v, on_reply, p) != 0) {
         free(p);
         return -1;
     }
