@@ -404,7 +404,7 @@ int sc_jwks_refresher_start(sc_jwks_refresher_t *r)
     return r->started ? 0 : -1;
 }
 
-void sc_jwks_refresher_free(sc_jwks_refresher_t *r)
+void sc_jwks_refresher_stop(sc_jwks_refresher_t *r)
 {
     if (r == NULL)
         return;
@@ -414,6 +414,14 @@ void sc_jwks_refresher_free(sc_jwks_refresher_t *r)
     pthread_mutex_unlock(&r->mutex);
     if (r->started)
         pthread_join(r->thread, NULL);
+    r->started = 0;
+}
+
+void sc_jwks_refresher_free(sc_jwks_refresher_t *r)
+{
+    if (r == NULL)
+        return;
+    sc_jwks_refresher_stop(r);
     while (r->sources != NULL) {
         sc_jwks_source_t *src = r->sources;
         r->sources = src->next;

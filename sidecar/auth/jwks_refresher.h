@@ -60,6 +60,12 @@ int sc_jwks_refresher_start(sc_jwks_refresher_t *refresher);
 void sc_jwks_refresher_free(sc_jwks_refresher_t *refresher);
 
 /**
+ * Stops the thread (aborting a fetch under way) and keeps the key sets: from then on nothing is
+ * sent to the workers. sc_jwks_refresher_free stops it too.
+ */
+void sc_jwks_refresher_stop(sc_jwks_refresher_t *refresher);
+
+/**
  * Worker side: the set worker `index` verifies with (NULL before any), and the switch to a new
  * one (a reference is taken; the previous one is released). Only worker `index` may call these.
  */

@@ -149,16 +149,37 @@ static int setup(sc_server_t *server, sc_server_admin_register_cb register_admin
         .access_log = server->access_log,
         .tenant_labels = server->tenant_labels,
         .jwt_keys = server->jwt_keys,
+        .sync = &server->sync,
     };
-    for (unsigned i = 0; i != config->threads; ++i) {
-        if (sc_worker_init(&server->workers[i], &server->shared, i) != 0) {
-            /* out of memory or descriptors: what this worker made so far is left to the exit */
-            sc_log_error("worker %u: initialisation failed", i);
-            return -1;
-        }
-        server->workers_ready = i + 1;
-    }
+    if (sc_worker_sync_init(&server->sync, config->threads) != 0)
+        return -1;
+    server->sync_ready = 1;
+    for (unsigned i = 0; i != config->threads; ++i)
+        server->workers[i] = (sc_worker_t){.shared = &server->shared, .index = i};
     return 0;
+}
+
+/* Each worker initialises on its own thread (worker.h); the server waits for all of them and
+ * lets them serve only if every one succeeded. Returns 0, or -1 once the threads it started have
+ * freed what they made and returned. */
+static int start_workers(sc_server_t *server)
+{
+    unsigned n = server->config->threads;
+    for (; server->threads_started != n; ++server->threads_started) {
+        sc_worker_t *w = &server->workers[server->threads_started];
+        if (pthread_create(&w->thread, NULL, sc_worker_run, w) != 0) {
+            sc_log_error("cannot start worker thread %u", server->threads_started);
+            break;
+        }
+    }
+    unsigned failed = sc_worker_sync_wait_started(&server->sync, server->threads_started);
+    int ok = failed == 0 && server->threads_started == n;
+    sc_worker_sync_decide(&server->sync, ok ? 1 : -1);
+    if (ok)
+        return 0;
+    for (unsigned i = 0; i != server->threads_started; ++i)
+        pthread_join(server->workers[i].thread, NULL);
+    return -1;
 }
 
 /* The service listeners: the workers watch duplicates, so a socket stops listening once every
@@ -172,8 +193,8 @@ static void close_service_listeners(sc_server_t *server)
     }
 }
 
-/* Threads that may still use what the teardown frees: the key refresher (it notifies the
- * workers) and the access log's writer (what is queued is written). */
+/* Threads that may still use what the teardown frees: the key refresher and the access log's
+ * writer (what is queued is written). */
 static void stop_helper_threads(sc_server_t *server)
 {
     sc_jwks_refresher_free(server->jwks); /* aborts a fetch under way */
@@ -183,30 +204,28 @@ static void stop_helper_threads(sc_server_t *server)
 }
 
 /* Frees whatever setup made, in the reverse order: after a refused start, or once every worker
- * has stopped cleanly. A clean exit is one a leak checker finds nothing wrong with. */
+ * has stopped cleanly (each freed its own part on its thread). A clean exit is one a leak
+ * checker finds nothing wrong with. */
 static void teardown(sc_server_t *server)
 {
     stop_helper_threads(server);
-    for (unsigned i = 0; i != server->workers_ready; ++i)
-        sc_worker_dispose(&server->workers[i]);
     if (server->jwt_keys != NULL)
         sc_jwt_keys_free(server->jwt_keys); /* after the workers' parts and the refresher */
     close_service_listeners(server);
     for (size_t i = 0; i != server->services_ready; ++i)
-        h2o_config_dispose(&server->services[i].globalconf); /* and libh2o's upstream connection pools */
+        h2o_config_dispose(&server->services[i].globalconf);
     if (server->admin_ready)
         h2o_config_dispose(&server->admin_conf);
     if (server->admin_fd != -1)
         close(server->admin_fd);
-    for (unsigned i = 0; i != server->workers_ready; ++i)
-        sc_worker_free_loop(&server->workers[i]);
     if (server->tenant_labels != NULL)
         sc_tenant_labels_destroy(server->tenant_labels);
     sc_ratelimit_local_destroy(server->local_limits);
     sc_conn_guard_free(server->conn_guard);
+    if (server->sync_ready)
+        sc_worker_sync_dispose(&server->sync);
     free(server->workers);
     free(server->services);
-    sc_worker_release_thread_buffers(); /* of the sockets closed on this thread */
 }
 
 /* Requests cut by the grace period still hold memory that libh2o's connections own, with no
@@ -365,11 +384,9 @@ int sc_server_run(sc_config_t *config, sc_server_admin_register_cb register_admi
         teardown(&server);
         return 1;
     }
-    for (unsigned i = 0; i != config->threads; ++i) {
-        if (pthread_create(&server.workers[i].thread, NULL, sc_worker_run, &server.workers[i]) != 0) {
-            sc_log_error("cannot start worker thread %u", i);
-            return 1;
-        }
+    if (start_workers(&server) != 0) {
+        teardown(&server);
+        return 1;
     }
     if (sc_jwks_refresher_start(server.jwks) != 0) {
         sc_log_error("cannot start the key refresher thread");
@@ -391,6 +408,7 @@ int sc_server_run(sc_config_t *config, sc_server_admin_register_cb register_admi
     sc_log_info("%s received: draining (at most %llu ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                 (unsigned long long)config->shutdown_grace_ms);
     __atomic_store_n(&server.draining, 1, __ATOMIC_RELEASE);
+    sc_jwks_refresher_stop(server.jwks); /* nothing is sent to the workers from now on; draining requests keep the keys they have */
     close_service_listeners(&server);
     for (unsigned i = 0; i != config->threads; ++i)
         sc_worker_request_drain(&server.workers[i]);

@@ -248,7 +248,7 @@ static void fill_request_env(sc_worker_t *w)
     };
 }
 
-int sc_worker_init(sc_worker_t *w, const sc_worker_shared_t *shared, unsigned index)
+static int worker_init(sc_worker_t *w, const sc_worker_shared_t *shared, unsigned index)
 {
     size_t n = shared->config->num_services;
     w->shared = shared;
@@ -367,18 +367,10 @@ static int close_idle_connections(sc_worker_t *w)
     return worker_has_connections(w) ? -1 : 0;
 }
 
-void *sc_worker_run(void *arg)
+/* libh2o 2.2.5 has no call that empties a recycler: taking each cached buffer out (an allocation
+ * served from the cache while it holds any) and freeing it does. The cache is this thread's. */
+static void release_thread_buffers(void)
 {
-    sc_worker_t *w = arg;
-    w->stopped_cleanly = serve_until_drained(w) == 0 && close_idle_connections(w) == 0;
-    sc_worker_release_thread_buffers();
-    return NULL;
-}
-
-void sc_worker_release_thread_buffers(void)
-{
-    /* libh2o 2.2.5 has no call that empties a recycler: taking each cached buffer out (an
-     * allocation served from the cache while it holds any) and freeing it does */
     h2o_mem_recycle_t *cache = &h2o_socket_buffer_prototype.allocator;
     while (cache->cnt != 0)
         free(h2o_mem_alloc_recycle(cache, 1));
@@ -406,7 +398,7 @@ static void dispose_context(h2o_context_t *ctx)
     h2o_context_dispose(ctx);
 }
 
-void sc_worker_dispose(sc_worker_t *w)
+static void worker_dispose(sc_worker_t *w)
 {
     size_t n = w->shared->config->num_services;
     close_service_listeners(w); /* already closed, unless the worker never ran (a refused start) */
@@ -436,10 +428,86 @@ void sc_worker_dispose(sc_worker_t *w)
     sc_config_release(w->config);
 }
 
-void sc_worker_free_loop(sc_worker_t *w)
+/* Everything the worker made, on its thread: then its loop (closed sockets are freed by one more
+ * turn of it), then what its thread's caches hold. */
+static void worker_free(sc_worker_t *w)
 {
+    worker_dispose(w);
+    h2o_evloop_run(w->loop, 0);
     h2o_evloop_destroy(w->loop);
     w->loop = NULL;
+    release_thread_buffers();
+}
+
+/* Reports the initialisation and waits for the server's decision. */
+static int report_started(sc_worker_sync_t *s, int ok)
+{
+    pthread_mutex_lock(&s->lock);
+    ++s->reported;
+    if (!ok)
+        ++s->failed;
+    pthread_cond_broadcast(&s->cond);
+    while (s->decision == 0)
+        pthread_cond_wait(&s->cond, &s->lock);
+    int decision = s->decision;
+    pthread_mutex_unlock(&s->lock);
+    return decision;
+}
+
+void *sc_worker_run(void *arg)
+{
+    sc_worker_t *w = arg;
+    int ok = worker_init(w, w->shared, w->index) == 0;
+    if (!ok) /* out of memory or descriptors: what this worker made so far is left to the exit */
+        sc_log_error("worker %u: initialisation failed", w->index);
+    if (report_started(w->shared->sync, ok) < 0 || !ok) {
+        if (ok)
+            worker_free(w);
+        return NULL;
+    }
+    int cleanly = serve_until_drained(w) == 0 && close_idle_connections(w) == 0;
+    /* the admin endpoints read every worker's counters and store: nothing is freed before every
+     * worker has stopped serving */
+    pthread_barrier_wait(&w->shared->sync->stopped);
+    if (cleanly)
+        worker_free(w);
+    w->stopped_cleanly = cleanly;
+    return NULL;
+}
+
+int sc_worker_sync_init(sc_worker_sync_t *s, unsigned workers)
+{
+    *s = (sc_worker_sync_t){.reported = 0};
+    if (pthread_barrier_init(&s->stopped, NULL, workers) != 0)
+        return -1;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    return 0;
+}
+
+void sc_worker_sync_dispose(sc_worker_sync_t *s)
+{
+    pthread_barrier_destroy(&s->stopped);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->lock);
+}
+
+unsigned sc_worker_sync_wait_started(sc_worker_sync_t *s, unsigned workers)
+{
+    pthread_mutex_lock(&s->lock);
+    while (s->reported != workers)
+        pthread_cond_wait(&s->cond, &s->lock);
+    unsigned failed = s->failed;
+    pthread_mutex_unlock(&s->lock);
+    return failed;
+}
+
+void sc_worker_sync_decide(sc_worker_sync_t *s, int decision)
+{
+    pthread_mutex_lock(&s->lock);
+    s->decision = decision;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
 }
 
 static void send_control(sc_worker_t *w, sc_config_t *config)

@@ -46,6 +46,34 @@ typedef struct sc_worker_service_conf {
     int listen_fd;
 } sc_worker_service_conf_t;
 
+/*
+ * How the workers start and stop together. Each worker makes its loop, contexts and connections
+ * on its own thread, and frees them there: libh2o keeps per-thread caches (socket buffers return
+ * to the cache of the thread that created the socket), so a loop object made or freed on another
+ * thread would share that thread's cache unlocked.
+ */
+typedef struct sc_worker_sync {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    unsigned reported;         /* workers done initialising */
+    unsigned failed;           /* ...of which failed */
+    int decision;              /* 0 until the server decides: 1 serve, -1 the start is refused */
+    pthread_barrier_t stopped; /* every worker has stopped serving: none reads another's state any more */
+} sc_worker_sync_t;
+
+int sc_worker_sync_init(sc_worker_sync_t *sync, unsigned workers);
+void sc_worker_sync_dispose(sc_worker_sync_t *sync);
+
+/**
+ * Main thread: waits until every worker has initialised, and returns how many failed.
+ */
+unsigned sc_worker_sync_wait_started(sc_worker_sync_t *sync, unsigned workers);
+
+/**
+ * Main thread: lets the workers serve (1), or has them free what they made and return (-1).
+ */
+void sc_worker_sync_decide(sc_worker_sync_t *sync, int decision);
+
 /* What the workers share: made by the server before they start, and outliving them. */
 typedef struct sc_worker_shared {
     sc_config_t *config;                /* as loaded at start */
@@ -57,6 +85,7 @@ typedef struct sc_worker_shared {
     sc_access_log_t *access_log;        /* NULL when off */
     sc_tenant_labels_t *tenant_labels;  /* NULL unless metrics.per_tenant */
     sc_jwt_keys_t *jwt_keys;            /* every worker's fetched keys */
+    sc_worker_sync_t *sync;             /* starting and stopping together */
 } sc_worker_shared_t;
 
 /* A service as seen from one worker. */
@@ -96,39 +125,18 @@ typedef struct sc_worker {
     sc_metrics_t metrics;
     size_t inflight; /* requests between handler and response end */
     int draining;
-    int stopped_cleanly;  /* drained, every connection closed: sc_worker_dispose may run */
+    int stopped_cleanly;  /* drained, every connection closed, everything freed */
     sc_request_env_t env; /* what its requests are given: pointers to the above and to the shared objects */
 } sc_worker_t;
 
 /**
- * Creates the loop, the contexts and the listener sockets (on duplicates of the server's
- * listening descriptors). Runs on the main thread before the worker starts.
- */
-int sc_worker_init(sc_worker_t *worker, const sc_worker_shared_t *shared, unsigned index);
-
-/**
- * The thread body: runs the loop until drained.
+ * The thread body. `worker->shared` and `worker->index` are set. Creates the loop, the contexts,
+ * the listener sockets (on duplicates of the server's listening descriptors) and the connections,
+ * reports to the server (sc_worker_sync_t) and waits for its decision; serves until drained,
+ * closes its idle connections, waits for every worker to have stopped serving, then frees
+ * everything it made (unless requests were cut: stopped_cleanly 0).
  */
 void *sc_worker_run(void *worker);
-
-/**
- * Frees the socket buffers libh2o keeps for reuse on the calling thread (its cache is per
- * thread): a worker's thread on its way out, the main thread after the teardown.
- */
-void sc_worker_release_thread_buffers(void);
-
-/**
- * Frees what sc_worker_init made, except the loop. Main thread, once the worker's thread has
- * returned with stopped_cleanly set and nothing sends it messages any more (the key refresher
- * has stopped).
- */
-void sc_worker_dispose(sc_worker_t *worker);
-
-/**
- * Destroys the loop, last: after the services' h2o configurations are disposed (libh2o's
- * upstream connection pool keeps a timer on the first worker's loop).
- */
-void sc_worker_free_loop(sc_worker_t *worker);
 
 /**
  * Asks the worker to drain (thread-safe).
