@@ -170,3 +170,104 @@ int sc_http1_parse_response_drops(const sc_http1_response_t *resp, size_t i)
             return 1;
     return 0;
 }
+
+/* ------------------------------------------------------------------ requests */
+
+/* Every line of a head must end in CRLF: picohttpparser also takes a bare LF, which a gateway in
+ * front of the sidecar may read differently. */
+static int has_bare_lf(const char *buf, size_t len)
+{
+    for (const char *p = memchr(buf, '\n', len); p != NULL; p = memchr(p + 1, '\n', len - (size_t)(p + 1 - buf)))
+        if (p == buf || p[-1] != '\r')
+            return 1;
+    return 0;
+}
+
+static int is_token(const char *v, size_t len, const char *lit)
+{
+    while (len != 0 && is_space(*v))
+        ++v, --len;
+    while (len != 0 && is_space(v[len - 1]))
+        --len;
+    return len == strlen(lit) && strncasecmp(v, lit, len) == 0;
+}
+
+static int count_named(const struct phr_header *headers, size_t n, const char *name, size_t *at)
+{
+    int count = 0;
+    for (size_t i = 0; i != n; ++i)
+        if (name_is(&headers[i], name))
+            ++count, *at = i;
+    return count;
+}
+
+static int request_keep_alive(int minor_version, const struct phr_header *headers, size_t n)
+{
+    int keep_alive = minor_version != 0, close = 0;
+    for (size_t i = 0; i != n; ++i) {
+        if (!name_is(&headers[i], "connection"))
+            continue;
+        close |= sc_http1_parse_list_has(headers[i].value, headers[i].value_len, "close", 5);
+        keep_alive |= sc_http1_parse_list_has(headers[i].value, headers[i].value_len, "keep-alive", 10);
+    }
+    return keep_alive && !close;
+}
+
+#define REFUSE(code, why) (*status = (code), *err = (why), -1)
+
+static int request_framing(sc_http1_request_t *out, int *status, const char **err)
+{
+    size_t te_at = 0, unused;
+    int te_count = count_named(out->headers, out->num_headers, "transfer-encoding", &te_at);
+    int lengths = read_lengths(out->headers, out->num_headers, &out->content_length);
+    if (lengths < 0)
+        return REFUSE(400, "malformed or conflicting content-length");
+    if (te_count != 0 && lengths != 0)
+        return REFUSE(400, "both content-length and transfer-encoding");
+    if (te_count > 1)
+        return REFUSE(400, "several transfer-encoding headers");
+    if (te_count != 0 && out->minor_version == 0)
+        return REFUSE(400, "transfer-encoding in an HTTP/1.0 request");
+    if (te_count != 0 && !is_token(out->headers[te_at].value, out->headers[te_at].value_len, "chunked"))
+        return REFUSE(400, "transfer-encoding other than chunked");
+    if (count_named(out->headers, out->num_headers, "host", &unused) > 1)
+        return REFUSE(400, "several host headers");
+    out->body = te_count != 0                              ? SC_HTTP1_BODY_CHUNKED
+                : lengths != 0 && out->content_length != 0 ? SC_HTTP1_BODY_LENGTH
+                                                           : SC_HTTP1_BODY_NONE;
+    return 0;
+}
+
+static int request_expectation(sc_http1_request_t *out, int *status, const char **err)
+{
+    size_t at = 0;
+    int count = count_named(out->headers, out->num_headers, "expect", &at);
+    out->expect_continue = 0;
+    if (count == 0)
+        return 0;
+    if (count > 1 || !is_token(out->headers[at].value, out->headers[at].value_len, "100-continue"))
+        return REFUSE(417, "unsupported expectation");
+    out->expect_continue = out->body != SC_HTTP1_BODY_NONE;
+    return 0;
+}
+
+int sc_http1_parse_request(const char *buf, size_t len, sc_http1_request_t *out, int *status, const char **err)
+{
+    out->num_headers = SC_HTTP1_PARSE_MAX_REQUEST_HEADERS;
+    int ret = phr_parse_request(buf, len, &out->method, &out->method_len, &out->path, &out->path_len, &out->minor_version,
+                                out->headers, &out->num_headers, 0);
+    if (ret == -2)
+        return -2;
+    if (ret < 0)
+        return REFUSE(400, "malformed request head");
+    if (has_bare_lf(buf, (size_t)ret))
+        return REFUSE(400, "line ending in a bare LF");
+    for (size_t i = 0; i != out->num_headers; ++i)
+        if (out->headers[i].name == NULL)
+            return REFUSE(400, "folded header line");
+    out->content_length = 0;
+    if (request_framing(out, status, err) != 0 || request_expectation(out, status, err) != 0)
+        return -1;
+    out->keep_alive = request_keep_alive(out->minor_version, out->headers, out->num_headers);
+    return ret;
+}

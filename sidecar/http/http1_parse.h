@@ -1,7 +1,15 @@
 /*
- * http1_parse: HTTP/1.1 framing rules for what the sidecar reads from a backend, as pure
- * functions over picohttpparser (bundled and exported by libh2o 2.2.5, which ships no header for
- * it: the declarations are here, once, for every module that parses HTTP/1 with it).
+ * http1_parse: HTTP/1.1 framing rules for what the sidecar reads from a client and from a
+ * backend, as pure functions over picohttpparser (bundled and exported by libh2o 2.2.5, which
+ * ships no header for it: the declarations are here, once, for every module that parses HTTP/1
+ * with it).
+ *
+ * A request's body is framed by nothing, Content-Length or `Transfer-Encoding: chunked`; a
+ * request whose framing a gateway and the sidecar could read differently is refused with 400
+ * before anything is forwarded: a line ending in a bare LF, a folded header line, Content-Length
+ * and Transfer-Encoding together, several Transfer-Encoding headers, one that is not exactly
+ * `chunked` (or any in HTTP/1.0), a Content-Length that is not plain digits, or several that
+ * differ, several Host headers. An Expect other than 100-continue is refused with 417.
  *
  * A response's body is framed by exactly one of: nothing (a HEAD request, 1xx, 204, 304),
  * Content-Length, chunked Transfer-Encoding, or the end of the connection. Anything ambiguous
@@ -56,6 +64,30 @@ typedef struct sc_http1_response {
     uint64_t content_length; /* SC_HTTP1_BODY_LENGTH */
     int keep_alive;          /* the connection may carry another request once this response is read */
 } sc_http1_response_t;
+
+/* Request header lines read from a client: more is refused. */
+#define SC_HTTP1_PARSE_MAX_REQUEST_HEADERS 100
+
+typedef struct sc_http1_request {
+    const char *method;
+    size_t method_len;
+    const char *path;
+    size_t path_len;
+    int minor_version;
+    struct phr_header headers[SC_HTTP1_PARSE_MAX_REQUEST_HEADERS];
+    size_t num_headers;
+    sc_http1_body_t body;    /* NONE, LENGTH or CHUNKED */
+    uint64_t content_length; /* SC_HTTP1_BODY_LENGTH (a Content-Length of 0 is BODY_NONE) */
+    int keep_alive;          /* the client may send another request on the connection */
+    int expect_continue;     /* Expect: 100-continue, with a body */
+} sc_http1_request_t;
+
+/**
+ * Parses a request head in `buf`. Returns the head's length; -2 when incomplete; -1 when it is
+ * refused, with *status (400, or 417 for an expectation other than 100-continue) and *err saying
+ * why. The headers point into `buf`.
+ */
+int sc_http1_parse_request(const char *buf, size_t len, sc_http1_request_t *out, int *status, const char **err);
 
 /**
  * Parses a response head in `buf` and decides its framing (`head_request`: it answers a HEAD).
