@@ -30,8 +30,6 @@ const sc_denial_t sc_deny_cors_not_allowed = {403, "cors_not_allowed",
 const sc_denial_t sc_deny_path_rejected = {
     400, "path_rejected", "the request path has a form this service does not accept (;, \\, %2F or %5C, a bad escape)"};
 
-const sc_denial_t sc_deny_body_withheld = {503, "uploads_busy", "the request body could not be received: retry later"};
-
 const sc_denial_t sc_deny_auth_failures = {429, "auth_failures", "too many failed authentications from this client: retry later"};
 
 static const sc_denial_t *const all[] = {
@@ -58,7 +56,6 @@ static const sc_denial_t *const all[] = {
     &sc_deny_quota_exceeded,
     &sc_deny_cors_not_allowed,
     &sc_deny_path_rejected,
-    &sc_deny_body_withheld,
     &sc_deny_auth_failures,
 };
 

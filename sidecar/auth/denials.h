@@ -20,7 +20,7 @@ extern const sc_denial_t sc_deny_no_route, sc_deny_missing_credentials, sc_deny_
     sc_deny_tenant_header_repeated, sc_deny_tenant_header_invalid, sc_deny_api_key_revoked, sc_deny_api_key_expired,
     sc_deny_tenant_suspended, sc_deny_service_not_allowed, sc_deny_tenant_mismatch, sc_deny_issuer_not_allowed,
     sc_deny_insufficient_scope, sc_deny_invalid_claims, sc_deny_jwt_internal, sc_deny_rate_limited, sc_deny_quota_exceeded,
-    sc_deny_cors_not_allowed, sc_deny_path_rejected, sc_deny_body_withheld, sc_deny_auth_failures;
+    sc_deny_cors_not_allowed, sc_deny_path_rejected, sc_deny_auth_failures;
 
 /**
  * Calls cb with every reason a request can be refused for (the JWT ones included): the server

@@ -10,6 +10,7 @@
 
 #include "conf_placeholder.h"
 #include "conf.h"
+#include "log.h"
 #include "file_util.h"
 #include "jwt_issuers.h"
 #include "policy_load.h"
@@ -35,7 +36,6 @@
 /* Limits meant to stop an attacker, never a gateway's own traffic (which all comes from a few
  * addresses): see the README's "Limits" section. */
 #define DEFAULT_MAX_CONNECTIONS 4096
-#define DEFAULT_MAX_BUFFERED_BODY_BYTES ((uint64_t)256 * 1024 * 1024)
 #define DEFAULT_AUTH_FAILURES_PER_CLIENT_RATE 100
 #define DEFAULT_AUTH_FAILURES_PER_CLIENT_BURST 1000
 #define DEFAULT_AUTH_FAILURES_TOTAL_RATE 1000
@@ -426,18 +426,33 @@ static int read_observability(sc_conf_reader_t *r, const sc_yaml_node_t *root, s
     return 0;
 }
 
-/* max_connections, max_buffered_body_bytes and auth_failure_limit: bounds on what anyone can
- * make the sidecar hold or compute before knowing who they are. */
+/* max_buffered_body_bytes capped the bodies libh2o's server read whole before any handler ran;
+ * bodies are streamed now (http1_server.h). An old configuration still starts: the value is
+ * checked as before, and the operator told it does nothing. */
+static int read_obsolete_limits(sc_conf_reader_t *r, const sc_yaml_node_t *root)
+{
+    uint64_t unused;
+    const sc_yaml_node_t *node = sc_yaml_tree_get(root, "max_buffered_body_bytes");
+    if (node == NULL)
+        return 0;
+    if (sc_conf_uint(r, root, "", "max_buffered_body_bytes", 1, (uint64_t)1 << 40, &unused) != 0)
+        return -1;
+    sc_log_warn("%s:%u: max_buffered_body_bytes is ignored: request bodies are streamed to the backend, at most %d KiB "
+                "held per request; remove the key",
+                r->file, node->line, 128);
+    return 0;
+}
+
+/* max_connections and auth_failure_limit: bounds on what anyone can make the sidecar hold or
+ * compute before knowing who they are. */
 static int read_limits(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
 {
     const sc_yaml_node_t *af = sc_yaml_tree_get(root, "auth_failure_limit");
     sc_auth_failure_limit_t *l = &c->auth_failures;
     c->max_connections = DEFAULT_MAX_CONNECTIONS;
-    c->max_buffered_body_bytes = DEFAULT_MAX_BUFFERED_BODY_BYTES;
     *l = (sc_auth_failure_limit_t){DEFAULT_AUTH_FAILURES_PER_CLIENT_RATE, DEFAULT_AUTH_FAILURES_PER_CLIENT_BURST,
                                    DEFAULT_AUTH_FAILURES_TOTAL_RATE, DEFAULT_AUTH_FAILURES_TOTAL_BURST};
-    if (sc_conf_uint(r, root, "", "max_connections", 1, 1000000, &c->max_connections) != 0 ||
-        sc_conf_uint(r, root, "", "max_buffered_body_bytes", 1, (uint64_t)1 << 40, &c->max_buffered_body_bytes) != 0)
+    if (sc_conf_uint(r, root, "", "max_connections", 1, 1000000, &c->max_connections) != 0 || read_obsolete_limits(r, root) != 0)
         return -1;
     if (af != NULL && (sc_conf_mapping(r, af, "auth_failure_limit", auth_failure_keys) != 0 ||
                        sc_conf_uint(r, af, "auth_failure_limit", "per_client_rate", 1, 1000000, &l->per_client_rate) != 0 ||
@@ -445,18 +460,6 @@ static int read_limits(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_confi
                        sc_conf_uint(r, af, "auth_failure_limit", "total_rate", 1, 1000000, &l->total_rate) != 0 ||
                        sc_conf_uint(r, af, "auth_failure_limit", "total_burst", 1, 10000000, &l->total_burst) != 0))
         return -1;
-    return 0;
-}
-
-/* An upload of max_body_bytes must fit in max_buffered_body_bytes, or that service refuses it always. */
-static int check_body_limits(sc_conf_reader_t *r, const sc_yaml_node_t *root, const sc_config_t *c)
-{
-    for (size_t i = 0; i != c->num_services; ++i)
-        if (c->services[i].max_body_bytes > c->max_buffered_body_bytes)
-            return sc_conf_error(r, sc_yaml_tree_get(root, "max_buffered_body_bytes"), "max_buffered_body_bytes",
-                                 "%llu is less than services[%zu].max_body_bytes (%llu)",
-                                 (unsigned long long)c->max_buffered_body_bytes, i,
-                                 (unsigned long long)c->services[i].max_body_bytes);
     return 0;
 }
 
@@ -494,7 +497,7 @@ static int read_host(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_
     }
     if (read_identity(r, root, c) != 0 || read_observability(r, root, c) != 0 || read_limits(r, root, c) != 0 ||
         sc_trusted_proxies_read(r, root, &c->trusted_proxies) != 0 || read_services(r, root, c) != 0 ||
-        check_body_limits(r, root, c) != 0 || check_trusted_proxies(r, root, c) != 0)
+        check_trusted_proxies(r, root, c) != 0)
         return -1;
     return check_identity_sources(r, root, c);
 }
@@ -605,9 +608,9 @@ int sc_config_check_reloadable(const sc_config_t *cur, const sc_config_t *next, 
     if (str_differs(cur->access_log, next->access_log) || cur->metrics_per_tenant != next->metrics_per_tenant ||
         cur->metrics_max_tenants != next->metrics_max_tenants || cur->jwt_cache_entries != next->jwt_cache_entries)
         REFUSE("%s: access_log, metrics and jwt_cache_entries need a restart", next->file);
-    if (cur->max_connections != next->max_connections || cur->max_buffered_body_bytes != next->max_buffered_body_bytes ||
+    if (cur->max_connections != next->max_connections ||
         memcmp(&cur->auth_failures, &next->auth_failures, sizeof(cur->auth_failures)) != 0)
-        REFUSE("%s: max_connections, max_buffered_body_bytes and auth_failure_limit need a restart", next->file);
+        REFUSE("%s: max_connections and auth_failure_limit need a restart", next->file);
     if (cur->num_services != next->num_services)
         REFUSE("%s: adding or removing services needs a restart", next->file);
     for (size_t i = 0; i != cur->num_services; ++i) {

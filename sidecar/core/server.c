@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "denials.h"
+#include "http1_server.h"
 #include "jwks_fetch.h"
 #include "jwks_refresher.h"
 #include "jwt_keys.h"
@@ -119,11 +120,7 @@ static int setup(sc_server_t *server, sc_server_admin_register_cb register_admin
         return -1;
     sc_denials_each_reason(register_denial_reason);
     char err[256];
-    if (sc_conn_guard_setup(err, sizeof(err)) != 0) {
-        sc_log_error("%s", err);
-        return -1;
-    }
-    if ((server->conn_guard = sc_conn_guard_create(config->max_connections, config->max_buffered_body_bytes)) == NULL)
+    if ((server->conn_guard = sc_conn_guard_create(config->max_connections)) == NULL)
         return -1;
     if ((server->local_limits = sc_ratelimit_local_create(LOCAL_LIMIT_ENTRIES)) == NULL)
         return -1;
@@ -367,7 +364,11 @@ h2o_iovec_t sc_server_render_metrics(sc_server_t *s, h2o_mem_pool_t *pool)
         return h2o_iovec_init(NULL, 0);
     }
     sum_workers(s, &in, &requests);
-    sc_conn_guard_stats(s->conn_guard, &in.connections);
+    sc_http1_server_stats_t http1;
+    sc_http1_server_stats(&http1);
+    in.connections.open = sc_conn_guard_connections(s->conn_guard);
+    in.connections.heads_refused = http1.heads_refused;
+    in.connections.bodies_withheld = http1.bodies_withheld;
     h2o_iovec_t page = sc_metrics_text_render(&in, pool);
     sc_metrics_dispose(&requests);
     return page;

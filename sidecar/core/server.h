@@ -35,7 +35,7 @@ typedef struct sc_server {
     sc_worker_sync_t sync;              /* the workers' start and stop */
     int sync_ready;
     unsigned threads_started;
-    sc_conn_guard_t *conn_guard; /* max_connections and max_buffered_body_bytes, for every worker */
+    sc_conn_guard_t *conn_guard; /* max_connections, for every worker */
     uint64_t reloads_ok, reloads_failed;
     int draining; /* read with __atomic_load_n: written by the main thread */
 } sc_server_t;

@@ -6,6 +6,7 @@
 
 #include "auth_failures.h"
 #include "conn_guard.h"
+#include "http1_server.h"
 #include "jwt_cache.h"
 #include "log.h"
 #include "pipeline.h"
@@ -69,15 +70,6 @@ static void accepted(sc_worker_t *w)
     }
 }
 
-/* Asked by the connection guard once a request head is complete (pipeline.h). */
-static int answers_before_body(void *ctx, const char *method, size_t method_len, const char *path, size_t path_len,
-                               int has_credentials)
-{
-    sc_worker_service_t *ws = ctx;
-    const sc_policy_t *policy = ws->worker->config->services[ws->index].policy;
-    return sc_pipeline_answers_before_body(policy, method, method_len, path, path_len, has_credentials);
-}
-
 /* The admin listener: never paused, never counted (health checks must answer at the cap). */
 static void on_admin_accept(h2o_socket_t *listener, const char *err)
 {
@@ -88,7 +80,7 @@ static void on_admin_accept(h2o_socket_t *listener, const char *err)
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
             return;
-        h2o_accept(accept_ctx, sock);
+        sc_http1_server_accept(accept_ctx, sock);
     }
 }
 
@@ -110,14 +102,14 @@ static void on_service_accept(h2o_socket_t *listener, const char *err)
                 pause_accepting(w, "out of file descriptors");
             return;
         }
-        if (sc_conn_guard_attach(guard, sock, answers_before_body, ws) != 0) {
+        if (sc_conn_guard_attach(guard, sock) != 0) {
             h2o_socket_close(sock);
             return;
         }
         accepted(w);
         if (sc_tls_ctx_requires_client_cert(w->service_accept[ws->index].ssl_ctx))
-            sc_conn_guard_set_client_cert_required(sock); /* the context h2o_accept hands this socket's handshake */
-        h2o_accept(&w->service_accept[ws->index], sock);
+            sc_conn_guard_set_client_cert_required(sock); /* the context this socket's handshake uses */
+        sc_http1_server_accept(&w->service_accept[ws->index], sock);
     }
 }
 
@@ -324,21 +316,6 @@ static int serve_until_drained(sc_worker_t *w)
     }
 }
 
-/* Connections still open on a context: HTTP/1 ones (idle keep-alive, or reading a request) and
- * TLS handshakes under way. */
-static int has_connections(h2o_context_t *ctx)
-{
-    return !h2o_linklist_is_empty(&ctx->http1._conns) || !h2o_linklist_is_empty(&ctx->handshake_timeout._entries);
-}
-
-static int worker_has_connections(sc_worker_t *w)
-{
-    for (size_t i = 0; i != w->shared->config->num_services; ++i)
-        if (has_connections(&w->service_ctx[i]))
-            return 1;
-    return has_connections(&w->admin_ctx);
-}
-
 static void close_admin_listener(sc_worker_t *w)
 {
     if (w->admin_listener == NULL)
@@ -349,22 +326,15 @@ static void close_admin_listener(sc_worker_t *w)
 }
 
 /* Nothing runs any more: the connections left are idle (keep-alive, or a request head never
- * completed). They are closed the way their idle timeout closes them, by making that timeout
- * zero; libh2o 2.2.5 has no other way to close an idle HTTP/1 connection it owns. Returns 0 once
- * every connection is closed. */
+ * completed) or writing the end of a last response; the idle ones close now, the others once
+ * their response is written. Returns 0 once every connection is closed. */
 static int close_idle_connections(sc_worker_t *w)
 {
     close_admin_listener(w);
-    for (size_t i = 0; i != w->shared->config->num_services; ++i) {
-        w->service_ctx[i].http1.req_timeout.timeout = 0;
-        w->service_ctx[i].handshake_timeout.timeout = 0;
-    }
-    w->admin_ctx.http1.req_timeout.timeout = 0;
-    w->admin_ctx.handshake_timeout.timeout = 0;
     uint64_t deadline = h2o_now(w->loop) + CLOSE_CEILING_MS;
-    while (worker_has_connections(w) && h2o_now(w->loop) < deadline)
+    while (sc_http1_server_close_idle() != 0 && h2o_now(w->loop) < deadline)
         h2o_evloop_run(w->loop, DRAIN_POLL_MS);
-    return worker_has_connections(w) ? -1 : 0;
+    return sc_http1_server_close_idle() == 0 ? 0 : -1;
 }
 
 /* libh2o 2.2.5 has no call that empties a recycler: taking each cached buffer out (an allocation

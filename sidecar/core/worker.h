@@ -80,7 +80,7 @@ typedef struct sc_worker_shared {
     sc_worker_service_conf_t *services; /* one per config->services */
     h2o_globalconf_t *admin_conf;
     int admin_fd;
-    sc_conn_guard_t *conn_guard;        /* max_connections and max_buffered_body_bytes */
+    sc_conn_guard_t *conn_guard;        /* max_connections */
     sc_ratelimit_local_t *local_limits; /* one budget per tenant per process */
     sc_access_log_t *access_log;        /* NULL when off */
     sc_tenant_labels_t *tenant_labels;  /* NULL unless metrics.per_tenant */

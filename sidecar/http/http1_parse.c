@@ -258,8 +258,13 @@ int sc_http1_parse_request(const char *buf, size_t len, sc_http1_request_t *out,
                                 out->headers, &out->num_headers, 0);
     if (ret == -2)
         return -2;
-    if (ret < 0)
+    if (ret < 0) {
+        out->method = NULL; /* nothing of it can be used */
+        out->num_headers = 0;
         return REFUSE(400, "malformed request head");
+    }
+    if (out->method_len == 0) /* picohttpparser 2.2.5 takes " / HTTP/1.1" */
+        return REFUSE(400, "empty method");
     if (has_bare_lf(buf, (size_t)ret))
         return REFUSE(400, "line ending in a bare LF");
     for (size_t i = 0; i != out->num_headers; ++i)

@@ -85,7 +85,8 @@ typedef struct sc_http1_request {
 /**
  * Parses a request head in `buf`. Returns the head's length; -2 when incomplete; -1 when it is
  * refused, with *status (400, or 417 for an expectation other than 100-continue) and *err saying
- * why. The headers point into `buf`.
+ * why; out->method is then NULL unless the head itself could be read. The headers point into
+ * `buf`.
  */
 int sc_http1_parse_request(const char *buf, size_t len, sc_http1_request_t *out, int *status, const char **err);
 

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "auth_jwt.h"
-#include "conn_guard.h"
 #include "auth_failures.h"
 #include "cors.h"
 #include "numfmt.h"
@@ -375,47 +374,14 @@ static sc_verdict_t limit(sc_request_t *r)
     return SC_VERDICT_SUSPENDED;
 }
 
-int sc_pipeline_answers_before_body(const sc_policy_t *policy, const char *method, size_t method_len, const char *path,
-                                    size_t path_len, int has_credentials)
-{
-    char normalized[H2O_MAX_REQLEN];
-    size_t len;
-    const char *q = memchr(path, '?', path_len);
-    if (policy->mode != SC_POLICY_ENFORCE || has_credentials || h2o_memis(method, method_len, H2O_STRLIT("OPTIONS")))
-        return 0; /* report_only forwards anyway; a CORS preflight needs no credentials */
-    if (q != NULL)
-        path_len = (size_t)(q - path);
-    if (path_len > sizeof(normalized) || sc_path_normalize(path, path_len, policy->path_unusual, normalized, &len) != 0)
-        return 0;
-    const sc_route_t *route = sc_policy_match(policy, method, method_len, normalized, len);
-    return route != NULL && route->auth != 0; /* start() answers 401 missing_credentials */
-}
-
-/* A request answered before its body: the body follows on the wire, so the connection closes,
- * and should the decision have changed meanwhile (a reload), it is still never forwarded. */
-static int withheld_body(sc_request_t *r)
-{
-    sc_conn_t *conn = sc_conn_guard_of_req(r->req);
-    if (conn == NULL || !sc_conn_guard_request_started(conn))
-        return 0;
-    r->req->http1_is_persistent = 0;
-    return 1;
-}
-
 static int on_req(h2o_handler_t *_self, h2o_req_t *req)
 {
     sc_pipeline_t *self = (void *)_self;
     sc_request_t *r = sc_request_attach(req, sc_request_env_of(req->conn->ctx), self->service_index);
     sc_response_filter_watch(r);
 
-    int withheld = withheld_body(r);
     if (start(r) != SC_VERDICT_FORWARD)
         return 0;
-    if (withheld) {
-        r->denial = &sc_deny_body_withheld;
-        sc_http_error_send(req, r->denial->status, r->denial->reason, r->denial->message, r->id);
-        return 0;
-    }
     forward(r);
     return 0;
 }

@@ -22,15 +22,6 @@
 h2o_handler_t *sc_pipeline_register(h2o_pathconf_t *pathconf, size_t service_index);
 
 /**
- * For the connection guard, once a request head is complete: 1 when the pipeline will answer
- * this request 401 missing_credentials whatever its body (an enforced route that needs
- * credentials, and neither Authorization nor X-Api-Key in any spelling), so the body need not be
- * read. `path` is the raw request target.
- */
-int sc_pipeline_answers_before_body(const sc_policy_t *policy, const char *method, size_t method_len, const char *path,
-                                    size_t path_len, int has_credentials);
-
-/**
  * The request's path (without the query) normalised per the policy (path.h), allocated in
  * the request pool. Returns 0 when the path is refused.
  */

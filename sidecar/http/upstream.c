@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "http1_parse.h"
+#include "http1_server.h"
 #include "http_error.h"
 #include "log.h"
 #include "upstream_pool.h"
@@ -20,8 +21,15 @@ typedef struct exchange {
     sc_upstream_pool_t *pool;
     sc_upstream_conn_t *conn; /* NULL once given back or closed */
     h2o_timeout_entry_t timeout;
-    h2o_iovec_t reqbufs[2];
-    size_t reqbufcnt, req_len;
+    h2o_iovec_t head; /* the request head */
+    size_t req_len;   /* bytes of the first write: the head and the body part that went with it */
+
+    /* the request body, as the client sends it (http1_server.h) */
+    sc_http1_body_t req_body;
+    h2o_iovec_t part; /* received, not yet written (when part_ready) */
+    char chunk_size[24];
+    unsigned part_ready : 1, part_end : 1, writing_part : 1, body_sent : 1, body_consumed : 1, head_written : 1;
+    unsigned connected : 1;
     sc_http1_body_t body;
     uint64_t body_left;
     struct phr_chunked_decoder chunked;
@@ -57,9 +65,9 @@ static void release_conn(exchange_t *x, int reusable)
     if (reusable)
         sc_upstream_pool_give_back(x->conn);
     else
-        sc_upstream_pool_close(x->conn);
+        sc_upstream_pool_close(x->conn); /* a write in flight goes with it */
     x->conn = NULL;
-    x->paused = 0;
+    x->paused = x->connected = x->writing = x->writing_part = 0;
 }
 
 /* ------------------------------------------------------------------ towards the client */
@@ -134,7 +142,8 @@ static void fail(exchange_t *x, int status, const char *why)
 static void on_timeout(h2o_timeout_entry_t *entry)
 {
     exchange_t *x = H2O_STRUCT_FROM_MEMBER(exchange_t, timeout, entry);
-    if (x->sending) { /* waiting for the client, not for the backend */
+    int awaiting_body = x->req_body != SC_HTTP1_BODY_NONE && !x->body_sent && !x->writing && !x->part_ready;
+    if (x->sending || awaiting_body) { /* waiting for the client, not for the backend */
         restart_timer(x);
         return;
     }
@@ -156,7 +165,7 @@ static int is_idempotent(h2o_iovec_t m)
  * backend just as it was taken, and the request is sent again when that cannot do harm. */
 static void connection_failed(exchange_t *x, const char *err, int in_write)
 {
-    int may_retry = x->conn != NULL && x->conn->reused && !x->retried && !x->got_bytes &&
+    int may_retry = x->conn != NULL && x->conn->reused && !x->retried && !x->got_bytes && !x->body_consumed &&
                     (is_idempotent(x->req->method) || (in_write && x->req_len <= UNSENT_IF_FAILED_MAX));
     release_conn(x, 0);
     if (!may_retry) {
@@ -181,7 +190,8 @@ static void append(h2o_buffer_t **buf, const char *src, size_t len)
 static void upstream_complete(exchange_t *x, int leftover)
 {
     x->upstream_done = 1;
-    release_conn(x, x->keep_alive && !x->writing && !leftover);
+    int request_whole = x->req_body == SC_HTTP1_BODY_NONE ? x->head_written : x->body_sent;
+    release_conn(x, x->keep_alive && !x->writing && request_whole && !leftover);
 }
 
 /* Moves the body bytes read so far into `in` (decoded). -1 on a broken chunked encoding. */
@@ -353,12 +363,99 @@ static void on_read(h2o_socket_t *sock, const char *err)
 
 /* ------------------------------------------------------------------ the request */
 
+static void write_request(exchange_t *x);
+
+/* The body failed on the client's side: the backend got part of a request, so its connection
+ * closes; the client gets the error unless the response has started. */
+static void body_failed(exchange_t *x, const char *err)
+{
+    static const struct {
+        const char *err;
+        int status;
+        const char *reason, *message;
+    } answers[] = {{sc_http1_body_too_large, 413, NULL, "the request body is too large"},
+                   {sc_http1_body_malformed, 400, "body_malformed", "the request body is not valid chunked encoding"},
+                   {sc_http1_body_timeout, 408, NULL, "the request body did not arrive in time"},
+                   {sc_http1_body_closed, 400, "body_incomplete", "the request body ended early"}};
+    size_t i = 0;
+    while (i + 1 < sizeof(answers) / sizeof(answers[0]) && answers[i].err != err)
+        ++i;
+    release_conn(x, 0);
+    x->part_ready = 0;
+    if (x->head_sent) {
+        abort_client(x);
+        return;
+    }
+    x->finished = 1;
+    sc_http_error_send(x->req, answers[i].status, answers[i].reason, answers[i].message, x->r->id);
+}
+
+static void on_body(void *ctx, h2o_iovec_t data, int end, const char *err)
+{
+    exchange_t *x = ctx;
+    if (x->finished || x->upstream_done)
+        return; /* not consumed: the client is no longer read */
+    if (err != NULL) {
+        body_failed(x, err);
+        return;
+    }
+    x->part = data;
+    x->part_end = end;
+    x->part_ready = 1;
+    write_request(x);
+}
+
 static void on_write_done(h2o_socket_t *sock, const char *err)
 {
     exchange_t *x = sock->data;
     x->writing = 0;
-    if (err != NULL && !x->head_sent)
-        connection_failed(x, err, 1);
+    if (err != NULL) {
+        if (!x->head_sent)
+            connection_failed(x, err, 1);
+        return; /* the response, if any, ends with the connection */
+    }
+    x->head_written = 1;
+    restart_timer(x); /* progress */
+    if (!x->writing_part)
+        return;
+    x->writing_part = x->part_ready = 0;
+    x->body_sent = x->part_end;
+    if (x->part.len != 0) {
+        x->body_consumed = 1;
+        sc_http1_server_body_consumed(x->req); /* may pass the next part at once */
+    }
+}
+
+/* Writes what can go now: the head (the first time) and the part of the body received. */
+static void write_request(exchange_t *x)
+{
+    static const h2o_iovec_t crlf = {H2O_STRLIT("\r\n")}, last_chunk = {H2O_STRLIT("0\r\n\r\n")};
+    h2o_iovec_t bufs[5];
+    size_t n = 0, body_bytes = 0;
+    if (x->writing || !x->connected)
+        return;
+    if (!x->head_written)
+        bufs[n++] = x->head;
+    if (x->part_ready) {
+        int chunked = x->req_body == SC_HTTP1_BODY_CHUNKED;
+        if (chunked && x->part.len != 0)
+            bufs[n++] = h2o_iovec_init(x->chunk_size, (size_t)sprintf(x->chunk_size, "%zx\r\n", x->part.len));
+        if (x->part.len != 0)
+            bufs[n++] = x->part;
+        if (chunked && x->part.len != 0)
+            bufs[n++] = crlf;
+        if (chunked && x->part_end)
+            bufs[n++] = last_chunk;
+        body_bytes = x->part.len;
+        x->writing_part = 1;
+    }
+    if (n == 0)
+        return;
+    if (!x->head_written)
+        x->req_len = x->head.len + body_bytes;
+    x->writing = 1;
+    restart_timer(x);
+    h2o_socket_write(x->conn->sock, bufs, n, on_write_done);
 }
 
 static void send_request(exchange_t *x)
@@ -366,9 +463,9 @@ static void send_request(exchange_t *x)
     h2o_socket_t *sock = x->conn->sock;
     sock->data = x;
     h2o_socket_read_start(sock, on_read); /* a pooled connection is read already: no system call */
-    x->writing = 1;
-    restart_timer(x);
-    h2o_socket_write(sock, x->reqbufs, x->reqbufcnt, on_write_done);
+    x->connected = 1;
+    x->head_written = 0;
+    write_request(x);
 }
 
 static void on_connect(h2o_socket_t *sock, const char *err)
@@ -420,13 +517,15 @@ static char *put(char *dst, const char *src, size_t len)
 
 #define PUT_LIT(dst, lit) put((dst), (lit), sizeof(lit) - 1)
 
-/* The request head, in the request's pool, and the body (already whole: libh2o 2.2.5 reads it
- * before any handler runs) as a second buffer of the same writev. */
-static void build_request(exchange_t *x)
+/* The request head, in the request's pool: the body keeps the client's framing (chunked stays
+ * chunked, re-encoded part by part; a length stays that length). */
+static void build_head(exchange_t *x)
 {
     h2o_req_t *req = x->req;
     h2o_iovec_t authority = sc_upstream_pool_authority(x->pool);
-    int with_length = req->entity.base != NULL || h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) ||
+    uint64_t length = 0;
+    x->req_body = sc_http1_server_body(req, &length);
+    int with_length = x->req_body == SC_HTTP1_BODY_LENGTH || h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) ||
                       h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PUT"));
     size_t cap = req->method.len + req->path.len + authority.len + 128;
     for (size_t i = 0; i != req->headers.size; ++i)
@@ -438,8 +537,10 @@ static void build_request(exchange_t *x)
     p = PUT_LIT(p, " HTTP/1.1\r\nhost: ");
     p = put(p, authority.base, authority.len);
     p = PUT_LIT(p, "\r\nconnection: keep-alive\r\n");
-    if (with_length)
-        p += sprintf(p, "content-length: %zu\r\n", req->entity.len);
+    if (x->req_body == SC_HTTP1_BODY_CHUNKED)
+        p = PUT_LIT(p, "transfer-encoding: chunked\r\n");
+    else if (with_length)
+        p += sprintf(p, "content-length: %llu\r\n", (unsigned long long)length);
     for (size_t i = 0; i != req->headers.size; ++i) {
         const h2o_header_t *h = &req->headers.entries[i];
         if (request_drops(&req->headers, h->name))
@@ -450,11 +551,7 @@ static void build_request(exchange_t *x)
         p = PUT_LIT(p, "\r\n");
     }
     p = PUT_LIT(p, "\r\n");
-    x->reqbufs[0] = h2o_iovec_init(head, (size_t)(p - head));
-    x->reqbufcnt = 1;
-    if (req->entity.len != 0)
-        x->reqbufs[x->reqbufcnt++] = req->entity;
-    x->req_len = x->reqbufs[0].len + req->entity.len;
+    x->head = h2o_iovec_init(head, (size_t)(p - head));
 }
 
 /* With the request's pool: whatever the exchange still holds. */
@@ -479,6 +576,11 @@ void sc_upstream_forward(sc_request_t *r)
     x->timeout.cb = on_timeout;
     h2o_buffer_init(&x->in, &h2o_socket_buffer_prototype);
     h2o_buffer_init(&x->out, &h2o_socket_buffer_prototype);
-    build_request(x);
+    build_head(x);
+    if (x->req_body != SC_HTTP1_BODY_NONE) {
+        sc_http1_server_read_body(req, on_body, x); /* what is already buffered goes with the head */
+        if (x->finished)
+            return;
+    }
     start_attempt(x);
 }

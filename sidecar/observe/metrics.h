@@ -28,9 +28,8 @@
  *   policy_sidecar_jwks_keys{issuer}                           gauge: keys in the current fetched set
  *   policy_sidecar_jwks_age_seconds{issuer}                    gauge: since the last successful fetch
  *   policy_sidecar_connections                                 gauge: service connections (max_connections)
- *   policy_sidecar_buffered_request_bytes                      gauge: bytes buffered before handlers run
- *   policy_sidecar_uploads_refused_total                       503: max_buffered_body_bytes reached
- *   policy_sidecar_bodies_withheld_total                       answered before the body (no credentials)
+ *   policy_sidecar_request_heads_refused_total                 400/417 before any handler (http1_parse.h)
+ *   policy_sidecar_bodies_withheld_total                       answered without reading the body (refused first)
  */
 #ifndef SC_METRICS_H
 #define SC_METRICS_H

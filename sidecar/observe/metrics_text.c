@@ -146,16 +146,13 @@ static void subsystems(text_t *t, const sc_metrics_text_input_t *in)
            "SIGHUP reloads, by result; a success once every worker has switched to the new configuration.");
     emit(t, "policy_sidecar_config_reloads_total{result=\"success\"} %llu\n", (unsigned long long)in->reloads_applied);
     emit(t, "policy_sidecar_config_reloads_total{result=\"failure\"} %llu\n", (unsigned long long)in->reloads_failed);
-    const sc_conn_guard_stats_t *g = &in->connections;
     header(t, "policy_sidecar_connections", "gauge", "Client connections open on the service listeners (max_connections).");
-    emit(t, "policy_sidecar_connections %llu\n", (unsigned long long)g->connections);
-    header(t, "policy_sidecar_buffered_request_bytes", "gauge",
-           "Request bytes buffered by all connections before a handler runs (max_buffered_body_bytes).");
-    emit(t, "policy_sidecar_buffered_request_bytes %llu\n", (unsigned long long)g->buffered_bytes);
-    counter(t, "policy_sidecar_uploads_refused_total", "Request bodies refused with 503: max_buffered_body_bytes reached.",
-            g->uploads_refused);
-    counter(t, "policy_sidecar_bodies_withheld_total", "Requests answered before their body was read (no credentials).",
-            g->bodies_withheld);
+    emit(t, "policy_sidecar_connections %llu\n", (unsigned long long)in->connections.open);
+    counter(t, "policy_sidecar_request_heads_refused_total",
+            "Request heads refused with 400/417 before any handler (ambiguous framing, bare LF, folded lines...).",
+            in->connections.heads_refused);
+    counter(t, "policy_sidecar_bodies_withheld_total", "Requests answered without their body being read (refused first).",
+            in->connections.bodies_withheld);
     counter(t, "policy_sidecar_access_log_dropped_total", "Access-log lines dropped because the writer fell behind.",
             in->access_log_dropped);
 }

@@ -11,7 +11,6 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "conn_guard.h"
 #include "jwks_refresher.h"
 #include "metrics.h"
 #include "ratelimit_lease.h"
@@ -31,7 +30,11 @@ typedef struct sc_metrics_text_input {
     int ready;                /* /ready would answer 200 */
     uint64_t reloads_applied; /* successful reloads every worker has switched to */
     uint64_t reloads_failed;
-    sc_conn_guard_stats_t connections;
+    struct {
+        uint64_t open;            /* service connections now (conn_guard.h) */
+        uint64_t heads_refused;   /* request heads refused before any handler (http1_server.h) */
+        uint64_t bodies_withheld; /* responses sent without reading the request body */
+    } connections;
     uint64_t access_log_dropped;
     const sc_jwks_source_stats_t *jwks; /* one per fetched key source */
     size_t num_jwks;

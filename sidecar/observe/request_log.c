@@ -8,6 +8,7 @@
 
 #include "access_log.h"
 #include "forward.h"
+#include "http1_server.h"
 #include "log_line.h"
 #include "metrics.h"
 #include "request.h"
@@ -148,7 +149,7 @@ static void write_access_line(sc_access_log_t *log, const sc_service_t *service,
         .key_id = accepted ? text_of(r->identity.key_id) : sc_log_line_cstr(NULL),
         .decision = sc_log_line_cstr(decision_of(r)),
         .reason = sc_log_line_cstr(r != NULL && r->denial != NULL ? r->denial->reason : NULL),
-        .bytes_in = req->entity.len,
+        .bytes_in = sc_http1_server_body_received(req),
         .bytes_out = req->bytes_sent,
         .remote_addr = text_of(r != NULL ? sc_request_peer(r) : sc_request_peer_of(req)),
         .client_addr = r != NULL ? text_of(sc_request_client(r)) : sc_log_line_cstr(NULL), /* unknown: headers not read */

@@ -229,7 +229,8 @@ static const struct row {
     {"metrics.per_tenant", METRICS, NULL, METRICS_LINE("false", "10"), "metrics"},
     {"metrics.max_tenants", METRICS, NULL, METRICS_LINE("true", "20"), "metrics"},
     {"max_connections", MAX_CONNECTIONS, NULL, "max_connections: 200\n", "max_connections"},
-    {"max_buffered_body_bytes", MAX_BUFFERED, NULL, "max_buffered_body_bytes: 2097152\n", "max_buffered_body_bytes"},
+    /* accepted and ignored (bodies are streamed): changing it changes nothing */
+    {"max_buffered_body_bytes", MAX_BUFFERED, NULL, "max_buffered_body_bytes: 2097152\n", NULL},
     {"auth_failure_limit.per_client_rate", AUTH_FAILURES, NULL, FAILURES_LINE("11", "20", "100", "200"), "auth_failure_limit"},
     {"auth_failure_limit.per_client_burst", AUTH_FAILURES, NULL, FAILURES_LINE("10", "21", "100", "200"), "auth_failure_limit"},
     {"auth_failure_limit.total_rate", AUTH_FAILURES, NULL, FAILURES_LINE("10", "20", "101", "200"), "auth_failure_limit"},

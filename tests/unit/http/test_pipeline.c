@@ -1,6 +1,5 @@
-/* The pipeline's decisions that need no live request: whether a request is answered 401 before
- * its body is read (sc_pipeline_answers_before_body: the connection guard asks it), and the
- * path the policy judges and the backend receives (sc_pipeline_normalize_path). The pipeline's
+/* The pipeline's decision that needs no live request: the path the policy judges and the backend
+ * receives (sc_pipeline_normalize_path). The pipeline's
  * steps after these (credentials, lookups, rate limit, forwarding) run on an h2o request and a
  * worker and are covered by the integration tests (test_identity.py, test_hostile.py, test_limits.py...). */
 #include <stdarg.h>
@@ -31,57 +30,6 @@ static sc_policy_t *load_policy(const char *yaml)
     "    auth: none\n"                                                                                                             \
     "  - path: /svc/**\n"                                                                                                          \
     "    auth: [jwt, api_key]\n"
-
-static void test_answered_before_body(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *name, *method, *path;
-        int has_credentials, policy; /* 0: enforce, 1: report_only, 2: enforce with path_unusual: normalize */
-        int expected;
-    } rows[] = {
-        {"a route needing credentials, none sent", "POST", "/svc/upload", 0, 0, 1},
-        {"credentials sent: the body is read", "POST", "/svc/upload", 1, 0, 0},
-        {"a public route", "GET", "/svc/health", 0, 0, 0},
-        {"the public route's path with another method: needs credentials", "POST", "/svc/health", 0, 0, 1},
-        {"a CORS preflight needs no credentials", "OPTIONS", "/svc/upload", 0, 0, 0},
-        {"the query is not part of the route", "POST", "/svc/upload?next=/svc/health", 0, 0, 1},
-        {"the query is not part of the route (public)", "GET", "/svc/health?from=/svc/upload", 0, 0, 0},
-        {"no route: 404, not 401", "POST", "/other", 0, 0, 0},
-        {"report_only forwards anyway", "POST", "/svc/upload", 0, 1, 0},
-        {"the normalised path decides (dot segments)", "GET", "/svc/x/../health", 0, 0, 0},
-        {"the normalised path decides (escapes)", "GET", "/svc/%68ealth", 0, 0, 0},
-        {"a refused path is left to the pipeline (400)", "POST", "/svc/a%2Fb", 0, 0, 0},
-        {"with path_unusual: normalize, the same path is judged", "POST", "/svc/a%2Fb", 0, 2, 1},
-        {"a path that is not one", "POST", "svc/upload", 0, 0, 0},
-    };
-    sc_policy_t *policies[3] = {load_policy("mode: enforce\n" ROUTES), load_policy("mode: report_only\n" ROUTES),
-                                load_policy("mode: enforce\npath_unusual: normalize\n" ROUTES)};
-    for (size_t i = 0; i != sizeof(rows) / sizeof(rows[0]); ++i) {
-        int got = sc_pipeline_answers_before_body(policies[rows[i].policy], rows[i].method, strlen(rows[i].method), rows[i].path,
-                                                  strlen(rows[i].path), rows[i].has_credentials);
-        if (got != rows[i].expected) {
-            for (int p = 0; p != 3; ++p)
-                sc_policy_free(policies[p]);
-            fail_msg("%s: %s %s: got %d", rows[i].name, rows[i].method, rows[i].path, got);
-        }
-    }
-    for (int p = 0; p != 3; ++p)
-        sc_policy_free(policies[p]);
-}
-
-/* A path longer than any request line h2o accepts is not judged here (the pipeline will). */
-static void test_answered_before_body_long_path(void **state)
-{
-    (void)state;
-    static char path[H2O_MAX_REQLEN + 16];
-    memset(path, 'a', sizeof(path));
-    memcpy(path, "/svc/", 5);
-    sc_policy_t *p = load_policy("mode: enforce\n" ROUTES);
-    assert_int_equal(sc_pipeline_answers_before_body(p, "POST", 4, path, H2O_MAX_REQLEN, 0), 1);
-    assert_int_equal(sc_pipeline_answers_before_body(p, "POST", 4, path, sizeof(path), 0), 0);
-    sc_policy_free(p);
-}
 
 static void test_normalize_path(void **state)
 {
@@ -131,8 +79,6 @@ static void test_normalize_path(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_answered_before_body),
-        cmocka_unit_test(test_answered_before_body_long_path),
         cmocka_unit_test(test_normalize_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -108,7 +108,7 @@ static void test_process_figures(void **state)
         .ready = 1,
         .reloads_applied = 10,
         .reloads_failed = 11,
-        .connections = {.connections = 12, .buffered_bytes = 13, .uploads_refused = 14, .bodies_withheld = 15},
+        .connections = {.open = 12, .heads_refused = 13, .bodies_withheld = 15},
         .access_log_dropped = 16,
         .jwks = jwks,
         .num_jwks = 1,
@@ -128,8 +128,7 @@ static void test_process_figures(void **state)
     assert_line(page, "policy_sidecar_config_reloads_total{result=\"success\"} 10");
     assert_line(page, "policy_sidecar_config_reloads_total{result=\"failure\"} 11");
     assert_line(page, "policy_sidecar_connections 12");
-    assert_line(page, "policy_sidecar_buffered_request_bytes 13");
-    assert_line(page, "policy_sidecar_uploads_refused_total 14");
+    assert_line(page, "policy_sidecar_request_heads_refused_total 13");
     assert_line(page, "policy_sidecar_bodies_withheld_total 15");
     assert_line(page, "policy_sidecar_access_log_dropped_total 16");
     /* the issuer is a label value: its quotes are escaped */
