@@ -10,6 +10,10 @@
 #   P4  P3 + `rate_limit: {mode: local}`, set too high ever to refuse
 #   P5  P3 + `rate_limit: {mode: redis}`: the sidecar spends leases of the tenant's budget taken
 #       from the shared redis-server (one script call per lease, not per request)
+#   N1  nginx 1.22 (Debian package nginx) as a plain reverse proxy to that backend: one process
+#       (`master_process off`, so the process measured is the one serving), upstream keep-alive,
+#       access log off. The bar of the product: P3 must cost no more CPU per request than N1,
+#       P2 less (RATIOS P3/N1 and P2/N1, targets 1.00).
 #
 # Every sidecar runs with `threads: 1` and its default access log, written to a file
 # ($RUN/<peer>/access.log; files over 20 MB are emptied between runs, never during one). Every
@@ -37,7 +41,9 @@
 #   SIDECAR_YAML='access_log: off'             extra host-config lines for every sidecar peer
 #                                              (default: none, i.e. the sidecar's own defaults,
 #                                              with the access log in a file of the scratch dir)
-#   RATIOS="P2/P1:1.10 P3/P2:1.15 P4/P3 P5/P3"  CPU/request ratios to report (":max" = target)
+#   RATIOS="P2/P1:1.10 P3/P2:1.15 P4/P3 P5/P3 P2/N1:1.00 P3/N1:1.00"
+#                                              CPU/request ratios to report (":max" = target;
+#                                              a ratio whose peers were not both measured is skipped)
 #   REDIS_CHECK_REQS=10000                     requests of the Redis command count (P3, P4, P5)
 #   PORT_BASE=N                                ports N.. (default: the first free block found)
 #   SCRATCH=/tmp/sidecar-bench                 artefacts go to $SCRATCH/<stamp>/
@@ -80,7 +86,7 @@ MAX_TRY=${MAX_TRY:-3}          # attempts per run when foreign load disturbs it
 FOREIGN_MAX=${FOREIGN_MAX:-20} # %: CPU time on either CPU not accounted to our processes
 STEAL_MAX=${STEAL_MAX:-10}     # %: hypervisor steal on either CPU
 LOAD_BUDGET=${LOAD_BUDGET:-1200} # s: after this, no more waiting or retries (keep going, flag noise)
-RATIOS=${RATIOS:-P2/P1:1.10 P3/P2:1.15 P4/P3 P5/P3} # CPU/request ratios to report: num/den[:target]
+RATIOS=${RATIOS:-P2/P1:1.10 P3/P2:1.15 P4/P3 P5/P3 P2/N1:1.00 P3/N1:1.00} # CPU/request ratios to report: num/den[:target]
 REDIS_CHECK_REQS=${REDIS_CHECK_REQS:-10000} # requests of the Redis command count check (P3..P5)
 SIDECAR_YAML=${SIDECAR_YAML:-}
 
@@ -116,6 +122,7 @@ PEERS=(
     "P3|3|/langchain/invoke|policy-sidecar, full policy: \`auth: [jwt, api_key]\`, RS256 JWT + tenant record (both cached after the first request)"
     "P4|4|/langchain/invoke|P3 + \`rate_limit: {rate: 1000000, burst: 1000000, mode: local}\`"
     "P5|5|/langchain/invoke|P3 + \`rate_limit: {rate: 1000000, burst: 1000000, mode: redis}\` (leases: one script call per lease)"
+    "N1|6|/langchain/health|nginx 1.22 plain reverse proxy (1 worker, upstream keep-alive)"
 )
 # (/langchain/invoke has the length of /langchain/health: the request line is the same size too.)
 
@@ -143,7 +150,7 @@ JWT_A=$(mint_jwt "$TENANT") || die "cannot sign a JWT with $JWT_KEY"
 JWT_B=$(mint_jwt tenant-b) || die "cannot sign a JWT with $JWT_KEY"
 printf '%s\n' "$JWT_A" >"$RES/jwt.txt"
 # Sent by wrk and curl to every peer, so that request sizes are equal. Public routes (P2) and
-# plain proxies (P1) ignore both; P3..P5 need both.
+# plain proxies (P1, N1) ignore both; P3..P5 need both.
 COMMON_HEADERS="Authorization: Bearer $JWT_A"$'\n'"X-Tenant-ID: $TENANT"
 # Extra headers of one peer, "Name: value" lines; same name as a common header: replaces it.
 declare -A PEER_HEADERS=()
@@ -404,6 +411,55 @@ EOF
     wait_listen P1 "$port"
 }
 
+# nginx as a plain reverse proxy, configured as ../shared/bench/peers.sh runs it (its "nginx
+# plain reverse proxy"): one worker, access log off, client keep-alive as the backend's, an
+# upstream block with keep-alive connections (HTTP/1.1, Connection cleared). Here one process
+# (`master_process off`): the process that serves is the one started and measured. Paths as P1:
+# /langchain/health goes to the backend's /health (proxy_pass with a URI replaces the location
+# prefix), so the backend's 404 on /langchain/... proves the rewriting. Upstream keep-alive
+# timeout: that of P1 and the sidecars.
+start_N1() {
+    local d=$RUN/N1 port
+    port=$(port_of N1)
+    mkdir -p "$d/tmp"
+    cat >"$CONF/N1.nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+master_process off;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_timeout 65s;
+    keepalive_requests 100000000;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    upstream backend {
+        server 127.0.0.1:$BACKEND_PORT;
+        keepalive 128;
+        keepalive_requests 100000000;
+        keepalive_timeout $((UPSTREAM_KEEPALIVE_MS / 1000))s;
+    }
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        location /langchain/ {
+            proxy_pass http://backend/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    nginx -t -p "$d" -e "$d/error.log" -c "$CONF/N1.nginx.conf" >>"$RES/run.log" 2>&1 ||
+        die "N1: nginx rejects its configuration, see $RES/run.log"
+    start_server N1 nginx -p "$d" -e "$d/error.log" -c "$CONF/N1.nginx.conf"
+    wait_listen N1 "$port"
+}
+
 SIDECARS=()
 start_sidecar() { # $1 = peer id, $2 = policy YAML (text), $3 = extra host YAML lines (optional)
     local id=$1 port admin log_line=
@@ -531,6 +587,25 @@ check_P0() {
     expect "P0 unstripped path" 404 "$BACKEND_PORT" /langchain/health '' "${CURL_H[@]}"
 }
 check_P1() { check_peer_default P1; }
+# N1: the benchmark request passes (path stripped: see start_P0), and further requests reuse the
+# upstream connection the first one opened: the backend accepts no connection but our status
+# requests' own (the second status request counts itself).
+check_N1() {
+    local before after _
+    check_peer_default N1
+    curl_headers N1
+    before=$(backend_counts)
+    for _ in 1 2 3; do
+        expect "N1 benchmark request again" 200 "$(port_of N1)" "$(field "$(peer_line N1)" 3)" '{"status":"OK"}' "${CURL_H[@]}"
+    done
+    after=$(backend_counts)
+    if [[ $((${after% *} - ${before% *})) == 1 && $((${after#* } - ${before#* })) == 4 ]]; then
+        log "check PASS N1: upstream keep-alive (backend accepts/requests $before -> $after: 3 requests, no new connection)"
+    else
+        CHECK_FAIL=1
+        log "check FAIL N1: upstream connections not reused (backend accepts/requests $before -> $after; want +1/+4)"
+    fi
+}
 check_P2() {
     local port before after
     port=$(port_of P2)
@@ -672,7 +747,9 @@ per_req_pair() { # $1, $2 = "all scripts" counts before and after (or empty), $3
 }
 kv() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<" $2"; }
 redis_jiffies() { # the shared redis-server's CPU time, or nothing when it does not run
-    [[ -n ${PID[redis]:-} ]] && proc_jiffies "${PID[redis]}"
+    # (status 0 either way: q0=$(redis_jiffies) must not trip set -e when no redis-server runs)
+    [[ -n ${PID[redis]:-} ]] || return 0
+    proc_jiffies "${PID[redis]}"
 }
 # Commands the shared redis-server ran: all but PING and INFO (the commands scripts run included),
 # then the script calls (EVALSHA + EVAL); nothing when it does not run.
@@ -934,7 +1011,7 @@ done >"$RES/sidecar_metrics.txt"
               kept, dropped, mf, ms, noisy == "" ? "" : "; over the limits but kept (retries exhausted):" noisy }' "$TSV"
     printf '\nServers pinned to CPU %s, wrk pinned to CPU %s: `wrk -t1 -c%s -d%s --latency -s tests/bench/wrk.lua URL`; medians of %s interleaved rounds. ' \
         "$SRV_CPU" "$LG_CPU" "$CONNS" "$DURATION" "$ROUNDS"
-    printf 'Headers on every request: %s (the token: %s). Server CPU = utime+stime from /proc/PID/stat over the run ÷ requests completed (user: utime only; the rest is kernel time, mostly loopback TCP); redis CPU likewise for the shared redis-server (idle, i.e. noise, except under P5). Sidecars write their access log to a file (run/<peer>/access.log, emptied between runs past 20 MB); h2o has no access log.%s\n' \
+    printf 'Headers on every request: %s (the token: %s). Server CPU = utime+stime from /proc/PID/stat over the run ÷ requests completed (user: utime only; the rest is kernel time, mostly loopback TCP); redis CPU likewise for the shared redis-server (idle, i.e. noise, except under P5). Sidecars write their access log to a file (run/<peer>/access.log, emptied between runs past 20 MB); h2o has no access log; nginx (N1) has access_log off.%s\n' \
         "$(peer_headers P0 | sed "s/^Authorization: Bearer .*/Authorization: Bearer <RS256 JWT of ${#JWT_A} bytes for $TENANT>/" | sed 's/.*/`&`/' | paste -sd, | sed 's/,/, /g')" \
         "$RES/jwt.txt" "${SIDECAR_YAML:+ Sidecar host config adds: \`$SIDECAR_YAML\`.}"
     printf '\nCommand: `%s`\n' "$COMMAND"
