@@ -2,7 +2,8 @@
 """A backend for the integration tests: it echoes what it receives and can be told to hold a
 response open until the test releases it, so that the tests never depend on timing.
 
-    any request         200, JSON of method, path, headers and body
+    any request         200, JSON of method, path, headers and body (a chunked body decoded; a
+                        request whose body ends early is not answered nor logged)
     ?status=NNN         answer with that status
     ?hold=NAME          wait until /__release?name=NAME (at most 60 s), then answer
     ?sse=NAME           text/event-stream: one event now, the next after /__release?name=NAME
@@ -51,6 +52,36 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
+    def read_body(self):
+        """The request body, framed by Content-Length or `Transfer-Encoding: chunked` (decoded,
+        trailers read and dropped); None when the connection ends before the body does or the
+        chunked framing is broken."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            parts = []
+            while True:
+                line = self.rfile.readline(65537)
+                if not line.endswith(b"\r\n"):
+                    return None
+                try:
+                    size = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    return None
+                if size == 0:
+                    break
+                data = self.rfile.read(size)
+                if len(data) != size or self.rfile.read(2) != b"\r\n":
+                    return None
+                parts.append(data)
+            while True:  # trailer lines, up to the empty one
+                line = self.rfile.readline(65537)
+                if not line.endswith(b"\r\n"):
+                    return None
+                if line == b"\r\n":
+                    return b"".join(parts)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        return body if len(body) == length else None
+
     def control(self, url, query):
         if url.path == "/__log":
             with log_lock:
@@ -84,8 +115,10 @@ class Handler(BaseHTTPRequestHandler):
     def handle_any(self):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self.read_body()
+        if body is None:  # cut short: nothing to answer, nothing to log
+            self.close_connection = True
+            return
         if url.path.startswith("/__"):
             return self.control(url, query)
         record = {
