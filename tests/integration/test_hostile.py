@@ -79,17 +79,25 @@ class NormalizingPolicyTest(IdentityBase):
 
 
 class HeaderTest(IdentityBase):
-    def test_short_auth_names_and_obs_fold_lines_are_not_forwarded(self):
+    def test_short_auth_names_are_not_forwarded(self):
         port = self.sidecar.ports["langchain"]
         req = (b"GET /langchain/health HTTP/1.1\r\nHost: x\r\nX-Auth-A: 1\r\nX-Auth-: 2\r\nx-auth-i: 3\r\n"
-               b"X-Custom: visible\r\n folded-evil: 4\r\nConnection: close\r\n\r\n")
+               b"X-Custom: visible\r\nConnection: close\r\n\r\n")
         resp = raw_exchange(port, req)
         self.assertTrue(resp.startswith(b"HTTP/1.1 200"), resp[:200])
         rec = self.backend.log()[-1]
-        for name, value in rec["headers"]:
+        self.assertIn(["x-custom", "visible"], [[k.lower(), v] for k, v in rec["headers"]])
+        for name, _ in rec["headers"]:
             self.assertFalse(name.lower().startswith("x-auth"), rec)
-            self.assertNotIn("folded-evil", name + value, rec)
-            self.assertNotEqual(name.strip(), "", rec)
+
+    def test_an_obs_fold_line_is_refused(self):
+        port = self.sidecar.ports["langchain"]
+        req = (b"GET /langchain/health HTTP/1.1\r\nHost: x\r\nX-Custom: visible\r\n folded-evil: 4\r\n"
+               b"Connection: close\r\n\r\n")
+        resp = raw_exchange(port, req)
+        self.assertTrue(resp.startswith(b"HTTP/1.1 400"), resp[:200])
+        self.assertIn(b'"error":"bad_request"', resp)
+        self.assertEqual(self.backend.log(), [])
 
     def test_api_key_request_does_not_forward_an_unverified_authorization(self):
         put_key(self.redis, "acme", "psk_test_acme_h", "k_acmeh", scopes="read")

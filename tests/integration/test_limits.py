@@ -1,7 +1,8 @@
-"""Pre-authentication bounds of issue 10 over real sockets: the request body cap across all
-connections (max_buffered_body_bytes), the answer sent before the body when no credentials can
-make the request acceptable, and the connection cap (max_connections) and out-of-descriptors
-pause that must not spin."""
+"""Pre-authentication bounds of issue 10 over real sockets: the answer sent before the body when
+no credentials can make the request acceptable, request bodies on kept-alive and pipelined
+connections, and the connection cap (max_connections) and out-of-descriptors pause that must
+not spin. Bodies are streamed to the backend, never buffered whole: max_buffered_body_bytes is
+gone (a config that still sets it is accepted, with a warning)."""
 import os
 import socket
 import time
@@ -38,7 +39,7 @@ class BodyLimitsTest(IntegrationTest):
         self.backend = self.start_backend()
         self.sidecar = self.start_sidecar(
             {"langchain": {"upstream_port": self.backend.port, "policy": POLICY, "max_body_bytes": 1000000}},
-            extra_host_yaml=CREDENTIAL_HOST + "max_buffered_body_bytes: 1048576\n", threads=2, wait_alive=True)
+            extra_host_yaml=CREDENTIAL_HOST, threads=2, wait_alive=True)
         self.port = self.sidecar.ports["langchain"]
 
     def connect(self):
@@ -67,34 +68,7 @@ class BodyLimitsTest(IntegrationTest):
         self.assertEqual(status, 200, body)
         self.assertEqual(self.backend.log()[-1]["body"], "hello")
 
-    def test_buffered_bytes_over_the_cap_are_refused_with_503(self):
-        a = self.connect()
-        a.sendall(b"POST /langchain/upload/a HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n\r\n" + b"a" * 700000)
-        wait_until(lambda: (self.sidecar.metric("policy_sidecar_buffered_request_bytes") or 0) >= 700000,
-                   what="the first upload to be buffered")
-        b = self.connect()
-        b.sendall(b"POST /langchain/upload/b HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n\r\n" + b"b" * 400000)
-        status, headers, body = read_response(b)
-        self.assertEqual(status, 503, body)
-        self.assertIn(b"uploads_busy", body)
-        self.assertEqual(headers.get("retry-after"), "1", headers)
-        self.assertEqual(headers.get("connection"), "close", headers)
-        self.assertEqual(len(headers.get("x-request-id", "")), 32, headers)
-        b.close()
-        # the first upload, under the cap, completes
-        a.sendall(b"a" * 200000)
-        status, _, body = read_response(a)
-        self.assertEqual(status, 200, body)
-        self.assertEqual(len(self.backend.log()[-1]["body"]), 900000)
-        a.close()
-        self.assertEqual(self.sidecar.metric("policy_sidecar_uploads_refused_total"), 1)
-        wait_until(lambda: self.sidecar.metric("policy_sidecar_buffered_request_bytes") < 100000, what="buffers released")
-        # and once the bytes are released, an upload of the same size goes through
-        c = self.connect()
-        c.sendall(b"POST /langchain/upload/c HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n\r\n" + b"c" * 900000)
-        self.assertEqual(read_response(c)[0], 200)
-
-    def test_keepalive_and_pipelined_requests_are_counted_and_released(self):
+    def test_keepalive_and_pipelined_requests_with_bodies(self):
         s = self.connect()
         upload = b"POST /langchain/upload/%d HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n"
         for i in range(3):  # one after the other on one connection
@@ -112,20 +86,18 @@ class BodyLimitsTest(IntegrationTest):
         self.assertEqual(headers.get("connection"), "close", headers)
         self.assertEqual([len(r["body"]) for r in self.backend.log()], [300000] * 6)
         s.close()
-        wait_until(lambda: self.sidecar.metric("policy_sidecar_buffered_request_bytes") == 0, what="every byte released")
         wait_until(lambda: self.sidecar.metric("policy_sidecar_connections") == 0, what="the connection counted out")
 
-    def test_a_cap_below_max_body_bytes_is_a_configuration_error(self):
-        config = os.path.join(self.tmp, "bad.yaml")
+    def test_max_buffered_body_bytes_is_ignored_with_a_warning(self):
+        config = os.path.join(self.tmp, "old.yaml")
         with open(self.sidecar.config_path) as f:
-            text = f.read().replace("max_buffered_body_bytes: 1048576", "max_buffered_body_bytes: 1000")
+            text = f.read()
         with open(config, "w") as f:
-            f.write(text)
+            f.write("max_buffered_body_bytes: 1000\n" + text)  # below max_body_bytes: once an error
         import subprocess
         from harness import SIDECAR
         p = subprocess.run([SIDECAR, "-c", config, "--check"], capture_output=True, text=True, timeout=30)
-        self.assertEqual(p.returncode, 2, p)
-        self.assertIn("bad.yaml:", p.stderr)
+        self.assertEqual(p.returncode, 0, p)
         self.assertIn("max_buffered_body_bytes", p.stderr)
 
 
