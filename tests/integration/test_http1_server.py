@@ -404,7 +404,7 @@ class StreamingTest(ServerTest):
         self.assertEqual([v.lower() for v in up.header("Transfer-Encoding")], ["chunked"], up)
         self.assertEqual(up.header("Content-Length"), [], up)
         big = os.urandom(70000)
-        c.send(chunk(b" world") + chunk(big) + b"0\r\nX-Trailer: t\r\n\r\n")
+        c.send(chunk(b" world") + chunk(big) + b"0\r\n\r\n")
         status, _, body = c.response()
         self.assertEqual(status, 200, body)
         self.assertTrue(up.complete, up)
@@ -412,8 +412,54 @@ class StreamingTest(ServerTest):
         # and the connection goes on
         c.send(b"POST /up/after HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok")
         status, _, body = c.response()
-        self.assertEqual((status, json.loads(body)["bytes"]), (200, 2))
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["bytes"], 2, body)
         self.assertEqual([bytes(u.data) for u in self.backend.seen()][-1], b"ok")
+
+
+class TrailerTest(ServerTest):
+    """A chunked body ends with its trailer section (field lines up to an empty line): what
+    follows it on the connection is the next request, and nothing in it ever is one."""
+
+    def setUp(self):
+        super().setUp()
+        self.backend = self.start_stream_backend()
+        self.start(self.backend.port)
+
+    def test_a_trailer_ends_the_body_and_the_connection_goes_on(self):
+        c = self.client(timeout=CEILING_S)
+        c.send(b"POST /first HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(b"hello")
+               + b"0\r\nX-Trailer: t\r\nX-Checksum: 1\r\n\r\n")
+        status, _, body = c.response()
+        self.assertEqual((status, json.loads(body)["bytes"]), (200, 5), body)
+        c.send(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, body = c.response()
+        self.assertEqual(status, 200, body)
+        self.assertEqual([(u.method, u.path, u.complete) for u in self.backend.seen()],
+                         [("POST", "/first", True), ("GET", "/next", True)])
+        self.assertEqual(bytes(self.backend.seen()[0].data), b"hello")
+
+    def test_a_trailer_section_is_never_read_as_a_request(self):
+        # "a:b /smuggled HTTP/1.1" is a valid trailer field (a gateway passes it on as one request)
+        # and a valid request line to a lenient parser; the second line is not a field line at all
+        for trailer in (b"a:b /smuggled HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"):
+            with self.subTest(trailer=trailer):
+                before = len(self.backend.seen())
+                c = Client(self.port, timeout=CEILING_S)
+                try:
+                    c.send(b"POST /first HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(b"hello")
+                           + b"0\r\n" + trailer + b"GET /sentinel HTTP/1.1\r\nHost: x\r\n\r\n")
+                    # requests are served in order: once the sentinel is in (or the connection
+                    # ended), anything read out of the trailer would have reached the backend
+                    while not any(u.path == "/sentinel" for u in self.backend.seen()[before:]):
+                        try:
+                            c.response()
+                        except (AssertionError, ConnectionResetError):
+                            break  # closed
+                finally:
+                    c.close()
+                paths = [(u.method, u.path) for u in self.backend.seen()[before:]]
+                self.assertNotIn("/smuggled", [p for _, p in paths], paths)
 
 
 # ------------------------------------------------------------------------------- (b) smuggling
