@@ -211,6 +211,7 @@ static void fill_request(conn_t *c, const sc_http1_request_t *parsed, size_t hea
     c->body.kind = parsed->body;
     c->body.left = parsed->content_length;
     c->body.expect_continue = parsed->expect_continue;
+    c->body.decoder.consume_trailer = 1; /* the trailer section is the body's end, never a request */
 }
 
 static void handle_head(conn_t *c)
