@@ -572,6 +572,42 @@ class ExpectContinueTest(ServerTest):
         self.assertEqual(self.backend.log(), [])
 
 
+# ------------------------------------------------------------------------------- slow clients
+
+# libh2o's default HTTP/1 request timeout, which the server applies to a head and to each wait
+# for more of a body.
+REQUEST_TIMEOUT_S = 10
+
+
+class SlowClientTest(ServerTest):
+    """A head that never completes is closed; a body that stops arriving is answered 408 and the
+    backend's connection closed before it saw a complete request. Both run at once: the test
+    costs one request timeout."""
+
+    def setUp(self):
+        super().setUp()
+        self.backend = self.start_stream_backend()
+        self.start(self.backend.port)
+
+    def test_stalled_head_is_closed_and_stalled_body_is_408(self):
+        head = self.client(timeout=REQUEST_TIMEOUT_S + 20)
+        head.send(b"POST /up/slow HTTP/1.1\r\nHost: x\r\nContent-Le")
+        body = self.client(timeout=REQUEST_TIMEOUT_S + 20)
+        body.send(b"POST /up/stall HTTP/1.1\r\nHost: x\r\nContent-Length: 10000\r\n\r\n" + b"s" * 4000)
+        up = wait_until(lambda: next((u for u in self.backend.seen() if u.received >= 4000), None), ceiling_s=CEILING_S,
+                        what="the first part of the stalled body at the backend")
+        started = time.monotonic()
+        status, headers, answer = body.response()
+        self.assertGreaterEqual(time.monotonic() - started, REQUEST_TIMEOUT_S / 2, "408 long before the timeout")
+        self.assert_json_error(status, headers, answer, 408, "request_timeout")
+        self.assertTrue(body.closed(), "the connection stays open after the 408")
+        wait_until(lambda: up.ended, ceiling_s=CEILING_S, what="the backend's connection to close")
+        self.assertFalse(up.complete, up)
+        self.assertEqual(up.received, 4000)
+        self.assertTrue(head.closed(timeout=REQUEST_TIMEOUT_S + 20), "an incomplete head is kept open")
+        self.assertEqual(len(self.backend.seen()), 1)
+
+
 # ------------------------------------------------------------------------------- (d) max_body_bytes
 
 LIMIT = 100000
