@@ -254,6 +254,9 @@ static int request_expectation(sc_http1_request_t *out, int *status, const char 
 int sc_http1_parse_request(const char *buf, size_t len, sc_http1_request_t *out, int *status, const char **err)
 {
     out->num_headers = SC_HTTP1_PARSE_MAX_REQUEST_HEADERS;
+    out->body = SC_HTTP1_BODY_NONE; /* what a refused head leaves */
+    out->content_length = 0;
+    out->keep_alive = out->expect_continue = 0;
     int ret = phr_parse_request(buf, len, &out->method, &out->method_len, &out->path, &out->path_len, &out->minor_version,
                                 out->headers, &out->num_headers, 0);
     if (ret == -2)

@@ -45,6 +45,7 @@ typedef struct conn {
     body_t body;
     h2o_ostream_t ostr;
     deferred_send_t deferred;
+    size_t head_scanned; /* bytes of the input known not to hold the end of a head */
     unsigned reading : 1, sent_head : 1, writing_continue : 1, peer_closed : 1;
     h2o_req_t req; /* last: large, and initialised by h2o */
 } conn_t;
@@ -118,6 +119,7 @@ static void init_request(conn_t *c, int reinit)
     c->ostr.do_send = on_send;
     memset(&c->body, 0, sizeof(c->body));
     c->sent_head = 0;
+    c->head_scanned = 0;
 }
 
 /* ------------------------------------------------------------------ the request head */
@@ -170,6 +172,8 @@ static void add_headers(h2o_req_t *req, const sc_http1_request_t *parsed, const 
     h2o_vector_reserve(&req->pool, &req->headers, parsed->num_headers);
     for (size_t i = 0; i != parsed->num_headers; ++i) {
         const struct phr_header *h = &parsed->headers[i];
+        if (h->name == NULL)
+            continue;
         size_t at = (size_t)(h->name - base);
         const char *name = lower + at;
         const h2o_token_t *token = h2o_lookup_token(name, h->name_len);
@@ -201,7 +205,8 @@ static void fill_request(conn_t *c, const sc_http1_request_t *parsed, size_t hea
     memcpy(orig, base, head_len);
     memcpy(lower, base, head_len);
     for (size_t i = 0; i != parsed->num_headers; ++i)
-        h2o_strtolower(lower + (parsed->headers[i].name - base), parsed->headers[i].name_len);
+        if (parsed->headers[i].name != NULL) /* NULL: a folded line, in a head refused for it */
+            h2o_strtolower(lower + (parsed->headers[i].name - base), parsed->headers[i].name_len);
     req->input.method = h2o_iovec_init(orig + (parsed->method - base), parsed->method_len);
     req->input.path = h2o_iovec_init(orig + (parsed->path - base), parsed->path_len);
     req->input.scheme = c->sock->ssl != NULL ? &H2O_URL_SCHEME_HTTPS : &H2O_URL_SCHEME_HTTP;
@@ -214,6 +219,19 @@ static void fill_request(conn_t *c, const sc_http1_request_t *parsed, size_t hea
     c->body.decoder.consume_trailer = 1; /* the trailer section is the body's end, never a request */
 }
 
+/* Whether the input holds an empty line (CRLF CRLF, or with bare LFs, which the parser then
+ * refuses): only then is the head parsed, so a head sent byte by byte costs linear time. */
+static int head_may_be_complete(conn_t *c, size_t len)
+{
+    const char *p = c->sock->input->bytes;
+    size_t i = c->head_scanned > 3 ? c->head_scanned - 3 : 0;
+    for (; i < len; ++i)
+        if (p[i] == '\n' && ((i + 1 < len && p[i + 1] == '\n') || (i + 2 < len && p[i + 1] == '\r' && p[i + 2] == '\n')))
+            return 1;
+    c->head_scanned = len;
+    return 0;
+}
+
 static void handle_head(conn_t *c)
 {
     h2o_buffer_t *in = c->sock->input;
@@ -223,7 +241,7 @@ static void handle_head(conn_t *c)
     const char *why = NULL;
     if (c->req.timestamps.request_begin_at.tv_sec == 0)
         c->req.timestamps.request_begin_at = *h2o_get_timestamp(c->super.ctx, NULL, NULL);
-    int ret = sc_http1_parse_request(in->bytes, len, &parsed, &status, &why);
+    int ret = head_may_be_complete(c, len) ? sc_http1_parse_request(in->bytes, len, &parsed, &status, &why) : -2;
     if (ret == -2) {
         if (len == SC_HTTP1_SERVER_MAX_HEAD)
             refuse(c, 400, "request head too large");
@@ -500,7 +518,8 @@ static void on_send_next(h2o_socket_t *sock, const char *err)
 static void defer_send(conn_t *c, h2o_iovec_t *bufs, size_t cnt, h2o_send_state_t state)
 {
     c->deferred.bufs = h2o_mem_alloc_pool(&c->req.pool, sizeof(*bufs) * (cnt + 1));
-    memcpy(c->deferred.bufs, bufs, sizeof(*bufs) * cnt);
+    if (cnt != 0)
+        memcpy(c->deferred.bufs, bufs, sizeof(*bufs) * cnt);
     c->deferred.cnt = cnt;
     c->deferred.state = state;
     c->deferred.pending = 1;
@@ -529,7 +548,8 @@ static void on_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size
         out[n++] = flatten_head(c);
         c->sent_head = 1;
     }
-    memcpy(out + n, bufs, sizeof(*out) * cnt);
+    if (cnt != 0)
+        memcpy(out + n, bufs, sizeof(*out) * cnt);
     n += cnt;
     /* an empty write too: its callback comes from the loop, never from inside h2o_send */
     h2o_socket_write(c->sock, out, n, h2o_send_state_is_in_progress(state) ? on_send_next : on_send_complete);

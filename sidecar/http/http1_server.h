@@ -28,8 +28,9 @@
 
 #include "http1_parse.h"
 
-/* Request heads longer than this are refused with 400 (libh2o's own limit). */
-#define SC_HTTP1_SERVER_MAX_HEAD H2O_MAX_REQLEN
+/* Request heads longer than this are refused with 400 (API Gateway sends at most 10 KiB of
+ * headers; libh2o's own limit was 408 KiB). */
+#define SC_HTTP1_SERVER_MAX_HEAD (64 * 1024)
 /* Bytes read ahead from a client: its socket's receive buffer, and what is read before a
  * handler asks for the body. */
 #define SC_HTTP1_SERVER_WINDOW (128 * 1024)

@@ -528,6 +528,23 @@ class SmugglingTest(ServerTest):
         self.assertEqual([(r["path"], r["body"]) for r in self.backend.log()], [("/s", "hello")])
 
 
+    def test_a_head_over_64_kib_is_400_and_one_sent_in_small_pieces_is_served(self):
+        c = self.client(timeout=CEILING_S)
+        c.send(b"GET /big HTTP/1.1\r\nHost: x\r\nX-Filler: " + b"f" * (64 * 1024) + b"\r\n\r\n")
+        status, headers, body = c.response()
+        self.assert_json_error(status, headers, body, 400, "bad_request")
+        self.assertEqual(self.backend.log(), [])
+        # a 6 KB head in 97-byte writes: the reads before the last find no empty line and parse nothing
+        c = self.client(timeout=CEILING_S)
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        head = b"GET /slowly HTTP/1.1\r\nHost: x\r\nX-Filler: " + b"f" * 6000 + b"\r\n\r\n"
+        for i in range(0, len(head), 97):
+            c.send(head[i:i + 97])
+        status, _, body = c.response()
+        self.assertEqual(status, 200, body)
+        self.assertEqual([r["path"] for r in self.backend.log()], ["/slowly"])
+
+
 # ------------------------------------------------------------------------------- (c) Expect
 
 class ExpectContinueTest(ServerTest):
