@@ -59,7 +59,7 @@ typedef struct sc_config {
     char *access_log;         /* "-" for standard output, a path, or NULL for none */
     int metrics_per_tenant;   /* policy_sidecar_tenant_requests_total */
     size_t metrics_max_tenants;
-    uint64_t max_connections;         /* accepted connections at once, all services and workers */
+    uint64_t max_connections; /* accepted connections at once, all services and workers */
     sc_auth_failure_limit_t auth_failures;
     sc_issuers_default_t tenant_issuers_default; /* JWT issuers of a tenant record without "issuers" */
     sc_trusted_proxies_t trusted_proxies;        /* whose X-Forwarded-* are believed; reloadable (per request) */
