@@ -416,14 +416,15 @@ static void on_write_done(h2o_socket_t *sock, const char *err)
     }
     x->head_written = 1;
     restart_timer(x); /* progress */
-    if (!x->writing_part)
-        return;
-    x->writing_part = x->part_ready = 0;
-    x->body_sent = x->part_end;
-    if (x->part.len != 0) {
-        x->body_consumed = 1;
-        sc_http1_server_body_consumed(x->req); /* may pass the next part at once */
+    if (x->writing_part) {
+        x->writing_part = x->part_ready = 0;
+        x->body_sent = x->part_end;
+        if (x->part.len != 0) {
+            x->body_consumed = 1;
+            sc_http1_server_body_consumed(x->req); /* may pass the next part, and write it, at once */
+        }
     }
+    write_request(x); /* a part that arrived while the head alone was being written */
 }
 
 /* Writes what can go now: the head (the first time) and the part of the body received. */
