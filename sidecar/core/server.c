@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "denials.h"
+#include "fd_budget.h"
 #include "http1_server.h"
 #include "jwks_fetch.h"
 #include "jwks_refresher.h"
@@ -105,6 +106,8 @@ static void register_denial_reason(const char *reason)
 static int setup(sc_server_t *server, sc_server_admin_register_cb register_admin)
 {
     const sc_config_t *config = server->config;
+    if (sc_fd_budget_check(config) != 0)
+        return -1;
     if ((server->services = calloc(config->num_services, sizeof(*server->services))) == NULL ||
         (server->workers = calloc(config->threads, sizeof(*server->workers))) == NULL)
         return -1;

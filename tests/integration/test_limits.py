@@ -161,6 +161,41 @@ class ConnectionLimitsTest(IntegrationTest):
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
             self.assertEqual(self.health_on(s), 200)
 
+    def start_limited(self, nofile, threads):
+        """A sidecar started under `prlimit --nofile=SOFT[:HARD]`; its output goes to fd.log."""
+        import subprocess
+        from harness import SIDECAR, free_port, write
+        write(os.path.join(self.tmp, "p.yaml"), POLICY)
+        cfg = os.path.join(self.tmp, "fd.yaml")
+        write(cfg, "threads: %d\nadmin_listen: 127.0.0.1:%d\nservices:\n  - name: a\n    listen: 127.0.0.1:%d\n"
+                   "    upstream: http://127.0.0.1:2\n    policy: p.yaml\n%s" % (threads, free_port(), free_port(), CREDENTIAL_HOST))
+        self.fd_log = os.path.join(self.tmp, "fd.log")
+        with open(self.fd_log, "w") as log:
+            p = subprocess.Popen(["prlimit", "--nofile=" + nofile, SIDECAR, "-c", cfg], stdout=log, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: (p.poll() is None and p.kill(), p.wait()))
+        return p
+
+    def fd_output(self):
+        with open(self.fd_log) as f:
+            return f.read()
+
+    def test_too_few_descriptors_refuse_the_start_with_the_numbers(self):
+        # libh2o used to abort (SIGABRT, exit 134) making a worker's queue with so few
+        p = self.start_limited("20", threads=2)
+        self.assertEqual(p.wait(timeout=30), 1, self.fd_output())
+        self.assertIn("RLIMIT_NOFILE is 20", self.fd_output())
+        self.assertIn("LimitNOFILE", self.fd_output())
+
+    def test_a_low_soft_limit_is_raised_towards_the_hard_one(self):
+        p = self.start_limited("20:4096", threads=2)
+        wait_until(lambda: p.poll() is not None or "listening on" in self.fd_output(), what="the start")
+        self.assertIsNone(p.poll(), self.fd_output())
+        with open("/proc/%d/limits" % p.pid) as f:
+            line = next(l for l in f.read().splitlines() if l.startswith("Max open files"))
+        self.assertEqual(line.split()[3:5], ["4096", "4096"], line)
+        p.terminate()
+        self.assertEqual(p.wait(timeout=30), 0, self.fd_output())
+        self.assertIn("fewer than max_connections", self.fd_output())  # 4096 < 2 x 4096: said at start
 
 if __name__ == "__main__":
     unittest.main()
