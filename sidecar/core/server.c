@@ -65,7 +65,7 @@ static int setup_service(sc_server_t *server, size_t index)
     sc_pipeline_register(path, index);
     sc_request_log_register(path, index); /* requests that reached the pipeline */
     sc_response_filter_register_fallback(&host->fallback_path);
-    sc_request_log_register(&host->fallback_path, index); /* requests h2o refused before routing (413...) */
+    sc_request_log_register(&host->fallback_path, index); /* requests refused before routing (400, 413, 417) */
     return 0;
 }
 

@@ -4,8 +4,8 @@
  *     {"error":"<code>","message":"<human text>","request_id":"<id>"[,"reason":"<machine code>"]}
  *
  * with Content-Type application/json and Cache-Control no-store. Every error the sidecar
- * produces (upstream.c's 502 and 504 included), and every error h2o produces on its behalf (413),
- * goes through here.
+ * produces (upstream.c's 502 and 504 included), and every error the HTTP/1 server produces before any handler (400, 413, 417:
+ * http1_server.h), goes through here.
  */
 #ifndef SC_HTTP_ERROR_H
 #define SC_HTTP_ERROR_H

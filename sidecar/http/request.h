@@ -80,7 +80,7 @@ sc_request_t *sc_request_attach(h2o_req_t *req, const sc_request_env_t *env, siz
 h2o_iovec_t sc_request_peer(sc_request_t *r);
 
 /**
- * The same, for a request that has no sc_request_t (refused by h2o before routing).
+ * The same, for a request that has no sc_request_t (refused before routing: http1_server.h).
  */
 h2o_iovec_t sc_request_peer_of(h2o_req_t *req);
 
