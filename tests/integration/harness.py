@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import unittest
 import weakref
@@ -202,6 +203,52 @@ class Backend:
 
     def stop(self):
         self.process.stop()
+
+
+class ThreadedServer:
+    """A listening socket on a free loopback port in this process: each connection it accepts is
+    served by a thread of its own (`self._serve(conn)`, defined by the subclass, which sets its
+    own fields before calling this constructor: serving may start at once). stop() closes the
+    listener and shuts every connection down."""
+
+    def __init__(self, backlog=64, nodelay=False):
+        self.lock = threading.Lock()
+        self.conns = []
+        self.nodelay = nodelay
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.port = free_port()
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(backlog)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.nodelay:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self.lock:
+                self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def stop(self):
+        self.sock.close()
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def parse_request_head(raw):
+    """(method, path, [(name, value)...]) of a request head without its final CRLF CRLF."""
+    lines = raw.decode("latin-1").split("\r\n")
+    method, path, _ = lines[0].split(" ", 2)
+    return method, path, [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:]]
 
 
 def write(path, text):

@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from harness import IntegrationTest, free_port, wait_until
+from harness import IntegrationTest, ThreadedServer, parse_request_head, wait_until
 from test_upstream import ASAN_NO_QUARANTINE, RSS_LIMIT_KB, rss_kb, under_asan
 
 POLICY = """
@@ -229,7 +229,7 @@ class _Reader:
             yield piece
 
 
-class StreamBackend:
+class StreamBackend(ThreadedServer):
     """A backend in a thread of the test: reads each request body as it arrives (Content-Length,
     or chunked, decoded strictly), at most `rate` bytes a second when given, and answers 200 with
     JSON {"bytes": N, "sha256": HEX} only once the body has ended; the connection then carries
@@ -238,24 +238,7 @@ class StreamBackend:
     def __init__(self, rate=None, keep=True):
         self.rate, self.keep = rate, keep
         self.uploads = []
-        self.lock = threading.Lock()
-        self.conns = []
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.port = free_port()
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(64)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        super().__init__()
 
     def _serve(self, conn):
         reader = _Reader(conn, TokenBucket(self.rate) if self.rate else None)
@@ -267,10 +250,7 @@ class StreamBackend:
                     return
                 if raw is None:
                     return
-                lines = raw.decode("latin-1").split("\r\n")
-                method, path, _ = lines[0].split(" ", 2)
-                headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:]]
-                up = Upload(method, path, headers, self.keep)
+                up = Upload(*parse_request_head(raw), self.keep)
                 with self.lock:
                     self.uploads.append(up)
                 try:
@@ -312,15 +292,6 @@ class StreamBackend:
 
     def received(self):
         return sum(u.received for u in self.seen())
-
-    def stop(self):
-        self.sock.close()
-        with self.lock:
-            for c in self.conns:
-                try:
-                    c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 # ------------------------------------------------------------------------------- shared set-up

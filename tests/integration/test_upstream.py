@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 
-from harness import IntegrationTest, free_port, read_response, wait_until
+from harness import IntegrationTest, ThreadedServer, parse_request_head, read_response, wait_until
 
 POLICY = """
 mode: enforce
@@ -49,7 +49,7 @@ class Request:
         return [v for k, v in self.headers if k.lower() == name.lower()]
 
 
-class RawBackend:
+class RawBackend(ThreadedServer):
     """Accepts connections, reads each request (head and Content-Length body) and hands it to
     `handler(conn, request, nth)`, which writes whatever it likes and returns True to keep the
     connection for another request. `nth` counts requests across all connections, and
@@ -58,26 +58,8 @@ class RawBackend:
     def __init__(self, handler):
         self.handler = handler
         self.requests = []
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.port = free_port()
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(2048)
         self.closing = False
-        self.conns = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self.lock:
-                self.conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        super().__init__(backlog=2048, nodelay=True)
 
     def _read_request(self, conn, data):
         while b"\r\n\r\n" not in data:
@@ -86,9 +68,7 @@ class RawBackend:
                 return None, b""
             data += chunk
         head, rest = data.split(b"\r\n\r\n", 1)
-        lines = head.decode("latin-1").split("\r\n")
-        method, path, _ = lines[0].split(" ", 2)
-        headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:]]
+        method, path, headers = parse_request_head(head)
         length = int(dict((k.lower(), v) for k, v in headers).get("content-length", "0"))
         while len(rest) < length:
             chunk = conn.recv(65536)
@@ -122,13 +102,7 @@ class RawBackend:
 
     def stop(self):
         self.closing = True
-        self.sock.close()
-        with self.lock:
-            for c in self.conns:
-                try:
-                    c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+        super().stop()
 
 
 def answer(conn, status, body=b"", headers=()):
