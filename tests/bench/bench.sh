@@ -347,6 +347,21 @@ need() { # $1 = shared helper, started once for all peers that need it
     esac
 }
 
+# The lines every nginx of the benchmark has in its http block (no access log, keep-alive for as
+# long as a run lasts, temporary files under its own run directory $1).
+nginx_http_common() {
+    cat <<EOF
+    access_log off;
+    keepalive_timeout 65s;
+    keepalive_requests 100000000;
+    client_body_temp_path $1/tmp/body;
+    proxy_temp_path $1/tmp/proxy;
+    fastcgi_temp_path $1/tmp/fastcgi;
+    uwsgi_temp_path $1/tmp/uwsgi;
+    scgi_temp_path $1/tmp/scgi;
+EOF
+}
+
 # nginx backend: answers every path with 200 except /langchain/..., which a proxy must have
 # stripped: a 200 through a proxy proves its path rewriting, not just its connectivity.
 start_P0() {
@@ -360,14 +375,7 @@ pid $d/nginx.pid;
 error_log $d/error.log warn;
 events { worker_connections 4096; }
 http {
-    access_log off;
-    keepalive_timeout 65s;
-    keepalive_requests 100000000;
-    client_body_temp_path $d/tmp/body;
-    proxy_temp_path $d/tmp/proxy;
-    fastcgi_temp_path $d/tmp/fastcgi;
-    uwsgi_temp_path $d/tmp/uwsgi;
-    scgi_temp_path $d/tmp/scgi;
+$(nginx_http_common "$d")
     server {
         listen 127.0.0.1:$BACKEND_PORT backlog=4096;
         location / {
@@ -430,14 +438,7 @@ pid $d/nginx.pid;
 error_log $d/error.log warn;
 events { worker_connections 4096; }
 http {
-    access_log off;
-    keepalive_timeout 65s;
-    keepalive_requests 100000000;
-    client_body_temp_path $d/tmp/body;
-    proxy_temp_path $d/tmp/proxy;
-    fastcgi_temp_path $d/tmp/fastcgi;
-    uwsgi_temp_path $d/tmp/uwsgi;
-    scgi_temp_path $d/tmp/scgi;
+$(nginx_http_common "$d")
     upstream backend {
         server 127.0.0.1:$BACKEND_PORT;
         keepalive 128;
