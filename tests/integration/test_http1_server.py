@@ -490,6 +490,7 @@ class SmugglingTest(ServerTest):
                 finally:
                     c.close()
                 self.assertEqual(self.backend.log(), [])
+        self.assertEqual(self.sidecar.metric("policy_sidecar_request_heads_refused_total"), len(SMUGGLING_TABLE))
         # a valid request on a new connection is served
         self.backend.reset()
         c = self.client()
@@ -596,7 +597,7 @@ class SlowClientTest(ServerTest):
         self.assertEqual(len(self.backend.seen()), 1)
 
 
-# ------------------------------------------------------------------------------- (d) max_body_bytes
+# ------------------------------------------------------------------------------- (d) max_body_bytes, broken and abandoned bodies
 
 LIMIT = 100000
 
@@ -644,6 +645,34 @@ class BodyLimitTest(ServerTest):
             wait_until(lambda: up.ended, ceiling_s=CEILING_S, what="the sidecar to abandon the backend's request")
             self.assertLessEqual(up.received, LIMIT, up)
             self.assertFalse(up.complete, up)
+
+
+    def test_broken_chunked_encoding_is_400_and_the_backend_never_sees_it_whole(self):
+        c = self.client(timeout=CEILING_S)
+        c.send(b"POST /broken HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(b"hello"))
+        up = wait_until(lambda: next(iter(self.backend.seen()), None), ceiling_s=CEILING_S, what="the first part")
+        c.send(b"zz\r\nnot a chunk size\r\n")
+        status, headers, body = c.response()
+        self.assert_json_error(status, headers, body, 400, "bad_request")
+        self.assertIn(b"body_malformed", body)
+        self.assertTrue(c.closed(), "the connection stays open after the 400")
+        wait_until(lambda: up.ended, ceiling_s=CEILING_S, what="the backend's connection to close")
+        self.assertFalse(up.complete, up)
+        self.assertEqual(bytes(up.data), b"hello")
+
+    def test_a_client_gone_mid_body_closes_the_backends_connection(self):
+        c = self.client(timeout=CEILING_S)
+        c.send(b"POST /gone HTTP/1.1\r\nHost: x\r\nContent-Length: 10000\r\n\r\n" + b"g" * 3000)
+        up = wait_until(lambda: next((u for u in self.backend.seen() if u.received >= 3000), None), ceiling_s=CEILING_S,
+                        what="the first part")
+        c.close()
+        wait_until(lambda: up.ended, ceiling_s=CEILING_S, what="the backend's connection to close")
+        self.assertFalse(up.complete, up)
+        self.assertEqual(up.received, 3000)
+        # and the sidecar goes on serving
+        c = self.client()
+        c.send(b"POST /after HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok")
+        self.assertEqual(c.response()[0], 200)
 
 
 # ------------------------------------------------------------------------------- (e) big uploads
