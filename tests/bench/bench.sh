@@ -41,6 +41,9 @@
 #   SIDECAR_YAML='access_log: off'             extra host-config lines for every sidecar peer
 #                                              (default: none, i.e. the sidecar's own defaults,
 #                                              with the access log in a file of the scratch dir)
+#   SIDECAR_ENV='LD_LIBRARY_PATH=/x'           extra environment of every sidecar peer, e.g. to
+#                                              run it on another build of libh2o (README,
+#                                              Performance: "Why p99 is wider")
 #   RATIOS="P2/P1:1.10 P3/P2:1.15 P4/P3 P5/P3 P2/N1:1.00 P3/N1:1.00"
 #                                              CPU/request ratios to report (":max" = target;
 #                                              a ratio whose peers were not both measured is skipped)
@@ -89,6 +92,7 @@ LOAD_BUDGET=${LOAD_BUDGET:-1200} # s: after this, no more waiting or retries (ke
 RATIOS=${RATIOS:-P2/P1:1.10 P3/P2:1.15 P4/P3 P5/P3 P2/N1:1.00 P3/N1:1.00} # CPU/request ratios to report: num/den[:target]
 REDIS_CHECK_REQS=${REDIS_CHECK_REQS:-10000} # requests of the Redis command count check (P3..P5)
 SIDECAR_YAML=${SIDECAR_YAML:-}
+read -r -a SIDECAR_ENV_ARGS <<<"${SIDECAR_ENV:-}" # NAME=value words, for env(1)
 
 STAMP=$(date +%Y%m%d-%H%M%S)
 RES=$SCRATCH/$STAMP
@@ -109,6 +113,7 @@ COMMAND="cd $REPO && ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS WARMUP=$WARM
 [[ -n ${SIDECAR:-} ]] && COMMAND+=" SIDECAR=$SIDECAR"
 [[ -n $PORT_BASE ]] && COMMAND+=" PORT_BASE=$PORT_BASE"
 [[ -n $SIDECAR_YAML ]] && COMMAND+=" SIDECAR_YAML='$SIDECAR_YAML'"
+[[ -n ${SIDECAR_ENV:-} ]] && COMMAND+=" SIDECAR_ENV='$SIDECAR_ENV'"
 COMMAND+=" $SCRIPT_REL"
 log "command: $COMMAND"
 log "artefacts: $RES"
@@ -485,8 +490,9 @@ services:
     timeout_s: 29
     upstream_keepalive_ms: $UPSTREAM_KEEPALIVE_MS
 EOF
-    "$SIDECAR" -c "$CONF/$id.sidecar.yaml" --check >>"$RES/run.log" 2>&1 || die "$id: sidecar rejects its configuration, see $RES/run.log"
-    start_server "$id" "$SIDECAR" -c "$CONF/$id.sidecar.yaml"
+    env "${SIDECAR_ENV_ARGS[@]}" "$SIDECAR" -c "$CONF/$id.sidecar.yaml" --check >>"$RES/run.log" 2>&1 ||
+        die "$id: sidecar rejects its configuration, see $RES/run.log"
+    start_server "$id" env "${SIDECAR_ENV_ARGS[@]}" "$SIDECAR" -c "$CONF/$id.sidecar.yaml"
     SIDECARS+=("$id")
     wait_listen "$id" "$port"
     local _
@@ -712,6 +718,12 @@ proc_jiffies() { # $1 = pid, $2 = "user" for utime only: utime + stime of the pr
     done
     echo "$t"
 }
+ctx_switches() { # $1 = pid: voluntary + involuntary context switches of all its threads so far
+    cat "/proc/$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches:/ {n += $2} END {print n + 0}'
+}
+per_req() { # $1 = count, $2 = requests
+    awk -v c="$1" -v n="$2" 'BEGIN {printf "%.3f", c / n}'
+}
 all_server_jiffies() { # every server we started (all pinned to SRV_CPU)
     local t=0 n
     for n in "${!PID[@]}"; do t=$((t + $(proc_jiffies "${PID[$n]}"))); done
@@ -855,7 +867,7 @@ log "warm-up: $WARMUP per peer"
 for m in "${MEASURED[@]}"; do run_wrk "${m%%|*}" "$WARMUP" "$RES/warmup_${m%%|*}.txt" >/dev/null; done
 
 TSV=$RES/runs.tsv
-printf 'round\tpeer\ttry\tkept\trequests\trps\tp50_us\tp99_us\tmax_us\treq_bytes\terr_status\terr_sock\tserver_cpu_us_req\tbackend_cpu_us_req\twrk_cpu_us_req\tbackend_reqs\tbackend_new_conns\tbusy_srv%%\tbusy_lg%%\tforeign_srv%%\tforeign_lg%%\tsteal%%\tserver_user_us_req\tredis_cpu_us_req\tredis_cmds_req\tredis_scripts_req\n' >"$TSV"
+printf 'round\tpeer\ttry\tkept\trequests\trps\tp50_us\tp99_us\tmax_us\treq_bytes\terr_status\terr_sock\tserver_cpu_us_req\tbackend_cpu_us_req\twrk_cpu_us_req\tbackend_reqs\tbackend_new_conns\tbusy_srv%%\tbusy_lg%%\tforeign_srv%%\tforeign_lg%%\tsteal%%\tserver_user_us_req\tredis_cpu_us_req\tredis_cmds_req\tredis_scripts_req\tp1_us\tp10_us\tserver_switches_req\tbackend_switches_req\n' >"$TSV"
 load_end=$((SECONDS + LOAD_BUDGET))
 n=${#MEASURED[@]}
 for r in $(seq 1 "$ROUNDS"); do
@@ -880,9 +892,13 @@ for r in $(seq 1 "$ROUNDS"); do
             x0=$(proc_jiffies "${PID[$srv]}")
             u0=$(proc_jiffies "${PID[$srv]}" user)
             k0=$(proc_jiffies "${PID[backend]}")
+            w0=$(ctx_switches "${PID[$srv]}")
+            v0=$(ctx_switches "${PID[backend]}")
             q0=$(redis_jiffies)
             wj=$(run_wrk "$id" "$DURATION" "$raw")
             q1=$(redis_jiffies)
+            v1=$(ctx_switches "${PID[backend]}")
+            w1=$(ctx_switches "${PID[$srv]}")
             k1=$(proc_jiffies "${PID[backend]}")
             x1=$(proc_jiffies "${PID[$srv]}")
             u1=$(proc_jiffies "${PID[$srv]}" user)
@@ -908,14 +924,15 @@ for r in $(seq 1 "$ROUNDS"); do
                 if ((try < MAX_TRY && SECONDS < load_end)); then kept=0; fi
             fi
             # the status request of the second backend_counts is counted by nginx: minus one
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
                 "$r" "$id" "$try" "$kept" "$reqs" "$(kv rps "$line")" "$(kv p50_us "$line")" "$(kv p99_us "$line")" \
                 "$(kv max_us "$line")" "$(kv req_bytes "$line")" "$(kv err_status "$line")" \
                 "$(($(kv err_connect "$line") + $(kv err_read "$line") + $(kv err_write "$line") + $(kv err_timeout "$line")))" \
                 "$(us_per_req $((x1 - x0)) "$reqs")" "$(us_per_req $((k1 - k0)) "$reqs")" "$(us_per_req "$wj" "$reqs")" "$((${b1#* } - ${b0#* } - 1))" \
                 "$((${b1% *} - ${b0% *}))" "$(busy_pct "$s0" "$s1")" "$(busy_pct "$l0" "$l1")" "$fs" "$fl" "$st" "$(us_per_req $((u1 - u0)) "$reqs")" \
                 "$([[ -n $q0 ]] && us_per_req $((q1 - q0)) "$reqs" || echo -)" \
-                "$(per_req_pair "$c0" "$c1" "$reqs")" >>"$TSV"
+                "$(per_req_pair "$c0" "$c1" "$reqs")" "$(kv p1_us "$line")" "$(kv p10_us "$line")" \
+                "$(per_req $((w1 - w0)) "$reqs")" "$(per_req $((v1 - v0)) "$reqs")" >>"$TSV"
             log "r$r $id try $try: $(tail -1 "$TSV" | awk -F'\t' '{printf "%s req/s, p99 %s us, server %s us/req, foreign %s%%/%s%%, steal %s%%", $6, $8, $13, $20, $21, $22}')$( ((kept)) || echo ' -- disturbed, discarded')"
             ((kept)) && break
         done
@@ -939,8 +956,8 @@ done >"$RES/sidecar_metrics.txt"
 
 # ---------------------------------------------------------------------------------------- summary
 {
-    printf '| peer | what | req/s | p50 ms | p99 ms | server CPU µs/req | of which user | backend CPU µs/req | redis CPU µs/req | Redis cmds/req | of which script calls | req bytes | req/s per round | errors |\n'
-    printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n'
+    printf '| peer | what | req/s | p1 ms | p50 ms | p99 ms | server CPU µs/req | of which user | server context switches/req | backend CPU µs/req | redis CPU µs/req | Redis cmds/req | of which script calls | req bytes | req/s per round | errors |\n'
+    printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n'
     for m in "${MEASURED[@]}"; do
         printf '%s\t%s\n' "${m%%|*}" "$(field "$m" 4)"
     done | awk -F'\t' -v tsv="$TSV" '
@@ -953,6 +970,7 @@ done >"$RES/sidecar_metrics.txt"
             while ((getline l < tsv) > 0) {
                 split(l, f, "\t"); if (f[1] == "round" || f[4] != 1) continue
                 p = f[2]; rps[p] = rps[p] " " f[6]; p50[p] = p50[p] " " f[7]; p99[p] = p99[p] " " f[8]
+                p1[p] = p1[p] " " f[27]; sw[p] = sw[p] " " f[29]
                 cpu[p] = cpu[p] " " f[13]; ucpu[p] = ucpu[p] " " f[23]; bk[p] = bk[p] " " f[14]; rb[p] = f[10]; err[p] += f[11] + f[12]
                 if (f[24] != "-") rd[p] = rd[p] " " f[24]
                 if (f[25] != "-" && f[25] != "") { rc[p] = rc[p] " " f[25]; rs[p] = rs[p] " " f[26] }
@@ -961,8 +979,9 @@ done >"$RES/sidecar_metrics.txt"
         }
         # redis CPU: "–" when no redis-server ran; idle (noise) except for P5
         { p = $1
-          printf "| %s | %s | %.0f | %.2f | %.2f | %.1f | %.1f | %s | %s | %s | %s | %s | %s | %d |\n", p, $2, med(rps[p]), med(p50[p]) / 1000,
-              med(p99[p]) / 1000, med(cpu[p]), med(ucpu[p]), (p == "P0" ? "(same)" : sprintf("%.1f", med(bk[p]))),
+          printf "| %s | %s | %.0f | %.2f | %.2f | %.2f | %.1f | %.1f | %.2f | %s | %s | %s | %s | %s | %s | %d |\n", p, $2, med(rps[p]),
+              med(p1[p]) / 1000, med(p50[p]) / 1000, med(p99[p]) / 1000, med(cpu[p]), med(ucpu[p]), med(sw[p]),
+              (p == "P0" ? "(same)" : sprintf("%.1f", med(bk[p]))),
               (rd[p] == "" ? "–" : sprintf("%.1f", med(rd[p]))), (rc[p] == "" ? "–" : sprintf("%.5f", med(rc[p]))),
               (rs[p] == "" ? "–" : sprintf("%.5f", med(rs[p]))), rb[p], runs[p], err[p] }'
 
@@ -980,6 +999,7 @@ done >"$RES/sidecar_metrics.txt"
             }
             $1 != "round" && $4 == 1 {
                 c[$2] = c[$2] " " $13; r[$1, $2] = $13; if ($1 > nr) nr = $1
+                l[$2] = l[$2] " " $8; lr[$1, $2] = $8
                 if ($24 != "-") { cr[$2] = cr[$2] " " ($13 + $24); rr[$1, $2] = $13 + $24 }
             }
             END {
@@ -991,6 +1011,11 @@ done >"$RES/sidecar_metrics.txt"
                 printf "\n**CPU per request, %s ÷ %s: %.2f**%s (medians %.1f ÷ %.1f µs/req, %+.1f µs/req; per round:%s; median of those %.2f)\n", num, den, q,
                     (target == "" ? "" : sprintf(", target ≤ %s: **%s**", target, (q <= target + 0 ? "met" : "missed"))),
                     med(c[num]), med(c[den]), med(c[num]) - med(c[den]), per, med(per)
+                # p99 latency, the other half of the bar: same pairing, no target of its own here
+                per = ""
+                for (k = 1; k <= nr; k++) if ((k, num) in lr && (k, den) in lr && lr[k, den] > 0) per = per sprintf(" %.2f", lr[k, num] / lr[k, den])
+                printf "  p99 latency, %s ÷ %s: %.2f (medians %.2f ÷ %.2f ms; per round:%s; median of those %.2f)\n", num, den,
+                    med(l[num]) / med(l[den]), med(l[num]) / 1000, med(l[den]) / 1000, per, med(per)
                 if (num == "P5" && cr[num] != "" && cr[den] != "") {
                     per = ""
                     for (k = 1; k <= nr; k++) if ((k, num) in rr && (k, den) in rr) per = per sprintf(" %.2f", rr[k, num] / rr[k, den])
