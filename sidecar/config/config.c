@@ -27,6 +27,8 @@
 #define DEFAULT_KEEPALIVE_MS 1000 /* shorter than common backend idle timeouts (gunicorn: 2 s) */
 #define DEFAULT_MAX_IDLE 64       /* idle backend connections per worker and service */
 #define DEFAULT_SHUTDOWN_GRACE_S 20
+/* nginx's send_timeout: a response write to a client that makes no progress for this long */
+#define DEFAULT_CLIENT_SEND_TIMEOUT_S 60
 #define MAX_THREADS 64
 #define DEFAULT_CACHE_TTL_S 60
 #define DEFAULT_CACHE_NEGATIVE_TTL_S 5
@@ -45,6 +47,7 @@
 const char *const sc_config_host_keys[] = {"threads",
                                            "admin_listen",
                                            "shutdown_grace_s",
+                                           "client_send_timeout_s",
                                            "services",
                                            "redis",
                                            "tenant_cache",
@@ -479,15 +482,17 @@ static int check_trusted_proxies(sc_conf_reader_t *r, const sc_yaml_node_t *root
 static int read_host(sc_conf_reader_t *r, const sc_yaml_node_t *root, sc_config_t *c)
 {
     char reason[256];
-    uint64_t threads = 0, grace_s = DEFAULT_SHUTDOWN_GRACE_S;
+    uint64_t threads = 0, grace_s = DEFAULT_SHUTDOWN_GRACE_S, send_timeout_s = DEFAULT_CLIENT_SEND_TIMEOUT_S;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
     if (sc_conf_mapping(r, root, "", sc_config_host_keys) != 0 ||
         sc_conf_uint(r, root, "", "threads", 1, MAX_THREADS, &threads) != 0 ||
-        sc_conf_uint(r, root, "", "shutdown_grace_s", 0, 3600, &grace_s) != 0)
+        sc_conf_uint(r, root, "", "shutdown_grace_s", 0, 3600, &grace_s) != 0 ||
+        sc_conf_uint(r, root, "", "client_send_timeout_s", 1, 3600, &send_timeout_s) != 0)
         return -1;
     c->threads = threads != 0 ? (unsigned)threads : (unsigned)(ncpu < 1 ? 1 : ncpu > MAX_THREADS ? MAX_THREADS : ncpu);
     c->shutdown_grace_ms = grace_s * 1000;
+    c->client_send_timeout_ms = send_timeout_s * 1000;
     if (sc_yaml_tree_get(root, "admin_listen") != NULL) {
         if (read_addr(r, root, "", "admin_listen", &c->admin_listen) != 0)
             return -1;
@@ -603,6 +608,9 @@ int sc_config_check_reloadable(const sc_config_t *cur, const sc_config_t *next, 
     if (cur->threads != next->threads || !same_addr(&cur->admin_listen, &next->admin_listen) ||
         cur->shutdown_grace_ms != next->shutdown_grace_ms)
         REFUSE("%s: threads, admin_listen and shutdown_grace_s need a restart", next->file);
+    /* each worker's timer list has one duration, set when the worker starts (worker.c) */
+    if (cur->client_send_timeout_ms != next->client_send_timeout_ms)
+        REFUSE("%s: client_send_timeout_s needs a restart", next->file);
     if (redis_differs(cur->redis, next->redis) || memcmp(&cur->store, &next->store, sizeof(cur->store)) != 0)
         REFUSE("%s: the redis and tenant_cache sections need a restart", next->file);
     if (str_differs(cur->access_log, next->access_log) || cur->metrics_per_tenant != next->metrics_per_tenant ||

@@ -50,6 +50,7 @@ typedef struct sc_config {
     unsigned threads;
     sc_addr_t admin_listen;
     uint64_t shutdown_grace_ms;
+    uint64_t client_send_timeout_ms; /* a response write to a client making no progress this long closes it */
     sc_service_t *services;
     size_t num_services;
     sc_redis_config_t *redis;       /* NULL when no route needs credentials */
@@ -92,8 +93,8 @@ extern const char *const sc_config_host_keys[];
 /**
  * Whether `next` can replace `current` without a restart: only policies, JWT issuers (and
  * their key files), tenant_issuers_default, TLS files and pins, trusted_proxies and
- * request_id_header may change; listeners, upstreams, limits of the h2o configuration, Redis and
- * caches are fixed at start. Returns 0, or -1 with the first difference in err.
+ * request_id_header may change; listeners, upstreams, limits of the h2o configuration, client
+ * timeouts, Redis and caches are fixed at start. Returns 0, or -1 with the first difference in err.
  */
 int sc_config_check_reloadable(const sc_config_t *current, const sc_config_t *next, char *err, size_t errsize);
 

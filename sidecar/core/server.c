@@ -372,6 +372,7 @@ h2o_iovec_t sc_server_render_metrics(sc_server_t *s, h2o_mem_pool_t *pool)
     in.connections.open = sc_conn_guard_connections(s->conn_guard);
     in.connections.heads_refused = http1.heads_refused;
     in.connections.bodies_withheld = http1.bodies_withheld;
+    in.connections.send_timeouts = http1.send_timeouts;
     h2o_iovec_t page = sc_metrics_text_render(&in, pool);
     sc_metrics_dispose(&requests);
     return page;

@@ -74,13 +74,14 @@ static void accepted(sc_worker_t *w)
 static void on_admin_accept(h2o_socket_t *listener, const char *err)
 {
     h2o_accept_ctx_t *accept_ctx = listener->data;
+    sc_worker_t *w = H2O_STRUCT_FROM_MEMBER(sc_worker_t, admin_accept, accept_ctx);
     if (err != NULL)
         return;
     for (int i = 0; i != ACCEPT_BATCH; ++i) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
             return;
-        sc_http1_server_accept(accept_ctx, sock);
+        sc_http1_server_accept(accept_ctx, &w->client_send, sock);
     }
 }
 
@@ -109,7 +110,7 @@ static void on_service_accept(h2o_socket_t *listener, const char *err)
         accepted(w);
         if (sc_tls_ctx_requires_client_cert(w->service_accept[ws->index].ssl_ctx))
             sc_conn_guard_set_client_cert_required(sock); /* the context this socket's handshake uses */
-        sc_http1_server_accept(&w->service_accept[ws->index], sock);
+        sc_http1_server_accept(&w->service_accept[ws->index], &w->client_send, sock);
     }
 }
 
@@ -250,6 +251,8 @@ static int worker_init(sc_worker_t *w, const sc_worker_shared_t *shared, unsigne
     w->loop = h2o_evloop_create();
     h2o_timeout_init(w->loop, &w->accept_pause, ACCEPT_PAUSE_MS);
     w->accept_resume.cb = on_accept_resume;
+    /* the configuration at start: a reload cannot change it (config.c) */
+    h2o_timeout_init(w->loop, &w->client_send, shared->config->client_send_timeout_ms);
     w->report_only_log.per_second = SC_WORKER_REPORT_ONLY_LINES_PER_S;
     w->service_ctx = calloc(n, sizeof(*w->service_ctx));
     w->service_accept = calloc(n, sizeof(*w->service_accept));
@@ -386,6 +389,7 @@ static void worker_dispose(sc_worker_t *w)
     }
     dispose_context(&w->admin_ctx);
     h2o_timeout_dispose(w->loop, &w->accept_pause);
+    h2o_timeout_dispose(w->loop, &w->client_send); /* every connection is closed */
     if (w->jwt_cache != NULL)
         sc_jwt_cache_free(w->jwt_cache);
     sc_auth_failures_free(w->auth_failures);

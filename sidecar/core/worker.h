@@ -104,6 +104,7 @@ typedef struct sc_worker {
     h2o_socket_t **service_listeners;   /* one per service; NULL once closed */
     struct sc_worker_service *services; /* one per service: what the connection guard asks about */
     h2o_timeout_t accept_pause;         /* while accepting is paused (max_connections, EMFILE) */
+    h2o_timeout_t client_send;          /* client_send_timeout_s: every connection's response writes (http1_server.h) */
     h2o_timeout_entry_t accept_resume;
     int accept_paused;
     const char *accept_pause_logged; /* the reason of the episode already logged, NULL when none */

@@ -1,9 +1,13 @@
 #include "http1_server.h"
 
 #include <alloca.h>
+#include <inttypes.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include "log.h"
 
 const char sc_http1_body_too_large[] = "request body too large";
 const char sc_http1_body_malformed[] = "broken chunked encoding";
@@ -39,8 +43,10 @@ typedef struct deferred_send {
 typedef struct conn {
     h2o_conn_t super;
     h2o_socket_t *sock;
-    h2o_linklist_t link; /* this thread's connections */
-    h2o_timeout_entry_t timeout;
+    h2o_linklist_t link;                    /* this thread's connections */
+    h2o_timeout_entry_t timeout;            /* reading: a head, or the next part of a body */
+    h2o_timeout_t *send_timeout;            /* the worker's (sc_http1_server_accept) */
+    h2o_timeout_entry_t send_timeout_entry; /* a write to the client under way */
     conn_state_t state;
     body_t body;
     h2o_ostream_t ostr;
@@ -54,6 +60,7 @@ typedef struct conn {
 typedef struct handshake {
     h2o_context_t *ctx;
     h2o_hostconf_t **hosts;
+    h2o_timeout_t *send_timeout;
     h2o_socket_t *sock;
     struct timeval connected_at;
     h2o_timeout_entry_t timeout;
@@ -95,11 +102,31 @@ static void set_timeout(conn_t *c, int on)
         h2o_timeout_link(c->super.ctx->loop, &c->super.ctx->http1.req_timeout, &c->timeout);
 }
 
+/* Every write to the client runs the send timeout: libh2o calls back once all of it has reached
+ * the socket, and a write that gets nowhere for that long closes the connection (on_send_timeout).
+ * Nothing runs between writes: a response waiting for its backend is the backend's timeout's. */
+static void write_to_client(conn_t *c, h2o_iovec_t *bufs, size_t cnt, h2o_socket_cb cb)
+{
+    if (h2o_timeout_is_linked(&c->send_timeout_entry))
+        h2o_timeout_unlink(&c->send_timeout_entry);
+    h2o_timeout_link(c->super.ctx->loop, c->send_timeout, &c->send_timeout_entry);
+    h2o_socket_write(c->sock, bufs, cnt, cb);
+}
+
+/* A write completed (or failed): called first by each write callback. */
+static void written_to_client(conn_t *c)
+{
+    if (h2o_timeout_is_linked(&c->send_timeout_entry))
+        h2o_timeout_unlink(&c->send_timeout_entry);
+}
+
 /* The request is disposed first (its loggers run, its handler lets go of the backend, which may
- * still be writing a part of the body that lives in the socket's input), then the socket. */
+ * still be writing a part of the body that lives in the socket's input), then the socket: a
+ * write still pending is dropped with it. */
 static void close_connection(conn_t *c)
 {
     set_timeout(c, 0);
+    written_to_client(c);
     c->body.cb = NULL;
     h2o_dispose_request(&c->req);
     h2o_linklist_unlink(&c->link);
@@ -409,6 +436,7 @@ sc_http1_body_t sc_http1_server_body(h2o_req_t *req, uint64_t *content_length)
 static void on_continue_sent(h2o_socket_t *sock, const char *err)
 {
     conn_t *c = sock->data;
+    written_to_client(c);
     c->writing_continue = 0;
     if (c->deferred.pending) {
         c->deferred.pending = 0;
@@ -429,7 +457,7 @@ void sc_http1_server_read_body(h2o_req_t *req, sc_http1_body_cb cb, void *ctx)
     if (c->body.expect_continue && !c->sent_head) {
         c->body.expect_continue = 0;
         c->writing_continue = 1;
-        h2o_socket_write(c->sock, (h2o_iovec_t *)&continue_line, 1, on_continue_sent);
+        write_to_client(c, (h2o_iovec_t *)&continue_line, 1, on_continue_sent);
         return; /* the body follows once the client has it */
     }
     deliver_body(c);
@@ -492,6 +520,7 @@ static int reusable(conn_t *c)
 static void on_send_complete(h2o_socket_t *sock, const char *err)
 {
     conn_t *c = sock->data;
+    written_to_client(c);
     c->req.timestamps.response_end_at = *h2o_get_timestamp(c->super.ctx, NULL, NULL);
     if (c->body.kind != SC_HTTP1_BODY_NONE && !c->body.started)
         __atomic_add_fetch(&stats.bodies_withheld, 1, __ATOMIC_RELAXED);
@@ -508,6 +537,7 @@ static void on_send_complete(h2o_socket_t *sock, const char *err)
 static void on_send_next(h2o_socket_t *sock, const char *err)
 {
     conn_t *c = sock->data;
+    written_to_client(c);
     if (err != NULL) {
         close_connection(c);
         return;
@@ -552,7 +582,26 @@ static void on_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size
         memcpy(out + n, bufs, sizeof(*out) * cnt);
     n += cnt;
     /* an empty write too: its callback comes from the loop, never from inside h2o_send */
-    h2o_socket_write(c->sock, out, n, h2o_send_state_is_in_progress(state) ? on_send_next : on_send_complete);
+    write_to_client(c, out, n, h2o_send_state_is_in_progress(state) ? on_send_next : on_send_complete);
+}
+
+/* A write to the client made no progress for the send timeout: the client stopped reading (its
+ * receive window stays closed). The connection closes as for a client gone: the request is
+ * disposed, which abandons its backend exchange (its connection closed, not pooled). */
+static void on_send_timeout(h2o_timeout_entry_t *entry)
+{
+    conn_t *c = H2O_STRUCT_FROM_MEMBER(conn_t, send_timeout_entry, entry);
+    char peer[NI_MAXHOST] = "-";
+    struct sockaddr_storage ss;
+    socklen_t len = h2o_socket_getpeername(c->sock, (void *)&ss);
+    int32_t port = -1;
+    if (len != 0 && h2o_socket_getnumerichost((void *)&ss, len, peer) != SIZE_MAX)
+        port = h2o_socket_getport((void *)&ss);
+    __atomic_add_fetch(&stats.send_timeouts, 1, __ATOMIC_RELAXED);
+    sc_log_info("client %s port %" PRId32 ": a response write made no progress for %" PRIu64
+                " s (%zu body bytes handed to the socket): connection closed",
+                peer, port, c->send_timeout->timeout / 1000, c->req.bytes_sent);
+    close_connection(c);
 }
 
 /* ------------------------------------------------------------------ accepting */
@@ -572,7 +621,8 @@ static h2o_socket_t *get_socket(h2o_conn_t *conn)
     return ((conn_t *)conn)->sock;
 }
 
-static void start_connection(h2o_context_t *ctx, h2o_hostconf_t **hosts, h2o_socket_t *sock, struct timeval connected_at)
+static void start_connection(h2o_context_t *ctx, h2o_hostconf_t **hosts, h2o_timeout_t *send_timeout, h2o_socket_t *sock,
+                             struct timeval connected_at)
 {
     static const h2o_conn_callbacks_t callbacks = {
         .get_sockname = get_sockname, .get_peername = get_peername, .get_socket = get_socket};
@@ -581,6 +631,8 @@ static void start_connection(h2o_context_t *ctx, h2o_hostconf_t **hosts, h2o_soc
     c->sock = sock;
     sock->data = c;
     c->timeout.cb = on_timeout;
+    c->send_timeout = send_timeout;
+    c->send_timeout_entry.cb = on_send_timeout;
     h2o_linklist_insert(thread_list(&thread_conns), &c->link);
     init_request(c, 0);
     start_head(c);
@@ -598,13 +650,14 @@ static void on_handshake(h2o_socket_t *sock, const char *err)
     handshake_t *hs = sock->data;
     h2o_context_t *ctx = hs->ctx;
     h2o_hostconf_t **hosts = hs->hosts;
+    h2o_timeout_t *send_timeout = hs->send_timeout;
     struct timeval connected_at = hs->connected_at;
     end_handshake(hs);
     if (err != NULL) {
         h2o_socket_close(sock);
         return;
     }
-    start_connection(ctx, hosts, sock, connected_at);
+    start_connection(ctx, hosts, send_timeout, sock, connected_at);
 }
 
 static void on_handshake_timeout(h2o_timeout_entry_t *entry)
@@ -615,7 +668,7 @@ static void on_handshake_timeout(h2o_timeout_entry_t *entry)
     h2o_socket_close(sock);
 }
 
-void sc_http1_server_accept(h2o_accept_ctx_t *accept_ctx, h2o_socket_t *sock)
+void sc_http1_server_accept(h2o_accept_ctx_t *accept_ctx, h2o_timeout_t *send_timeout, h2o_socket_t *sock)
 {
     h2o_context_t *ctx = accept_ctx->ctx;
     struct timeval connected_at = *h2o_get_timestamp(ctx, NULL, NULL);
@@ -623,11 +676,12 @@ void sc_http1_server_accept(h2o_accept_ctx_t *accept_ctx, h2o_socket_t *sock)
     /* one read never pulls more than the window, however fast the client sends */
     setsockopt(h2o_socket_get_fd(sock), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     if (accept_ctx->ssl_ctx == NULL) {
-        start_connection(ctx, accept_ctx->hosts, sock, connected_at);
+        start_connection(ctx, accept_ctx->hosts, send_timeout, sock, connected_at);
         return;
     }
     handshake_t *hs = h2o_mem_alloc(sizeof(*hs));
-    *hs = (handshake_t){.ctx = ctx, .hosts = accept_ctx->hosts, .sock = sock, .connected_at = connected_at};
+    *hs = (handshake_t){
+        .ctx = ctx, .hosts = accept_ctx->hosts, .send_timeout = send_timeout, .sock = sock, .connected_at = connected_at};
     hs->timeout.cb = on_handshake_timeout;
     h2o_timeout_link(ctx->loop, &ctx->handshake_timeout, &hs->timeout);
     h2o_linklist_insert(thread_list(&thread_handshakes), &hs->link);
@@ -658,4 +712,5 @@ void sc_http1_server_stats(sc_http1_server_stats_t *out)
 {
     out->heads_refused = __atomic_load_n(&stats.heads_refused, __ATOMIC_RELAXED);
     out->bodies_withheld = __atomic_load_n(&stats.bodies_withheld, __ATOMIC_RELAXED);
+    out->send_timeouts = __atomic_load_n(&stats.send_timeouts, __ATOMIC_RELAXED);
 }

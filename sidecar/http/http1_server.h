@@ -17,6 +17,9 @@
  * answered without its body being read (refused by the policy) closes its connection after the
  * response. Expect: 100-continue is answered when the body is first asked for.
  *
+ * A client that stops reading a response is closed once a write to it has made no progress for
+ * the send timeout (the host's client_send_timeout_s), its backend exchange abandoned.
+ *
  * Connections are this thread's: each worker serves its own, and closes its idle ones when it
  * drains (sc_http1_server_close_idle).
  */
@@ -50,8 +53,11 @@ typedef void (*sc_http1_body_cb)(void *ctx, h2o_iovec_t data, int end, const cha
 /**
  * Takes an accepted socket: the TLS handshake first when `accept_ctx->ssl_ctx` is set (within the
  * context's handshake timeout), then requests on it, for the hosts of the accept context.
+ * `send_timeout` (on the context's loop, outliving the connection) bounds each write of a
+ * response to the client: one that has not reached the socket whole by then closes the
+ * connection, as if the client had gone.
  */
-void sc_http1_server_accept(h2o_accept_ctx_t *accept_ctx, h2o_socket_t *sock);
+void sc_http1_server_accept(h2o_accept_ctx_t *accept_ctx, h2o_timeout_t *send_timeout, h2o_socket_t *sock);
 
 /**
  * How the request's body is framed: SC_HTTP1_BODY_NONE, _LENGTH (with *content_length) or
@@ -85,6 +91,7 @@ size_t sc_http1_server_close_idle(void);
 typedef struct sc_http1_server_stats {
     uint64_t heads_refused;   /* 400/417 for a request head, before any handler */
     uint64_t bodies_withheld; /* responses sent without reading the request's body */
+    uint64_t send_timeouts;   /* connections closed: a response write made no progress for the send timeout */
 } sc_http1_server_stats_t;
 void sc_http1_server_stats(sc_http1_server_stats_t *out);
 

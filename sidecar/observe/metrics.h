@@ -30,6 +30,7 @@
  *   policy_sidecar_connections                                 gauge: service connections (max_connections)
  *   policy_sidecar_request_heads_refused_total                 400/417 before any handler (http1_parse.h)
  *   policy_sidecar_bodies_withheld_total                       answered without reading the body (refused first)
+ *   policy_sidecar_client_send_timeouts_total                  closed: a response write stalled (client_send_timeout_s)
  */
 #ifndef SC_METRICS_H
 #define SC_METRICS_H

@@ -153,6 +153,9 @@ static void subsystems(text_t *t, const sc_metrics_text_input_t *in)
             in->connections.heads_refused);
     counter(t, "policy_sidecar_bodies_withheld_total", "Requests answered without their body being read (refused first).",
             in->connections.bodies_withheld);
+    counter(t, "policy_sidecar_client_send_timeouts_total",
+            "Client connections closed because a response write made no progress for client_send_timeout_s.",
+            in->connections.send_timeouts);
     counter(t, "policy_sidecar_access_log_dropped_total", "Access-log lines dropped because the writer fell behind.",
             in->access_log_dropped);
 }

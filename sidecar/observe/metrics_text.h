@@ -34,6 +34,7 @@ typedef struct sc_metrics_text_input {
         uint64_t open;            /* service connections now (conn_guard.h) */
         uint64_t heads_refused;   /* request heads refused before any handler (http1_server.h) */
         uint64_t bodies_withheld; /* responses sent without reading the request body */
+        uint64_t send_timeouts;   /* closed: a response write made no progress (client_send_timeout_s) */
     } connections;
     uint64_t access_log_dropped;
     const sc_jwks_source_stats_t *jwks; /* one per fetched key source */

@@ -7,17 +7,19 @@ and pipelining.
 The backend of most tests here is StreamBackend, a thread of this process that reads each body
 as it arrives (optionally at a fixed rate) and answers only once the body has ended, so a test
 can see what reached the backend while the client is still sending."""
+import array
 import hashlib
 import json
 import os
 import random
 import socket
+import subprocess
 import sys
 import threading
 import time
 import unittest
 
-from harness import IntegrationTest, ThreadedServer, parse_request_head, wait_until
+from harness import SIDECAR, IntegrationTest, ThreadedServer, free_port, parse_request_head, wait_until, write
 from test_upstream import ASAN_NO_QUARANTINE, RSS_LIMIT_KB, rss_kb, under_asan
 
 POLICY = """
@@ -47,8 +49,13 @@ class Client:
     """A raw client connection with a read buffer: responses are read one by one (Content-Length
     or chunked bodies), interim 1xx heads included."""
 
-    def __init__(self, port, timeout=30):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, timeout=30, rcvbuf=None):
+        """rcvbuf: the socket's receive buffer, set before connecting (a small one fills at once)."""
+        self.sock = socket.socket()
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", port))
         self.buf = b""
 
     def close(self):
@@ -316,8 +323,8 @@ class ServerTest(IntegrationTest):
         self.addCleanup(backend.stop)
         return backend
 
-    def client(self, timeout=30):
-        c = Client(self.port, timeout=timeout)
+    def client(self, timeout=30, rcvbuf=None):
+        c = Client(self.port, timeout=timeout, rcvbuf=rcvbuf)
         self.addCleanup(c.close)
         return c
 
@@ -673,6 +680,151 @@ class BodyLimitTest(ServerTest):
         c = self.client()
         c.send(b"POST /after HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok")
         self.assertEqual(c.response()[0], 200)
+
+
+# ------------------------------------------------------------------------------- (f) clients that stop reading
+
+SEND_TIMEOUT_S = 2
+
+
+def counting_bytes(offset, n):
+    """n bytes of the stream whose every 8-byte word is its own index (offset a multiple of 8):
+    a lost, repeated or reordered piece shows wherever it happens."""
+    words = array.array("Q", range(offset // 8, (offset + n + 7) // 8))
+    return words.tobytes()[:n]
+
+
+class ResponseBackend(ThreadedServer):
+    """A backend in a thread of the test: GET /bytes/N answers 200 with N bytes of
+    counting_bytes (Content-Length), written as fast as the sidecar takes them; any other path a
+    small "ok". Each connection's fate is kept: bytes of bodies sent, and the error that ended it."""
+
+    def __init__(self):
+        self.conns_seen = []
+        super().__init__(nodelay=True)
+
+    def _serve(self, conn):
+        rec = {"sent": 0, "error": None, "ended": False}
+        with self.lock:
+            self.conns_seen.append(rec)
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                raw, buf = buf.split(b"\r\n\r\n", 1)
+                _, path, _ = parse_request_head(raw)
+                if not path.startswith("/bytes/"):
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    continue
+                total = int(path[len("/bytes/"):])
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n"
+                             % total)
+                for off in range(0, total, 256 * 1024):
+                    piece = counting_bytes(off, min(256 * 1024, total - off))
+                    conn.sendall(piece)
+                    rec["sent"] += len(piece)
+        except OSError as e:
+            rec["error"] = "%s: %s" % (type(e).__name__, e)
+        finally:
+            rec["ended"] = True
+            conn.close()
+
+    def seen(self):
+        with self.lock:
+            return list(self.conns_seen)
+
+
+class SendTimeoutTest(ServerTest):
+    """client_send_timeout_s: a client that stops reading a response is closed once a write to it
+    has made no progress for that long, and the backend's connection with it; one that reads
+    slowly but steadily is never cut off, however long its response takes."""
+    host_yaml = "client_send_timeout_s: %d\n" % SEND_TIMEOUT_S
+
+    def setUp(self):
+        super().setUp()
+        self.backend = ResponseBackend()
+        self.addCleanup(self.backend.stop)
+        self.start(self.backend.port)
+
+    def test_a_client_that_stops_reading_is_closed_and_the_backend_too(self):
+        total = 64 * MIB
+        c = self.client(timeout=CEILING_S, rcvbuf=64 * 1024)
+        started = time.monotonic()
+        c.send(b"GET /bytes/%d HTTP/1.1\r\nHost: x\r\n\r\n" % total)  # and never read
+        wait_until(lambda: self.sidecar.metric("policy_sidecar_client_send_timeouts_total") == 1, ceiling_s=20,
+                   what="the sidecar to time the stalled write out")
+        self.assertGreaterEqual(time.monotonic() - started, SEND_TIMEOUT_S * 0.75, "closed before the timeout")
+        # what the kernel buffered is still delivered, then the end of the connection
+        received = 0
+        try:
+            while True:
+                chunk = c.sock.recv(1 << 20)
+                if not chunk:
+                    break
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+        self.assertLess(received, total, "the whole response arrived: nothing was cut")
+        (rec,) = self.backend.seen()
+        wait_until(lambda: rec["ended"], ceiling_s=CEILING_S, what="the backend's connection to close")
+        self.assertIsNotNone(rec["error"], rec)
+        self.assertLess(rec["sent"], total, rec)
+        self.assertIn("a response write made no progress for %d s" % SEND_TIMEOUT_S, self.sidecar.process.output())
+        # the sidecar goes on serving, on a new backend connection (the cut one was not pooled)
+        c = self.client(timeout=CEILING_S)
+        c.send(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, body = c.response()
+        self.assertEqual((status, body), (200, b"ok"))
+        self.assertEqual(len(self.backend.seen()), 2)
+        self.assertEqual(self.sidecar.metric("policy_sidecar_client_send_timeouts_total"), 1)
+
+    def test_a_slow_steady_reader_is_not_cut_off(self):
+        total = 1 << 30  # more than it will read: the pipeline stays full, the sidecar's writes wait on it
+        rate, tick = MIB, 0.25  # 1 MiB/s, a read every 0.25 s
+        c = self.client(timeout=CEILING_S, rcvbuf=64 * 1024)
+        c.send(b"GET /bytes/%d HTTP/1.1\r\nHost: x\r\n\r\n" % total)
+        status, headers, _ = c.head()
+        self.assertEqual(status, 200, headers)
+        got = bytearray(c.buf)
+        c.buf = b""
+        started = time.monotonic()
+        while time.monotonic() - started < SEND_TIMEOUT_S * 2 + 0.5:
+            want = int(rate * tick)
+            while want > 0:
+                chunk = c.sock.recv(min(want, 65536))
+                self.assertTrue(chunk, "the connection closed after %d bytes" % len(got))
+                got += chunk
+                want -= len(chunk)
+            time.sleep(tick)  # pacing: the reader's speed, not a synchronisation
+        self.assertGreaterEqual(len(got), 4 * MIB)
+        self.assertTrue(got == counting_bytes(0, len(got)), "the bytes read differ from the backend's")
+        (rec,) = self.backend.seen()
+        # the backend was ahead by more than any buffer the sidecar holds: its writes waited on the reader
+        self.assertGreater(rec["sent"], len(got) + 256 * 1024, rec)
+        self.assertFalse(rec["ended"], rec)
+        self.assertEqual(self.sidecar.metric("policy_sidecar_client_send_timeouts_total"), 0)
+
+
+class SendTimeoutConfigTest(IntegrationTest):
+    """client_send_timeout_s is a whole number of seconds from 1 to 3600: anything else stops the
+    start (and --check) with the file, line and key."""
+
+    def test_zero_and_non_numbers_are_refused_at_start_and_by_check(self):
+        write(os.path.join(self.tmp, "p.yaml"), POLICY)
+        port = free_port()
+        for value, reason in (("0", "0 is out of range [1, 3600]"), ("abc", '"abc" is not a whole number')):
+            path = os.path.join(self.tmp, "bad.yaml")
+            write(path, "admin_listen: 127.0.0.1:%d\nclient_send_timeout_s: %s\nservices:\n  - name: a\n"
+                        "    listen: 127.0.0.1:%d\n    upstream: http://127.0.0.1:2\n    policy: p.yaml\n"
+                  % (free_port(), value, port))
+            for extra in ([], ["--check"]):
+                p = subprocess.run([SIDECAR, "-c", path] + extra, capture_output=True, text=True, timeout=30)
+                self.assertEqual(p.returncode, 2, (value, extra, p))
+                self.assertIn("bad.yaml:2: client_send_timeout_s: " + reason, p.stderr, (value, extra))
 
 
 # ------------------------------------------------------------------------------- (e) big uploads

@@ -117,6 +117,12 @@ class ReloadTest(IntegrationTest):
         wait_until(lambda: self.reload_count("failure") == 1, ceiling_s=10, what="the refused reload")
         self.assertIn("need a restart", self.sidecar.process.output())
         self.assertEqual(self.get("/langchain/health").status, 200)
+        # each worker's send timer has its duration from the start (the default here: 60)
+        write(config, "client_send_timeout_s: 30\n" + text)
+        self.reload()
+        wait_until(lambda: self.reload_count("failure") == 2, ceiling_s=10, what="the second refused reload")
+        self.assertIn("client_send_timeout_s needs a restart", self.sidecar.process.output())
+        self.assertEqual(self.get("/langchain/health").status, 200)
 
 
 if __name__ == "__main__":

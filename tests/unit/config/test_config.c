@@ -25,6 +25,7 @@ static void test_full_config(void **state)
     sc_config_t *c = load("threads: 3\n"
                           "admin_listen: 127.0.0.1:9911\n"
                           "shutdown_grace_s: 5\n"
+                          "client_send_timeout_s: 7\n"
                           "redis:\n"
                           "  url: redis://127.0.0.1:6380/2\n"
                           "  prefix: 'x:'\n"
@@ -45,6 +46,7 @@ static void test_full_config(void **state)
     assert_string_equal(err, "");
     assert_int_equal(c->threads, 3);
     assert_int_equal(c->shutdown_grace_ms, 5000);
+    assert_int_equal(c->client_send_timeout_ms, 7000);
     assert_int_equal(c->num_services, 2);
     const sc_service_t *lc = sc_config_find_service(c, "langchain");
     assert_non_null(lc);
@@ -87,6 +89,7 @@ static void test_defaults(void **state)
     assert_true(c->threads >= 1);
     assert_string_equal(c->admin_listen.text, "127.0.0.1:9901");
     assert_int_equal(c->shutdown_grace_ms, 20000);
+    assert_int_equal(c->client_send_timeout_ms, 60000); /* nginx's send_timeout */
     assert_int_equal(c->services[0].upstream_keepalive_ms, 1000);
     assert_int_equal(c->services[0].upstream_max_idle, 64);
     assert_int_equal(c->redis->port, 6379);
@@ -112,6 +115,12 @@ static const struct {
     {"unknown service key", SVC("    upstrem: x\n"), HOST_FILE ":6: services[0].upstrem: unknown key"},
     {"threads not a number", "threads: two\n" SVC(""), HOST_FILE ":1: threads: \"two\" is not a whole number"},
     {"threads zero", "threads: 0\n" SVC(""), HOST_FILE ":1: threads: 0 is out of range"},
+    {"client_send_timeout_s zero", "client_send_timeout_s: 0\n" SVC(""),
+     HOST_FILE ":1: client_send_timeout_s: 0 is out of range [1, 3600]"},
+    {"client_send_timeout_s too large", "client_send_timeout_s: 3601\n" SVC(""),
+     HOST_FILE ":1: client_send_timeout_s: 3601 is out of range [1, 3600]"},
+    {"client_send_timeout_s not a number", "threads: 1\nclient_send_timeout_s: abc\n" SVC(""),
+     HOST_FILE ":2: client_send_timeout_s: \"abc\" is not a whole number"},
     {"negative timeout", SVC("    timeout_s: -1\n"), HOST_FILE ":6: services[0].timeout_s: \"-1\" is not a whole number"},
     {"upstream_max_idle too large", SVC("    upstream_max_idle: 10001\n"),
      HOST_FILE ":6: services[0].upstream_max_idle: 10001 is out of range"},

@@ -116,6 +116,7 @@ enum slot {
     THREADS,
     ADMIN_LISTEN,
     SHUTDOWN_GRACE,
+    CLIENT_SEND_TIMEOUT,
     REDIS,
     TENANT_CACHE,
     JWT_ISSUERS,
@@ -165,6 +166,7 @@ static const char *const base[NUM_SLOTS] = {
     [THREADS] = "threads: 2\n",
     [ADMIN_LISTEN] = "admin_listen: 127.0.0.1:9911\n",
     [SHUTDOWN_GRACE] = "shutdown_grace_s: 5\n",
+    [CLIENT_SEND_TIMEOUT] = "client_send_timeout_s: 30\n",
     [REDIS] = REDIS_LINE("redis://127.0.0.1:6379/0", "sidecar", "redis-pw-1", "ps:", "50", "200"),
     [TENANT_CACHE] = CACHE_LINE("10", "2", "60", "1000", "100"),
     [JWT_ISSUERS] = ISSUERS_LINE("[api]"),
@@ -202,6 +204,9 @@ static const struct row {
     {"threads", THREADS, NULL, "threads: 3\n", "threads"},
     {"admin_listen", ADMIN_LISTEN, NULL, "admin_listen: 127.0.0.1:9912\n", "admin_listen"},
     {"shutdown_grace_s", SHUTDOWN_GRACE, NULL, "shutdown_grace_s: 6\n", "shutdown_grace_s"},
+    /* fixed at start: each worker's timer list has its duration */
+    {"client_send_timeout_s", CLIENT_SEND_TIMEOUT, NULL, "client_send_timeout_s: 31\n", "client_send_timeout_s"},
+    {"client_send_timeout_s (default)", CLIENT_SEND_TIMEOUT, NULL, "", "client_send_timeout_s"},
     /* fixed at start: the Redis connections and the tenant cache of each worker */
     {"redis.url (port)", REDIS, NULL, REDIS_LINE("redis://127.0.0.1:6380/0", "sidecar", "redis-pw-1", "ps:", "50", "200"), "redis"},
     {"redis.url (database)", REDIS, NULL, REDIS_LINE("redis://127.0.0.1:6379/1", "sidecar", "redis-pw-1", "ps:", "50", "200"),

@@ -108,7 +108,7 @@ static void test_process_figures(void **state)
         .ready = 1,
         .reloads_applied = 10,
         .reloads_failed = 11,
-        .connections = {.open = 12, .heads_refused = 13, .bodies_withheld = 15},
+        .connections = {.open = 12, .heads_refused = 13, .bodies_withheld = 15, .send_timeouts = 17},
         .access_log_dropped = 16,
         .jwks = jwks,
         .num_jwks = 1,
@@ -130,6 +130,7 @@ static void test_process_figures(void **state)
     assert_line(page, "policy_sidecar_connections 12");
     assert_line(page, "policy_sidecar_request_heads_refused_total 13");
     assert_line(page, "policy_sidecar_bodies_withheld_total 15");
+    assert_line(page, "policy_sidecar_client_send_timeouts_total 17");
     assert_line(page, "policy_sidecar_access_log_dropped_total 16");
     /* the issuer is a label value: its quotes are escaped */
     assert_line(page, "policy_sidecar_jwks_refreshes_total{issuer=\"https://idp.example/\\\"x\\\"\",result=\"success\"} 4");
