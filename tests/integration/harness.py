@@ -312,14 +312,6 @@ class Sidecar:
         """/healthz: the process answers (whether or not Redis is there)."""
         return self._admin_status("/healthz") == 200
 
-    def metric(self, series):
-        """The value of one series in /metrics, e.g. 'policy_sidecar_ready' or
-        'policy_sidecar_config_reloads_total{result="success"}'."""
-        for line in request(self.admin_port, "GET", "/metrics", timeout=HTTP_TIMEOUT_S).body.decode().splitlines():
-            if line.startswith(series + " "):
-                return int(line.split()[-1])
-        raise AssertionError("no %s in /metrics" % series)
-
     def readiness(self):
         return request(self.admin_port, "GET", "/ready", timeout=HTTP_TIMEOUT_S)
 
@@ -335,11 +327,13 @@ class Sidecar:
     def stop(self):
         self.process.stop()
 
-    def metric(self, name):
-        """The value of an unlabelled series on /metrics (None when absent)."""
-        for line in request(self.admin_port, "GET", "/metrics").body.decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
+    def metric(self, series):
+        """The value of one series on /metrics, e.g. 'policy_sidecar_ready' or
+        'policy_sidecar_config_reloads_total{result="success"}'; None when the page has no such
+        series (yet)."""
+        for line in request(self.admin_port, "GET", "/metrics", timeout=HTTP_TIMEOUT_S).body.decode().splitlines():
+            if line.startswith(series + " "):
+                return float(line.split()[-1])
         return None
 
 
