@@ -68,6 +68,9 @@ typedef struct handshake {
 } handshake_t;
 
 static __thread h2o_linklist_t thread_conns, thread_handshakes;
+/* Many clients can stop reading at once (or one peer with many connections): one line a second
+ * per worker at most, the next one saying how many were held back. */
+static __thread sc_log_throttle_t send_timeout_log = {.per_second = 1};
 static sc_http1_server_stats_t stats; /* atomics */
 
 static void on_read(h2o_socket_t *sock, const char *err);
@@ -598,9 +601,10 @@ static void on_send_timeout(h2o_timeout_entry_t *entry)
     if (len != 0 && h2o_socket_getnumerichost((void *)&ss, len, peer) != SIZE_MAX)
         port = h2o_socket_getport((void *)&ss);
     __atomic_add_fetch(&stats.send_timeouts, 1, __ATOMIC_RELAXED);
-    sc_log_info("client %s port %" PRId32 ": a response write made no progress for %" PRIu64
-                " s (%zu body bytes handed to the socket): connection closed",
-                peer, port, c->send_timeout->timeout / 1000, c->req.bytes_sent);
+    sc_log_throttled(&send_timeout_log, SC_LOG_INFO,
+                     "client %s port %" PRId32 ": a response write made no progress for %" PRIu64
+                     " s (%zu body bytes handed to the socket): connection closed",
+                     peer, port, c->send_timeout->timeout / 1000, c->req.bytes_sent);
     close_connection(c);
 }
 

@@ -782,6 +782,18 @@ class SendTimeoutTest(ServerTest):
         self.assertEqual(len(self.backend.seen()), 2)
         self.assertEqual(self.sidecar.metric("policy_sidecar_client_send_timeouts_total"), 1)
 
+    def test_many_stalled_clients_are_all_closed_with_few_log_lines(self):
+        # one line a second per worker at most: a crowd of stalled clients cannot flood the log
+        stalled = 6
+        clients = [self.client(timeout=CEILING_S, rcvbuf=64 * 1024) for _ in range(stalled)]
+        for c in clients:
+            c.send(b"GET /bytes/%d HTTP/1.1\r\nHost: x\r\n\r\n" % (64 * MIB))  # and never read
+        wait_until(lambda: self.sidecar.metric("policy_sidecar_client_send_timeouts_total") == stalled, ceiling_s=20,
+                   what="the sidecar to time every stalled write out")
+        lines = self.sidecar.process.output().count("a response write made no progress")
+        self.assertGreaterEqual(lines, 1)
+        self.assertLessEqual(lines, 3, "about one line per closed connection: the log line is not throttled")
+
     def test_a_slow_steady_reader_is_not_cut_off(self):
         total = 1 << 30  # more than it will read: the pipeline stays full, the sidecar's writes wait on it
         rate, tick = MIB, 0.25  # 1 MiB/s, a read every 0.25 s
